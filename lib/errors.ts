@@ -1,0 +1,51 @@
+// Errors the core raises on purpose. Their messages are written for clients,
+// so the HTTP layer may send them as they are; anything else is a 500.
+
+export class ServeError extends Error {
+  readonly statusCode: number
+  readonly code: string
+  /** Seconds a client should wait before retrying (503). */
+  readonly retryAfter?: number
+
+  constructor (statusCode: number, code: string, message: string, retryAfter?: number) {
+    super(message)
+    this.name = new.target.name
+    this.statusCode = statusCode
+    this.code = code
+    this.retryAfter = retryAfter
+  }
+}
+
+/** Bad input: the message names the field, the expected and the received shape or type. */
+export class InputError extends ServeError {
+  readonly field: string
+
+  constructor (field: string, message: string) {
+    super(400, 'ONNX_SERVE_BAD_INPUT', message)
+    this.field = field
+  }
+}
+
+export class NotFoundError extends ServeError {
+  constructor (message: string) {
+    super(404, 'ONNX_SERVE_NOT_FOUND', message)
+  }
+}
+
+export class UnavailableError extends ServeError {
+  constructor (message: string, retryAfter = 5) {
+    super(503, 'ONNX_SERVE_UNAVAILABLE', message, retryAfter)
+  }
+}
+
+export class OverloadedError extends ServeError {
+  constructor (message: string, retryAfter = 1) {
+    super(503, 'ONNX_SERVE_OVERLOADED', message, retryAfter)
+  }
+}
+
+export class InferenceTimeoutError extends ServeError {
+  constructor (message: string) {
+    super(504, 'ONNX_SERVE_INFERENCE_TIMEOUT', message)
+  }
+}

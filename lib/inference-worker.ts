@@ -1,0 +1,82 @@
+// Runs in a worker thread: onnxruntime-node creates sessions and runs them
+// synchronously on the calling thread, so they must never live on the main
+// event loop. Each worker holds one session per loaded model version.
+
+import { parentPort } from 'node:worker_threads'
+import * as ort from 'onnxruntime-node'
+import type { SessionMetadata, WorkerReply, WorkerRequest } from './inference-protocol'
+import { isTensorType, transferList, type TensorArray, type TensorMap, type TensorSpec } from './tensor'
+
+const sessions = new Map<string, ort.InferenceSession>()
+
+function describe (values: readonly ort.InferenceSession.ValueMetadata[], metadata: SessionMetadata, into: TensorSpec[]): void {
+  for (const value of values) {
+    if (!value.isTensor) {
+      metadata.nonTensorOutputs.push(value.name)
+      continue
+    }
+    into.push({
+      name: value.name,
+      // Checked by the model manager, which refuses types we cannot encode.
+      type: value.type as TensorSpec['type'],
+      shape: value.shape.map(dim => typeof dim === 'number' && dim >= 0 ? dim : -1)
+    })
+    metadata.dimNames[value.name] = value.shape.map(dim => typeof dim === 'string' && dim !== '' ? dim : null)
+  }
+}
+
+async function load (key: string, path: string, threads: number): Promise<SessionMetadata> {
+  const session = await ort.InferenceSession.create(path, {
+    // The runtime defaults to one thread per physical core of the host; the
+    // pool already spreads work across workers, so each session gets few.
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all'
+  })
+  await sessions.get(key)?.release()
+  sessions.set(key, session)
+  const metadata: SessionMetadata = { inputs: [], outputs: [], nonTensorOutputs: [], dimNames: {} }
+  describe(session.inputMetadata, metadata, metadata.inputs)
+  describe(session.outputMetadata, metadata, metadata.outputs)
+  return metadata
+}
+
+async function run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  const session = sessions.get(key)
+  if (session === undefined) throw new Error(`model ${key} is not loaded in this worker`)
+  const inputs: Record<string, ort.Tensor> = {}
+  for (const [name, tensor] of Object.entries(feeds)) {
+    inputs[name] = new ort.Tensor(tensor.type, tensor.data, tensor.dims)
+  }
+  const results = await session.run(inputs, fetches)
+  const outputs: TensorMap = {}
+  for (const [name, tensor] of Object.entries(results)) {
+    if (!isTensorType(tensor.type)) throw new Error(`output '${name}' has type ${tensor.type}, which cannot be returned`)
+    outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: tensor.data as TensorArray }
+  }
+  return outputs
+}
+
+async function handle (request: WorkerRequest): Promise<WorkerReply> {
+  switch (request.op) {
+    case 'load':
+      return { id: request.id, ok: true, metadata: await load(request.key, request.path, request.threads) }
+    case 'unload':
+      await sessions.get(request.key)?.release()
+      sessions.delete(request.key)
+      return { id: request.id, ok: true }
+    case 'run':
+      return { id: request.id, ok: true, outputs: await run(request.key, request.feeds, request.fetches) }
+  }
+}
+
+parentPort?.on('message', (request: WorkerRequest) => {
+  handle(request).then(
+    reply => {
+      const transfer = reply.ok ? transferList(reply.outputs) : []
+      parentPort?.postMessage(reply, transfer)
+    },
+    (error: unknown) => parentPort?.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) })
+  )
+})

@@ -1,0 +1,217 @@
+// The models this server serves: reads the repository, loads each served
+// version into the inference pool, warms it up, and answers "which model,
+// which version, is it ready" for the HTTP layer. A model that cannot be
+// served is kept with its reason; the others serve.
+
+import { relative } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { NotFoundError, UnavailableError } from './errors'
+import type { SessionMetadata } from './inference-protocol'
+import type { InferencePool } from './inference-pool'
+import { modelPath, readModelSource, scanModelRepository, type ModelSource } from './model-repository'
+import { isTensorType, tensorTypes, type TensorMap, type TensorSpec } from './tensor'
+import type { ModelConfig } from '../schemas/model-config'
+
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADING'
+
+export interface UnservedOutput {
+  name: string
+  reason: string
+}
+
+/** One loaded version of a model, ready to run. */
+export interface ModelVersion {
+  name: string
+  version: number
+  /** The pool's session key. */
+  key: string
+  config: ModelConfig
+  inputs: TensorSpec[]
+  outputs: TensorSpec[]
+  unservedOutputs: UnservedOutput[]
+  dimNames: SessionMetadata['dimNames']
+  /** The output `/predict` returns. */
+  predictionOutput: string
+}
+
+export interface ModelEntry {
+  name: string
+  state: ModelState
+  /** Why the model is not ready, with the fix. */
+  reason?: string
+  config: ModelConfig
+  /** Every version in the repository. */
+  versions: number[]
+  /** Loaded versions, by number; the newest serves by default. */
+  loaded: Map<number, ModelVersion>
+}
+
+export interface ModelManagerOptions {
+  repository: string
+  /** The model `/predict` serves; default the first in the repository by name. */
+  defaultModel?: string
+}
+
+const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s ZipMap) cannot be returned; ' +
+  're-export with skl2onnx options={id(model): {"zipmap": False}} to get a probability tensor'
+
+/** Turns an onnxruntime load failure into a reason with a fix. */
+export function explainLoadFailure (message: string): string {
+  if (/protobuf parsing failed|no graph|failed to load model|invalid protobuf/i.test(message)) {
+    return `${message}. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model`
+  }
+  if (/opset|ir version|unsupported model ir/i.test(message)) {
+    return `${message}. Re-export with an opset and IR version that onnxruntime-node 1.30 supports`
+  }
+  if (/could not find an implementation|not implemented|no kernel/i.test(message)) {
+    return `${message}. The model uses an operator or type the CPU runtime lacks: re-export it with another opset or replace that operator`
+  }
+  return `${message}. Check that the file is a complete ONNX model that onnxruntime can open`
+}
+
+function zeros (spec: TensorSpec): TensorMap[string] {
+  const dims = spec.shape.map(dim => dim < 0 ? 1 : dim)
+  const length = dims.reduce((count, dim) => count * dim, 1)
+  return { type: spec.type, dims, data: tensorTypes[spec.type].create(length) }
+}
+
+export class ModelManager {
+  private readonly entries = new Map<string, ModelEntry>()
+
+  constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {}
+
+  /** Loads every model of the repository. Never throws for one model's fault. */
+  async loadAll (): Promise<void> {
+    const sources = await scanModelRepository(this.options.repository)
+    await Promise.all(sources.map(source => this.loadSource(source)))
+  }
+
+  /** (Re)loads one model from the repository folder. */
+  async load (name: string): Promise<ModelEntry> {
+    return this.loadSource(await readModelSource(this.options.repository, name))
+  }
+
+  private async loadSource (source: ModelSource): Promise<ModelEntry> {
+    const entry: ModelEntry = { name: source.name, state: 'LOADING', config: source.config, versions: source.versions, loaded: new Map() }
+    this.entries.set(source.name, entry)
+    if (source.error !== undefined) return this.fail(entry, source.error)
+    try {
+      for (const version of source.served) {
+        entry.loaded.set(version, await this.loadVersion(source, version))
+      }
+      entry.state = 'READY'
+    } catch (error) {
+      await Promise.all([...entry.loaded.values()].map(loaded => this.pool.unload(loaded.key)))
+      entry.loaded.clear()
+      this.fail(entry, (error as Error).message)
+    }
+    return entry
+  }
+
+  private fail (entry: ModelEntry, reason: string): ModelEntry {
+    entry.state = 'UNAVAILABLE'
+    // Absolute paths say nothing useful to a client; the repository-relative one does.
+    entry.reason = reason.split(this.options.repository).join(relative(process.cwd(), this.options.repository) || '.')
+    return entry
+  }
+
+  private async loadVersion (source: ModelSource, version: number): Promise<ModelVersion> {
+    const key = `${source.name}/${version}`
+    let metadata: SessionMetadata
+    try {
+      metadata = await this.pool.load(key, modelPath(source, version))
+    } catch (error) {
+      throw new Error(`version ${version}: ${explainLoadFailure((error as Error).message)}`)
+    }
+    const loaded = this.describe(source, version, key, metadata)
+    await this.warmUp(loaded)
+    return loaded
+  }
+
+  private describe (source: ModelSource, version: number, key: string, metadata: SessionMetadata): ModelVersion {
+    for (const spec of [...metadata.inputs, ...metadata.outputs]) {
+      if (!isTensorType(spec.type)) {
+        throw new Error(`version ${version}: '${spec.name}' has element type ${spec.type}, which onnx-serve cannot encode; re-export it with float32, float64, an integer type, bool or string`)
+      }
+    }
+    if (metadata.outputs.length === 0) {
+      throw new Error(`version ${version}: no tensor output to return; ${NON_TENSOR_FIX}`)
+    }
+    const outputNames = metadata.outputs.map(output => output.name)
+    const predictionOutput = source.config.prediction_output ?? outputNames[0]
+    if (!outputNames.includes(predictionOutput)) {
+      throw new Error(`config.json: prediction_output '${predictionOutput}' is not a tensor output of version ${version}; outputs: ${outputNames.join(', ')}`)
+    }
+    return {
+      name: source.name,
+      version,
+      key,
+      config: source.config,
+      inputs: metadata.inputs,
+      outputs: metadata.outputs,
+      unservedOutputs: metadata.nonTensorOutputs.map(name => ({ name, reason: NON_TENSOR_FIX })),
+      dimNames: metadata.dimNames,
+      predictionOutput
+    }
+  }
+
+  // One run per worker before readiness, so the first client does not pay
+  // for the runtime's lazy allocations.
+  private async warmUp (model: ModelVersion): Promise<void> {
+    const runs = Array.from({ length: this.pool.size }, () => {
+      const feeds = Object.fromEntries(model.inputs.map(spec => [spec.name, zeros(spec)]))
+      return this.pool.run(model.key, feeds, model.outputs.map(output => output.name))
+    })
+    try {
+      await Promise.all(runs)
+    } catch (error) {
+      throw new Error(`version ${model.version}: the warm-up run failed: ${(error as Error).message}`)
+    }
+  }
+
+  /** True when no model is still loading and at least one serves. */
+  get ready (): boolean {
+    const entries = [...this.entries.values()]
+    return entries.some(entry => entry.state === 'READY') && entries.every(entry => entry.state !== 'LOADING')
+  }
+
+  defaultModel (): string | undefined {
+    return this.options.defaultModel ?? this.list()[0]?.name
+  }
+
+  list (): ModelEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  entry (name: string): ModelEntry {
+    const entry = this.entries.get(name)
+    if (entry === undefined) throw new NotFoundError(`model '${name}' not found; available models: ${this.list().map(e => e.name).join(', ') || 'none'}`)
+    return entry
+  }
+
+  /** A ready model version: the given one or the newest served. */
+  get (name: string, version?: number): ModelVersion {
+    const entry = this.entry(name)
+    if (entry.state !== 'READY') {
+      throw new UnavailableError(`model '${name}' is ${entry.state.toLowerCase()}${entry.reason === undefined ? '' : `: ${entry.reason}`}`)
+    }
+    const served = [...entry.loaded.keys()]
+    const wanted = version ?? Math.max(...served)
+    const loaded = entry.loaded.get(wanted)
+    if (loaded === undefined) {
+      throw new NotFoundError(`model '${name}' has no served version ${wanted}; served versions: ${served.join(', ')}`)
+    }
+    return loaded
+  }
+
+  /** Runs a ready model; outputs default to every tensor output. */
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+    const start = performance.now()
+    const result = await this.pool.run(model.key, feeds, outputs)
+    return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
+  }
+
+  async close (): Promise<void> {
+    await this.pool.close()
+  }
+}

@@ -1,0 +1,110 @@
+// Reads a Triton-layout model repository: models/<name>/[config.json] and
+// models/<name>/<version>/model.onnx. Nothing here loads a session; it says
+// what is there and what is wrong with it, model by model.
+
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Value, ValueErrorType } from '@sinclair/typebox/value'
+import { ModelConfigSchema, type ModelConfig } from '../schemas/model-config'
+
+export const MODEL_FILE = 'model.onnx'
+
+// Names become URL segments and folder names: no dots first, no separators.
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
+
+export function isValidModelName (name: string): boolean {
+  return MODEL_NAME.test(name)
+}
+
+export interface ModelSource {
+  name: string
+  dir: string
+  config: ModelConfig
+  /** Every version folder found, ascending. */
+  versions: number[]
+  /** The versions the version policy serves, ascending. */
+  served: number[]
+  /** Why the model cannot be served at all, with the fix. */
+  error?: string
+}
+
+export function modelPath (source: ModelSource, version: number): string {
+  return join(source.dir, String(version), MODEL_FILE)
+}
+
+/** The first problem of a config.json, as one line a person can act on. */
+function describeConfigError (value: unknown): string | undefined {
+  const error = Value.Errors(ModelConfigSchema, value).First()
+  if (error === undefined) return undefined
+  const where = error.path === '' ? 'the file' : error.path.slice(1).replace(/\//g, '.')
+  if (error.type === ValueErrorType.ObjectAdditionalProperties) {
+    const key = where.split('.').pop() ?? where
+    const allowed = where.includes('.') ? Object.keys(ModelConfigSchema.properties.dynamic_batching.properties) : Object.keys(ModelConfigSchema.properties)
+    return `unknown key '${key}'; allowed keys: ${allowed.join(', ')}`
+  }
+  return `${where}: ${error.message.toLowerCase()}`
+}
+
+async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: string }> {
+  let text: string
+  try {
+    text = await readFile(join(dir, 'config.json'), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { config: {} }
+    throw err
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    return { config: {}, error: `config.json is not valid JSON (${(err as Error).message}); fix the file or remove it` }
+  }
+  const problem = describeConfigError(parsed)
+  if (problem !== undefined) return { config: {}, error: `config.json: ${problem}` }
+  return { config: parsed as ModelConfig }
+}
+
+async function hasFile (path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile()
+  } catch {
+    return false
+  }
+}
+
+function applyVersionPolicy (versions: number[], policy: ModelConfig['version_policy']): number[] {
+  if (policy === 'all') return versions
+  if (Array.isArray(policy)) return versions.filter(version => policy.includes(version))
+  return versions.slice(-1)
+}
+
+/** Reads one model's folder. Errors are reported in the result, not thrown. */
+export async function readModelSource (root: string, name: string): Promise<ModelSource> {
+  const dir = join(root, name)
+  const { config, error } = await readConfig(dir)
+  const source: ModelSource = { name, dir, config, versions: [], served: [], error }
+  const entries = await readdir(dir, { withFileTypes: true })
+  for (const entry of entries) {
+    // Triton ignores non-numeric folders; so do we (notes, exports, …).
+    if (!entry.isDirectory() || !/^[1-9]\d{0,8}$/.test(entry.name)) continue
+    if (await hasFile(join(dir, entry.name, MODEL_FILE))) source.versions.push(Number(entry.name))
+  }
+  source.versions.sort((a, b) => a - b)
+  source.served = applyVersionPolicy(source.versions, config.version_policy)
+  if (source.error === undefined && source.versions.length === 0) {
+    source.error = `no version found; put the model at ${join(dir, '1', MODEL_FILE)}`
+  } else if (source.error === undefined && source.served.length === 0) {
+    source.error = `version_policy ${JSON.stringify(config.version_policy)} matches none of the versions found (${source.versions.join(', ')})`
+  }
+  return source
+}
+
+/** Every model folder of the repository, sorted by name. */
+export async function scanModelRepository (root: string): Promise<ModelSource[]> {
+  const entries = await readdir(root, { withFileTypes: true })
+  const names = entries
+    .filter(entry => entry.isDirectory() && isValidModelName(entry.name))
+    .map(entry => entry.name)
+    .sort()
+  return Promise.all(names.map(name => readModelSource(root, name)))
+}

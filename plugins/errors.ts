@@ -1,0 +1,70 @@
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { ServeError } from '../lib/errors'
+import { describeValue } from '../lib/tensor-codec'
+import type { ErrorResponse } from '../schemas/errors'
+
+interface ValidationIssue {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+  data?: unknown
+}
+
+/** "body.input_data: must be array, received a string" from ajv's first error. */
+function validationMessage (error: FastifyError): string {
+  const issue = error.validation?.[0] as ValidationIssue | undefined
+  if (issue === undefined) return error.message
+  const context = error.validationContext ?? 'request'
+  const path = issue.instancePath.split('/').filter(Boolean).join('.')
+  let field = path === '' ? context : `${context}.${path}`
+  let message = issue.message ?? 'is invalid'
+  if (issue.keyword === 'required') {
+    field = `${field}.${String(issue.params.missingProperty)}`
+    message = 'is required'
+  } else if (issue.keyword === 'additionalProperties') {
+    field = `${field}.${String(issue.params.additionalProperty)}`
+    message = 'is not allowed here'
+  }
+  const received = issue.keyword === 'type' || issue.keyword === 'minimum' || issue.keyword === 'maximum' ||
+    issue.keyword === 'pattern' || issue.keyword === 'minItems'
+    ? `, received ${describeValue(issue.data)}`
+    : ''
+  return `${field}: ${message}${received}`
+}
+
+function send (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
+  const body: ErrorResponse = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
+}
+
+/**
+ * One place that turns errors into JSON: our own errors and Fastify's 4xx
+ * keep their message; anything else is a 500 that says nothing of
+ * internals, while its log line has the request id and the stack.
+ */
+export default fp(async (fastify) => {
+  fastify.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error.validation !== undefined) {
+      return send(reply, 400, 'FST_ERR_VALIDATION', validationMessage(error))
+    }
+    if (error instanceof ServeError) {
+      if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+      if (error.statusCode >= 500) request.log.warn({ err: error }, error.message)
+      return send(reply, error.statusCode, error.code, error.message)
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      return send(reply, status, error.code ?? 'BAD_REQUEST', error.message)
+    }
+    request.log.error({ err: error, req: { method: request.method, url: request.url, params: request.params } }, 'request failed')
+    return send(reply, 500, 'INTERNAL_SERVER_ERROR', 'Internal Server Error')
+  })
+
+  fastify.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0].slice(0, 200)
+    return send(reply, 404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
+  })
+}, { name: 'errors' })

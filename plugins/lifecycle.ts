@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin'
+
+export interface Lifecycle {
+  /** Set when shutdown begins: readiness answers 503 so load balancers move on. */
+  draining: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: Lifecycle
+  }
+}
+
+/** Shared shutdown state, set by server.ts and read by the readiness route. */
+export default fp(async (fastify) => {
+  fastify.decorate('lifecycle', { draining: false })
+  fastify.addHook('preClose', async () => {
+    fastify.lifecycle.draining = true
+  })
+}, { name: 'lifecycle' })

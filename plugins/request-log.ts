@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin'
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+
+export interface InferenceLog {
+  model: string
+  version: number
+  rows: number
+  inferenceMs: number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by prediction routes, for the request's log line. */
+    inference: InferenceLog | null
+  }
+}
+
+/**
+ * Exactly one line per request, when it completes: method, url, status,
+ * duration and, for predictions, the model, version, rows and inference time.
+ * Given to Fastify's constructor (server options), not registered.
+ */
+export class RequestLogController extends LogController {
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      req: request,
+      res: reply,
+      responseTime: Math.round(reply.elapsedTime * 100) / 100,
+      ...request.inference,
+      err: error ?? undefined
+    }
+    if (error != null || reply.statusCode >= 500) reply.log.error(line, 'request completed')
+    else reply.log.info(line, 'request completed')
+  }
+}
+
+/** The request id travels back to the client in `x-request-id`. */
+export default fp(async (fastify) => {
+  fastify.decorateRequest('inference', null)
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+}, { name: 'request-log' })

@@ -1,0 +1,28 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+
+const Health = Type.Object({
+  status: Type.String({ examples: ['ok'] }),
+  reason: Type.Optional(Type.String())
+})
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/live', {
+    schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Health } }
+  }, async () => ({ status: 'ok' }))
+
+  fastify.get('/ready', {
+    schema: {
+      summary: 'Readiness: models loaded and warmed up, not shutting down',
+      tags: ['health'],
+      response: { 200: Health, 503: Health }
+    }
+  }, async (_request, reply) => {
+    const reason = fastify.lifecycle.draining
+      ? 'shutting down'
+      : fastify.models.ready ? undefined : 'models are loading or none could be loaded'
+    if (reason === undefined) return { status: 'ok' }
+    return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason })
+  })
+}
+
+export default health

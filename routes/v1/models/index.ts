@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { describeModel, summarizeModel } from '../../../lib/model-metadata'
+import { predictInstances } from '../../../lib/predictions'
+import { errorResponses } from '../../../schemas/errors'
+import { ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
+import { InstancesBody, InstancesReply } from '../../../schemas/predict'
+
+const models: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/', {
+    schema: { summary: 'List the models and their state', tags: ['models'], response: { 200: ModelList } }
+  }, async () => ({
+    default_model: fastify.models.defaultModel(),
+    models: fastify.models.list().map(summarizeModel)
+  }))
+
+  fastify.get('/:name', {
+    schema: {
+      summary: 'A model\'s metadata: versions, inputs, outputs, labels, config',
+      tags: ['models'],
+      params: ModelParams,
+      response: { 200: ModelMetadataSchema, ...errorResponses(400, 404, 503) }
+    }
+  }, async (request) => {
+    const entry = fastify.models.entry(request.params.name)
+    return describeModel(entry, fastify.models.get(entry.name))
+  })
+
+  const predictSchema = {
+    tags: ['predict'],
+    body: InstancesBody,
+    response: { 200: InstancesReply, ...errorResponses(400, 404, 413, 415, 503, 504) }
+  }
+
+  fastify.post('/:name/predict', {
+    schema: { ...predictSchema, summary: 'Predict with a model\'s default version (TF Serving row format)', params: ModelParams }
+  }, async (request) => {
+    const model = fastify.models.get(request.params.name)
+    const result = await predictInstances(fastify.models, model, request.body.instances, fastify.predictionLimits)
+    request.inference = { model: model.name, version: model.version, rows: result.rows, inferenceMs: result.inferenceMs }
+    return { predictions: result.predictions }
+  })
+
+  fastify.post('/:name/versions/:version/predict', {
+    schema: { ...predictSchema, summary: 'Predict with one version of a model (TF Serving row format)', params: ModelVersionParams }
+  }, async (request) => {
+    const model = fastify.models.get(request.params.name, request.params.version)
+    const result = await predictInstances(fastify.models, model, request.body.instances, fastify.predictionLimits)
+    request.inference = { model: model.name, version: model.version, rows: result.rows, inferenceMs: result.inferenceMs }
+    return { predictions: result.predictions }
+  })
+}
+
+export default models

@@ -1,0 +1,47 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { ModelConfigSchema } from './model-config'
+
+export const ModelName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'A model name from the repository' })
+
+export const ModelParams = Type.Object({ name: ModelName })
+
+export const ModelVersionParams = Type.Object({
+  name: ModelName,
+  version: Type.Integer({ minimum: 1, maximum: 999999999, description: 'A model version' })
+})
+
+export const TensorMetadata = Type.Object({
+  name: Type.String(),
+  datatype: Type.String({ description: 'Element type: float32, int64, bool, …', examples: ['float32'] }),
+  shape: Type.Array(Type.Integer(), { description: '-1 marks a dynamic dimension; the first is the batch', examples: [[-1, 4]] }),
+  dim_names: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Null()]), { description: 'Symbolic names of dimensions, as the model gives them' }))
+})
+
+export const ModelSummarySchema = Type.Object({
+  name: Type.String(),
+  state: Type.Union([Type.Literal('LOADING'), Type.Literal('READY'), Type.Literal('UNAVAILABLE'), Type.Literal('UNLOADING')]),
+  reason: Type.Optional(Type.String({ description: 'Why the model does not serve, and the fix' })),
+  versions: Type.Array(Type.Integer(), { description: 'Versions in the repository' }),
+  served_versions: Type.Array(Type.Integer(), { description: 'Versions loaded and served' }),
+  default_version: Type.Optional(Type.Integer({ description: 'The version a request without one gets: the newest served' })),
+  description: Type.Optional(Type.String())
+})
+
+export const ModelList = Type.Object({
+  default_model: Type.Optional(Type.String()),
+  models: Type.Array(ModelSummarySchema)
+})
+
+export const ModelMetadataSchema = Type.Intersect([ModelSummarySchema, Type.Object({
+  inputs: Type.Array(TensorMetadata),
+  outputs: Type.Array(TensorMetadata),
+  unserved_outputs: Type.Array(Type.Object({ name: Type.String(), reason: Type.String() }), {
+    description: 'Outputs the model has but the server cannot return (sequences, maps)'
+  }),
+  prediction_output: Type.String({ description: 'The output /predict returns' }),
+  labels: Type.Optional(Type.Array(Type.String())),
+  config: ModelConfigSchema
+})])
+
+export type ModelSummary = Static<typeof ModelSummarySchema>
+export type ModelMetadata = Static<typeof ModelMetadataSchema>

@@ -1,0 +1,65 @@
+// Entry point: read the configuration, listen, and shut down gracefully.
+// With WORKERS > 1 the primary process forks that many servers sharing the port.
+
+import cluster from 'node:cluster'
+import { existsSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import app, { serverOptions } from './app'
+import { ConfigError, loadConfig, type AppConfig } from './lib/config'
+
+function readConfig (): AppConfig {
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`onnx-serve: ${error.message}\n`)
+    process.exit(1)
+  }
+}
+
+async function serve (config: AppConfig): Promise<void> {
+  const fastify = Fastify(serverOptions(config))
+  await fastify.register(app, { config })
+
+  // Readiness turns 503 first, then the server stops accepting, in-flight
+  // requests finish, and the models plugin releases the sessions.
+  closeWithGrace({ delay: config.shutdownDelayMs + config.inferenceTimeoutMs + 5000, logger: fastify.log }, async ({ signal, err }) => {
+    if (err !== undefined) fastify.log.error({ err }, 'shutting down after an error')
+    else fastify.log.info({ signal }, 'shutting down')
+    fastify.lifecycle.draining = true
+    if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
+    await fastify.close()
+  })
+
+  await fastify.listen({ port: config.port, host: config.host })
+}
+
+function main (): void {
+  const config = readConfig()
+  if (config.workers > 1 && cluster.isPrimary) {
+    for (let i = 0; i < config.workers; i++) cluster.fork()
+    // A server that dies is replaced; one that exits cleanly (shutdown) is not.
+    let stopping = false
+    cluster.on('exit', (_worker, code, signal) => {
+      if (!stopping && code !== 0 && signal === null) cluster.fork()
+      if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+    })
+    // Each server drains itself: pass the signal on and wait for them.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(signal, () => {
+        stopping = true
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal)
+      })
+    }
+    return
+  }
+  serve(config).catch((error: unknown) => {
+    process.stderr.write(`onnx-serve: cannot start: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  })
+}
+
+main()

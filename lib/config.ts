@@ -28,14 +28,22 @@ export class ConfigError extends Error {}
 /** Reads the variables of `EnvSchema` from `source`; throws ConfigError naming the first bad one. */
 export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig {
   const names = Object.keys(EnvSchema.properties) as Array<keyof Env>
+  const invalid = (name: string, accepts: string | undefined): never => {
+    throw new ConfigError(`${name}=${JSON.stringify(source[name])} is invalid; expected ${accepts}`)
+  }
   // An empty variable counts as unset, as in most .env tooling.
   const raw = Object.fromEntries(names.filter(name => source[name] !== undefined && source[name] !== '').map(name => [name, source[name]]))
+  // TypeBox converts integers with parseInt, which reads "1e4" as 1, "2.5" as
+  // 2 and "true" as 1: only decimal digits may reach it.
+  for (const name of names) {
+    const schema = EnvSchema.properties[name]
+    if (schema.type === 'integer' && name in raw && !/^\s*\d+\s*$/.test(raw[name] as string)) invalid(name, schema.description)
+  }
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
   const error = Value.Errors(EnvSchema, env).First()
   if (error !== undefined) {
     const name = error.path.slice(1)
-    const accepts = error.schema.description ?? EnvSchema.properties[name as keyof Env]?.description ?? error.message
-    throw new ConfigError(`${name}=${JSON.stringify(source[name])} is invalid; expected ${accepts}`)
+    invalid(name, error.schema.description ?? EnvSchema.properties[name as keyof Env]?.description ?? error.message)
   }
   const valid = env as Env
   return {

@@ -4,6 +4,7 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
 import { ModelConfigSchema, type ModelConfig } from '../schemas/model-config'
 
@@ -32,6 +33,12 @@ export function modelPath (source: ModelSource, version: number): string {
   return join(source.dir, String(version), MODEL_FILE)
 }
 
+function describeMember (schema: TSchema): string {
+  if ('const' in schema) return JSON.stringify(schema.const)
+  if (schema.type === 'array') return `a ${schema.minItems > 0 ? 'non-empty ' : ''}list of ${(schema.items as TSchema).type}s`
+  return String(schema.type)
+}
+
 /** The first problem of a config.json, as one line a person can act on. */
 function describeConfigError (value: unknown): string | undefined {
   const error = Value.Errors(ModelConfigSchema, value).First()
@@ -42,6 +49,11 @@ function describeConfigError (value: unknown): string | undefined {
     const allowed = where.includes('.') ? Object.keys(ModelConfigSchema.properties.dynamic_batching.properties) : Object.keys(ModelConfigSchema.properties)
     return `unknown key '${key}'; allowed keys: ${allowed.join(', ')}`
   }
+  if (error.type === ValueErrorType.Union) {
+    // TypeBox only says "expected union value": list what is accepted instead.
+    const received = JSON.stringify(error.value) ?? String(error.value)
+    return `${where}: expected ${(error.schema.anyOf as TSchema[]).map(describeMember).join(' or ')}, received ${received.length > 60 ? `${received.slice(0, 57)}...` : received}`
+  }
   return `${where}: ${error.message.toLowerCase()}`
 }
 
@@ -51,7 +63,8 @@ async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: 
     text = await readFile(join(dir, 'config.json'), 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { config: {} }
-    throw err
+    // Reported like any other config problem: one model's fault must not stop the scan.
+    return { config: {}, error: `config.json cannot be read (${(err as Error).message}); make it a readable file or remove it` }
   }
   let parsed: unknown
   try {

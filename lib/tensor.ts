@@ -60,7 +60,7 @@ function bigIntCheck (min: bigint, max: bigint, label: string) {
           ? `an integer within ±(2^53-1), or a decimal string for larger ${label} values (JSON numbers beyond 2^53 lose precision)`
           : `an integer (${label})`
       }
-      return BigInt(value) < min || BigInt(value) > max ? `an integer within ${label} range` : undefined
+      return BigInt(value) < min || BigInt(value) > max ? `an integer within ${label} range [${min}, ${max}]` : undefined
     }
     if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) {
       const big = BigInt(value)
@@ -140,22 +140,27 @@ export function elementToJson (type: TensorType, value: number | bigint | string
 }
 
 // Node 20 has no Float16Array: onnxruntime takes float16 data as raw bits.
-const scratch = new DataView(new ArrayBuffer(4))
-
+// Converts straight from the double, rounding to nearest with ties to even as
+// IEEE 754 (and numpy) do; going through float32 first would round twice.
 export function floatToHalfBits (value: number): number {
-  scratch.setFloat32(0, value)
-  const bits = scratch.getUint32(0)
-  const sign = (bits >>> 16) & 0x8000
-  const exponent = ((bits >>> 23) & 0xff) - 127 + 15
-  const mantissa = bits & 0x7fffff
-  if (exponent >= 0x1f) return sign | 0x7c00
-  if (exponent <= 0) {
-    if (exponent < -10) return sign
-    const full = mantissa | 0x800000
-    return sign | Math.round(full / 2 ** (14 - exponent))
-  }
-  // Round to nearest; a carry into the exponent is the correct result.
-  return sign | ((exponent << 10) + Math.round(mantissa / 0x2000))
+  if (Number.isNaN(value)) return 0x7e00
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0
+  const abs = Math.abs(value)
+  // Halfway between 65504 and 2^16 and beyond: rounds to infinity.
+  if (abs >= 65520) return sign | 0x7c00
+  // Subnormal: a count of 2^-24 steps; rounding up to 0x400 gives the smallest normal.
+  if (abs < 2 ** -14) return sign | roundHalfEven(abs * 2 ** 24)
+  let exponent = Math.floor(Math.log2(abs))
+  if (2 ** exponent > abs) exponent--
+  else if (2 ** (exponent + 1) <= abs) exponent++
+  // Scaling by powers of two is exact; a carry into the exponent is the correct result.
+  return sign | (((exponent + 15) << 10) + roundHalfEven((abs / 2 ** exponent - 1) * 1024))
+}
+
+function roundHalfEven (value: number): number {
+  const floor = Math.floor(value)
+  const rest = value - floor
+  return rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor
 }
 
 export function halfBitsToFloat (bits: number): number {

@@ -18,7 +18,10 @@ export default fp(async (fastify) => {
         { name: 'models', description: 'Model metadata' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
-    }
+    },
+    // A prefix's index route ('/' in routes/v1/models) is documented as the
+    // contract names it: /v1/models, not /v1/models/.
+    transform: ({ schema, url }) => ({ schema, url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url })
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
 }, { name: 'docs' })

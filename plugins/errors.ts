@@ -40,10 +40,15 @@ function send (reply: FastifyReply, statusCode: number, code: string, message: s
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
 }
 
+/** A 503 always tells the client when to come back. */
+const DEFAULT_RETRY_AFTER = '5'
+
 /**
  * One place that turns errors into JSON: our own errors and Fastify's 4xx
- * keep their message; anything else is a 500 that says nothing of
- * internals, while its log line has the request id and the stack.
+ * keep their message; any other error says nothing of internals: a 5xx
+ * status it carries on purpose (a plugin's 503) is kept with the standard
+ * phrase, anything else is a 500. Errors answered with a 5xx go to the
+ * request's one log line (request-log), with the request id and the stack.
  */
 export default fp(async (fastify) => {
   fastify.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -52,14 +57,19 @@ export default fp(async (fastify) => {
     }
     if (error instanceof ServeError) {
       if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
-      if (error.statusCode >= 500) request.log.warn({ err: error }, error.message)
+      if (error.statusCode >= 500) request.failure = error
       return send(reply, error.statusCode, error.code, error.message)
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
       return send(reply, status, error.code ?? 'BAD_REQUEST', error.message)
     }
-    request.log.error({ err: error, req: { method: request.method, url: request.url, params: request.params } }, 'request failed')
+    request.failure = error
+    if (status > 500 && status < 600 && STATUS_CODES[status] !== undefined) {
+      if (status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', DEFAULT_RETRY_AFTER)
+      const phrase = STATUS_CODES[status] ?? 'Error'
+      return send(reply, status, phrase.toUpperCase().replace(/\W+/g, '_'), phrase)
+    }
     return send(reply, 500, 'INTERNAL_SERVER_ERROR', 'Internal Server Error')
   })
 
@@ -67,4 +77,4 @@ export default fp(async (fastify) => {
     const path = request.url.split('?')[0].slice(0, 200)
     return send(reply, 404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
   })
-}, { name: 'errors' })
+}, { name: 'errors', dependencies: ['request-log'] })

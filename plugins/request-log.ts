@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by prediction routes, for the request's log line. */
     inference: InferenceLog | null
+    /** An error answered with a 5xx (set by the errors plugin), logged with its stack on the request's line. */
+    failure: Error | null
   }
 }
 
@@ -24,14 +26,15 @@ export class RequestLogController extends LogController {
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const err = error ?? request.failure ?? undefined
     const line = {
       req: request,
       res: reply,
       responseTime: Math.round(reply.elapsedTime * 100) / 100,
       ...request.inference,
-      err: error ?? undefined
+      err
     }
-    if (error != null || reply.statusCode >= 500) reply.log.error(line, 'request completed')
+    if (err !== undefined || reply.statusCode >= 500) reply.log.error(line, 'request completed')
     else reply.log.info(line, 'request completed')
   }
 }
@@ -39,6 +42,7 @@ export class RequestLogController extends LogController {
 /** The request id travels back to the client in `x-request-id`. */
 export default fp(async (fastify) => {
   fastify.decorateRequest('inference', null)
+  fastify.decorateRequest('failure', null)
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

@@ -6,11 +6,16 @@ const Health = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Probes come every few seconds from every load balancer: log only trouble.
+  const logLevel = 'warn'
+
   fastify.get('/live', {
+    logLevel,
     schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Health } }
   }, async () => ({ status: 'ok' }))
 
   fastify.get('/ready', {
+    logLevel,
     schema: {
       summary: 'Readiness: models loaded and warmed up, not shutting down',
       tags: ['health'],

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { describeModel, summarizeModel } from '../../../lib/model-metadata'
 import { predictInstances } from '../../../lib/predictions'
 import { errorResponses } from '../../../schemas/errors'
@@ -31,23 +32,20 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
     response: { 200: InstancesReply, ...errorResponses(400, 404, 413, 415, 503, 504) }
   }
 
-  fastify.post('/:name/predict', {
-    schema: { ...predictSchema, summary: 'Predict with a model\'s default version (TF Serving row format)', params: ModelParams }
-  }, async (request) => {
-    const model = fastify.models.get(request.params.name)
-    const result = await predictInstances(fastify.models, model, request.body.instances, fastify.predictionLimits)
+  async function predict (request: FastifyRequest, name: string, instances: unknown[], version?: number): Promise<{ predictions: unknown[] }> {
+    const model = fastify.models.get(name, version)
+    const result = await predictInstances(fastify.models, model, instances, fastify.predictionLimits)
     request.inference = { model: model.name, version: model.version, rows: result.rows, inferenceMs: result.inferenceMs }
     return { predictions: result.predictions }
-  })
+  }
+
+  fastify.post('/:name/predict', {
+    schema: { ...predictSchema, summary: 'Predict with a model\'s default version (TF Serving row format)', params: ModelParams }
+  }, async (request) => predict(request, request.params.name, request.body.instances))
 
   fastify.post('/:name/versions/:version/predict', {
     schema: { ...predictSchema, summary: 'Predict with one version of a model (TF Serving row format)', params: ModelVersionParams }
-  }, async (request) => {
-    const model = fastify.models.get(request.params.name, request.params.version)
-    const result = await predictInstances(fastify.models, model, request.body.instances, fastify.predictionLimits)
-    request.inference = { model: model.name, version: model.version, rows: result.rows, inferenceMs: result.inferenceMs }
-    return { predictions: result.predictions }
-  })
+  }, async (request) => predict(request, request.params.name, request.body.instances, request.params.version))
 }
 
 export default models

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, fixtureRepository } from '../helpers/build-app'
+
+function emptyDir (t: tap.Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-serve-empty-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+t.test('over the bundled models', async t => {
+  let app: FastifyInstance
+  t.before(async () => { app = await buildApp(t) })
+
+  t.test('GET /health/live answers ok', async t => {
+    const res = await app.inject({ method: 'GET', url: '/health/live' })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /^application\/json/)
+    t.strictSame(res.json(), { status: 'ok' })
+  })
+
+  t.test('GET /health/ready answers ok once the models are loaded', async t => {
+    const res = await app.inject({ method: 'GET', url: '/health/ready' })
+    t.equal(res.statusCode, 200)
+    t.strictSame(res.json(), { status: 'ok' })
+    t.equal(res.headers['retry-after'], undefined)
+  })
+
+  t.test('while draining, readiness is 503 with retry-after and a reason; liveness stays 200', async t => {
+    app.lifecycle.draining = true
+    t.teardown(() => { app.lifecycle.draining = false })
+    const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+    t.equal(ready.statusCode, 503)
+    t.match(ready.headers['content-type'], /^application\/json/)
+    t.equal(ready.headers['retry-after'], '5')
+    t.strictSame(ready.json(), { status: 'unavailable', reason: 'shutting down' })
+    const live = await app.inject({ method: 'GET', url: '/health/live' })
+    t.equal(live.statusCode, 200)
+    t.strictSame(live.json(), { status: 'ok' })
+  })
+
+  t.test('readiness turns back to 200 when draining is cleared', async t => {
+    const res = await app.inject({ method: 'GET', url: '/health/ready' })
+    t.equal(res.statusCode, 200)
+  })
+
+  t.test('closing the app sets draining (preClose), so readiness would answer 503', async t => {
+    t.equal(app.lifecycle.draining, false)
+    await app.close()
+    t.equal(app.lifecycle.draining, true)
+  })
+})
+
+t.test('with some failing models, the others serve: ready', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t) })
+  const res = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(res.statusCode, 200)
+  t.strictSame(res.json(), { status: 'ok' })
+})
+
+t.test('an empty repository is not ready', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: emptyDir(t) })
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.headers['retry-after'], '5')
+  t.strictSame(ready.json(), { status: 'unavailable', reason: 'models are loading or none could be loaded' })
+  const live = await app.inject({ method: 'GET', url: '/health/live' })
+  t.equal(live.statusCode, 200, 'alive all the same')
+})
+
+t.test('a repository that does not exist is not ready', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: join(emptyDir(t), 'missing') })
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.headers['retry-after'], '5')
+  t.strictSame(ready.json(), { status: 'unavailable', reason: 'models are loading or none could be loaded' })
+})

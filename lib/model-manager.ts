@@ -5,6 +5,7 @@
 
 import { relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { DynamicBatcher } from './dynamic-batcher'
 import { NotFoundError, UnavailableError } from './errors'
 import type { SessionMetadata } from './inference-protocol'
 import type { InferencePool } from './inference-pool'
@@ -32,6 +33,8 @@ export interface ModelVersion {
   dimNames: SessionMetadata['dimNames']
   /** The output `/predict` returns. */
   predictionOutput: string
+  /** Present when config.json asks for dynamic batching and the model allows it. */
+  batcher?: DynamicBatcher
 }
 
 export interface ModelEntry {
@@ -151,8 +154,22 @@ export class ModelManager {
       outputs: metadata.outputs,
       unservedOutputs: metadata.nonTensorOutputs.map(name => ({ name, reason: NON_TENSOR_FIX })),
       dimNames: metadata.dimNames,
-      predictionOutput
+      predictionOutput,
+      batcher: this.batcherFor(source.config, key, metadata)
     }
+  }
+
+  // Merging requests needs a dynamic batch dimension on every input and output.
+  private batcherFor (config: ModelConfig, key: string, metadata: SessionMetadata): DynamicBatcher | undefined {
+    const maxBatchSize = config.max_batch_size ?? 0
+    if (config.dynamic_batching === undefined || maxBatchSize === 0) return undefined
+    const batchable = [...metadata.inputs, ...metadata.outputs].every(spec => spec.shape[0] === -1)
+    if (!batchable) return undefined
+    return new DynamicBatcher((feeds, fetches) => this.pool.run(key, feeds, fetches), {
+      maxBatchSize,
+      maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
+      preferredBatchSize: config.dynamic_batching.preferred_batch_size
+    })
   }
 
   // One run per worker before readiness, so the first client does not pay
@@ -207,7 +224,9 @@ export class ModelManager {
   /** Runs a ready model; outputs default to every tensor output. */
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
     const start = performance.now()
-    const result = await this.pool.run(model.key, feeds, outputs)
+    const result = model.batcher === undefined
+      ? await this.pool.run(model.key, feeds, outputs)
+      : await model.batcher.submit(feeds, outputs)
     return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
   }
 

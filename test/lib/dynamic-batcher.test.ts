@@ -1,0 +1,123 @@
+import t from 'tap'
+import { DynamicBatcher, type RunBatch } from '../../lib/dynamic-batcher'
+import { InferencePool } from '../../lib/inference-pool'
+import { ModelManager } from '../../lib/model-manager'
+import type { TensorData, TensorMap } from '../../lib/tensor'
+import { bundledRepository } from '../helpers/build-app'
+
+const rows = (values: number[][]): TensorData => ({ type: 'float32', dims: [values.length, values[0].length], data: Float32Array.from(values.flat()) })
+
+/** A model that doubles x, recording each batch it runs. */
+function doubler (): { run: RunBatch, batches: number[] } {
+  const batches: number[] = []
+  const run: RunBatch = async (feeds) => {
+    const x = feeds.x
+    batches.push(x.dims[0])
+    return { y: { type: 'float32', dims: x.dims, data: (x.data as Float32Array).map(v => v * 2) } }
+  }
+  return { run, batches }
+}
+
+const values = (outputs: TensorMap) => Array.from(outputs.y.data as Float32Array)
+
+t.test('requests arriving within the delay share one run and get their own rows back', async t => {
+  const { run, batches } = doubler()
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 16, maxQueueDelayMs: 20 })
+  const results = await Promise.all([
+    batcher.submit({ x: rows([[1, 2]]) }, ['y']),
+    batcher.submit({ x: rows([[3, 4], [5, 6]]) }, ['y']),
+    batcher.submit({ x: rows([[7, 8], [9, 10], [11, 12]]) }, ['y'])
+  ])
+  t.same(batches, [6], 'one run of 6 rows')
+  t.same(results.map(values), [[2, 4], [6, 8, 10, 12], [14, 16, 18, 20, 22, 24]])
+  t.same(results.map(result => result.y.dims), [[1, 2], [2, 2], [3, 2]])
+})
+
+t.test('a batch at the preferred size runs without waiting for the delay', async t => {
+  const { run, batches } = doubler()
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 8, maxQueueDelayMs: 60_000, preferredBatchSize: 2 })
+  const start = Date.now()
+  await Promise.all([batcher.submit({ x: rows([[1]]) }, ['y']), batcher.submit({ x: rows([[2]]) }, ['y'])])
+  t.same(batches, [2])
+  t.ok(Date.now() - start < 1000, 'did not wait a minute')
+})
+
+t.test('a request that would overflow max_batch_size sends the gathered batch first', async t => {
+  const { run, batches } = doubler()
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 4, maxQueueDelayMs: 10 })
+  const results = await Promise.all([
+    batcher.submit({ x: rows([[1], [2], [3]]) }, ['y']),
+    batcher.submit({ x: rows([[4], [5], [6]]) }, ['y'])
+  ])
+  t.same(batches, [3, 3])
+  t.same(results.map(values), [[2, 4, 6], [8, 10, 12]])
+})
+
+t.test('requests with other row shapes or fetches are not merged', async t => {
+  const { run, batches } = doubler()
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 16, maxQueueDelayMs: 0 })
+  await Promise.all([
+    batcher.submit({ x: rows([[1, 2]]) }, ['y']),
+    batcher.submit({ x: rows([[1, 2, 3]]) }, ['y']),
+    batcher.submit({ x: rows([[1, 2]]) }, ['y', 'z'])
+  ])
+  t.same(batches.sort(), [1, 1, 1])
+})
+
+t.test('a failed run rejects every request of the batch', async t => {
+  const batcher = new DynamicBatcher(async () => { throw new Error('runtime failed') }, { maxBatchSize: 16, maxQueueDelayMs: 5 })
+  const results = await Promise.allSettled([batcher.submit({ x: rows([[1]]) }, ['y']), batcher.submit({ x: rows([[2]]) }, ['y'])])
+  t.same(results.map(result => result.status), ['rejected', 'rejected'])
+  t.match((results[0] as PromiseRejectedResult).reason, { message: 'runtime failed' })
+})
+
+t.test('outputs without the batch as first dimension cannot be split', async t => {
+  const batcher = new DynamicBatcher(async () => ({ y: { type: 'float32', dims: [1], data: new Float32Array(1) } }), { maxBatchSize: 16, maxQueueDelayMs: 5 })
+  const results = await Promise.allSettled([batcher.submit({ x: rows([[1]]) }, ['y']), batcher.submit({ x: rows([[2]]) }, ['y'])])
+  t.match((results[1] as PromiseRejectedResult).reason, { message: "output 'y' has 1 rows for a batch of 2: this model cannot be batched" })
+})
+
+t.test('string and int64 tensors are concatenated and split too', async t => {
+  const seen: TensorMap[] = []
+  const batcher = new DynamicBatcher(async feeds => { seen.push(feeds); return { s: feeds.s, n: feeds.n } }, { maxBatchSize: 16, maxQueueDelayMs: 5 })
+  const one = (text: string, n: bigint): TensorMap => ({
+    s: { type: 'string', dims: [1, 1], data: [text] },
+    n: { type: 'int64', dims: [1], data: BigInt64Array.of(n) }
+  })
+  const [a, b] = await Promise.all([batcher.submit(one('a', 2n ** 60n), ['s', 'n']), batcher.submit(one('b', -1n), ['s', 'n'])])
+  t.same(seen[0].s.data, ['a', 'b'])
+  t.same(Array.from(seen[0].n.data as BigInt64Array), [2n ** 60n, -1n])
+  t.same(a.s.data, ['a'])
+  t.same(Array.from(b.n.data as BigInt64Array), [-1n])
+})
+
+t.test('iris, configured for dynamic batching, merges concurrent requests with the same answers', async t => {
+  class CountingPool extends InferencePool {
+    rowsPerRun: number[] = []
+    override run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+      this.rowsPerRun.push(Object.values(feeds)[0].dims[0])
+      return super.run(key, feeds, fetches)
+    }
+  }
+  const pool = new CountingPool({ workers: 1, threadsPerSession: 1, maxPending: 64, timeoutMs: 10_000 })
+  const manager = new ModelManager(pool, { repository: bundledRepository })
+  t.teardown(() => manager.close())
+  await manager.loadAll()
+  const iris = manager.get('iris')
+  t.ok(iris.batcher, 'models/iris/config.json asks for dynamic batching')
+  pool.rowsPerRun = []
+
+  const flowers = Array.from({ length: 20 }, (_, i) => [4.5 + i * 0.15, 3.0, 1.0 + i * 0.25, 0.1 + i * 0.12])
+  const feed = (flower: number[]): TensorMap => ({ features: { type: 'float32', dims: [1, 4], data: Float32Array.from(flower) } })
+  const batched = await Promise.all(flowers.map(flower => manager.run(iris, feed(flower))))
+  t.ok(pool.rowsPerRun.length < 20, `20 requests took ${pool.rowsPerRun.length} runs`)
+  t.equal(pool.rowsPerRun.reduce((a, b) => a + b, 0), 20)
+
+  const alone = await Promise.all(flowers.map(flower => pool.run(iris.key, feed(flower), ['label', 'probabilities'])))
+  t.same(batched.map(result => Array.from(result.outputs.label.data as BigInt64Array)), alone.map(result => Array.from(result.label.data as BigInt64Array)))
+  batched.forEach((result, i) => {
+    const mine = Array.from(result.outputs.probabilities.data as Float32Array)
+    const theirs = Array.from(alone[i].probabilities.data as Float32Array)
+    t.ok(mine.every((p, j) => Math.abs(p - theirs[j]) < 1e-6), `flower ${i}: same probabilities`)
+  })
+})

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import AutoLoad from '@fastify/autoload'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -33,15 +33,35 @@ export function serverOptions (config: AppConfig): FastifyServerOptions {
     genReqId: requestId,
     logController: new RequestLogController(),
     bodyLimit: config.bodyLimit,
+    routerOptions: {
+      // Model names may be 128 characters; longer segments get a JSON 414.
+      maxParamLength: 200,
+      onMaxParamLength: (_path, _req, res) => {
+        sendRawError(res, 414, 'FST_ERR_URI_TOO_LONG', 'a path segment is longer than 200 characters')
+      }
+    },
+    frameworkErrors: (error, request, reply) => {
+      // A malformed URL (bad percent-encoding) never reaches the error handler.
+      sendRawError(reply.raw, 400, error.code, error.message, request.id)
+    },
     ajv: {
       customOptions: {
         // Refuse unknown keys with a message instead of silently dropping them.
         removeAdditional: false,
+        // Never turn "1,2" or null into [..]: a body is taken as sent. Path
+        // parameters are strings in the schemas for the same reason.
+        coerceTypes: false,
         // Keeps the offending value on each error, so a message can say what was received.
         verbose: true
       }
     }
   }
+}
+
+/** For the router's own failures, which come before Fastify's reply exists. */
+function sendRawError (res: ServerResponse, statusCode: number, code: string, message: string, id?: string): void {
+  res.writeHead(statusCode, { 'content-type': 'application/json; charset=utf-8', ...(id === undefined ? {} : { 'x-request-id': id }) })
+  res.end(JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message }))
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {

@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads'
 import { extname, join } from 'node:path'
-import { InferenceTimeoutError, OverloadedError } from './errors'
+import { InferenceTimeoutError, OverloadedError, UnavailableError } from './errors'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './inference-protocol'
 import { transferList, type TensorMap } from './tensor'
 
@@ -46,6 +46,9 @@ export class InferencePool {
   private closing = false
 
   constructor (private readonly options: InferencePoolOptions) {
+    for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) throw new RangeError(`InferencePool: ${key} must be a positive integer, got ${options[key]}`)
+    }
     for (let i = 0; i < options.workers; i++) this.workers.push(this.spawn())
   }
 
@@ -84,9 +87,11 @@ export class InferencePool {
     const fresh = this.spawn()
     fresh.ready = false
     this.workers[index] = fresh
+    // A session that no longer loads (its file removed) fails only its own
+    // runs on this worker; retrying the whole worker would loop forever.
     const reloads = [...this.loaded].map(([key, path]) =>
       this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
-    Promise.all(reloads).then(() => { fresh.ready = true }, () => fresh.thread.terminate())
+    Promise.allSettled(reloads).then(() => { fresh.ready = true })
   }
 
   private call (worker: PoolWorker, request: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
@@ -113,6 +118,7 @@ export class InferencePool {
 
   /** Runs a loaded model on the least busy worker. */
   async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    if (this.closing) throw new UnavailableError('the server is shutting down')
     if (this.pending >= this.options.maxPending) {
       throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
     }
@@ -137,9 +143,21 @@ export class InferencePool {
     }
   }
 
-  /** Stops every worker; their sessions are released with them. */
-  async close (): Promise<void> {
+  /**
+   * Stops every worker once its runs are done. Terminating a thread in the
+   * middle of session.run aborts the whole process (onnxruntime throws across
+   * the native boundary), so each worker is asked to exit, which it does after
+   * the runs already queued to it; `graceMs` later, stragglers are terminated.
+   */
+  async close (graceMs = this.options.timeoutMs + 1000): Promise<void> {
+    if (this.closing) return
     this.closing = true
-    await Promise.all(this.workers.map(worker => worker.thread.terminate()))
+    await Promise.all(this.workers.map(async worker => {
+      const exited = new Promise<void>(resolve => worker.thread.once('exit', () => resolve()))
+      worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+      const timer = setTimeout(() => { worker.thread.terminate().catch(() => {}) }, graceMs)
+      await exited
+      clearTimeout(timer)
+    }))
   }
 }

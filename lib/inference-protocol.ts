@@ -16,6 +16,8 @@ export type WorkerRequest =
   | { id: number, op: 'load', key: string, path: string, threads: number }
   | { id: number, op: 'unload', key: string }
   | { id: number, op: 'run', key: string, feeds: TensorMap, fetches: string[] }
+  /** Release every session and exit, after the messages already queued. */
+  | { id: number, op: 'close' }
 
 export type WorkerReply =
   | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap }

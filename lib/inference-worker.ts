@@ -68,15 +68,20 @@ async function handle (request: WorkerRequest): Promise<WorkerReply> {
       return { id: request.id, ok: true }
     case 'run':
       return { id: request.id, ok: true, outputs: await run(request.key, request.feeds, request.fetches) }
+    case 'close':
+      await Promise.all([...sessions.values()].map(session => session.release()))
+      sessions.clear()
+      process.exit(0)
   }
 }
 
+// One message at a time, in order: a 'close' or an 'unload' must never
+// release a session that a run queued before it is still using.
+let previous: Promise<void> = Promise.resolve()
+
 parentPort?.on('message', (request: WorkerRequest) => {
-  handle(request).then(
-    reply => {
-      const transfer = reply.ok ? transferList(reply.outputs) : []
-      parentPort?.postMessage(reply, transfer)
-    },
+  previous = previous.then(() => handle(request)).then(
+    reply => parentPort?.postMessage(reply, reply.ok ? transferList(reply.outputs) : []),
     (error: unknown) => parentPort?.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) })
   )
 })

@@ -59,7 +59,11 @@ const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s ZipMap) ca
   're-export with skl2onnx options={id(model): {"zipmap": False}} to get a probability tensor'
 
 /** Turns an onnxruntime load failure into a reason with a fix. */
-export function explainLoadFailure (message: string): string {
+export function explainLoadFailure (failure: string): string {
+  const message = failure.trim().replace(/\.+$/, '')
+  if (/unsupported data type|type .* is not supported|bfloat16|float8|int4/i.test(message)) {
+    return `${message}. The model uses an element type that onnxruntime-node cannot exchange with JavaScript (bfloat16, float8, int4): re-export it with float32, float16 or another supported type at its inputs and outputs`
+  }
   if (/protobuf parsing failed|no graph|failed to load model|invalid protobuf/i.test(message)) {
     return `${message}. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model`
   }
@@ -80,12 +84,22 @@ function zeros (spec: TensorSpec): TensorMap[string] {
 
 export class ModelManager {
   private readonly entries = new Map<string, ModelEntry>()
+  private scanned = false
+  private repositoryError?: string
 
   constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {}
 
   /** Loads every model of the repository. Never throws for one model's fault. */
   async loadAll (): Promise<void> {
-    const sources = await scanModelRepository(this.options.repository)
+    let sources: ModelSource[]
+    try {
+      sources = await scanModelRepository(this.options.repository)
+    } catch (error) {
+      this.repositoryError = `cannot read the model repository ${this.options.repository}: ${(error as Error).message}`
+      throw error
+    } finally {
+      this.scanned = true
+    }
     await Promise.all(sources.map(source => this.loadSource(source)))
   }
 
@@ -95,19 +109,31 @@ export class ModelManager {
   }
 
   private async loadSource (source: ModelSource): Promise<ModelEntry> {
+    const previous = this.entries.get(source.name)
     const entry: ModelEntry = { name: source.name, state: 'LOADING', config: source.config, versions: source.versions, loaded: new Map() }
-    this.entries.set(source.name, entry)
-    if (source.error !== undefined) return this.fail(entry, source.error)
-    try {
-      for (const version of source.served) {
-        entry.loaded.set(version, await this.loadVersion(source, version))
+    // A model being reloaded keeps serving its old sessions until the new ones are ready.
+    if (previous?.state !== 'READY') this.entries.set(source.name, entry)
+    const attempted: string[] = []
+    if (source.error !== undefined) {
+      this.fail(entry, source.error)
+    } else {
+      try {
+        for (const version of source.served) {
+          const key = `${source.name}/${version}`
+          attempted.push(key)
+          entry.loaded.set(version, await this.loadVersion(source, version, key))
+        }
+        entry.state = 'READY'
+      } catch (error) {
+        entry.loaded.clear()
+        this.fail(entry, (error as Error).message)
       }
-      entry.state = 'READY'
-    } catch (error) {
-      await Promise.all([...entry.loaded.values()].map(loaded => this.pool.unload(loaded.key)))
-      entry.loaded.clear()
-      this.fail(entry, (error as Error).message)
     }
+    this.entries.set(source.name, entry)
+    // Release what is not served now: versions the policy dropped, or everything after a failure.
+    const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
+    const stale = new Set([...attempted, ...[...previous?.loaded.values() ?? []].map(loaded => loaded.key)])
+    await Promise.allSettled([...stale].filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
     return entry
   }
 
@@ -118,8 +144,7 @@ export class ModelManager {
     return entry
   }
 
-  private async loadVersion (source: ModelSource, version: number): Promise<ModelVersion> {
-    const key = `${source.name}/${version}`
+  private async loadVersion (source: ModelSource, version: number, key: string): Promise<ModelVersion> {
     let metadata: SessionMetadata
     try {
       metadata = await this.pool.load(key, modelPath(source, version))
@@ -136,6 +161,9 @@ export class ModelManager {
       if (!isTensorType(spec.type)) {
         throw new Error(`version ${version}: '${spec.name}' has element type ${spec.type}, which onnx-serve cannot encode; re-export it with float32, float64, an integer type, bool or string`)
       }
+    }
+    if (metadata.inputs.length === 0) {
+      throw new Error(`version ${version}: the model has no inputs, so there is nothing to predict from`)
     }
     if (metadata.outputs.length === 0) {
       throw new Error(`version ${version}: no tensor output to return; ${NON_TENSOR_FIX}`)
@@ -186,14 +214,30 @@ export class ModelManager {
     }
   }
 
-  /** True when no model is still loading and at least one serves. */
-  get ready (): boolean {
-    const entries = [...this.entries.values()]
-    return entries.some(entry => entry.state === 'READY') && entries.every(entry => entry.state !== 'LOADING')
+  /**
+   * Why the server should not receive traffic yet, or undefined when it
+   * should: no model is still loading, one at least serves, and so does
+   * DEFAULT_MODEL when it is set. A broken model does not hold back the others.
+   */
+  notReadyReason (): string | undefined {
+    if (this.repositoryError !== undefined) return this.repositoryError
+    const entries = this.list()
+    if (!this.scanned || entries.some(entry => entry.state === 'LOADING')) return 'models are loading'
+    const configured = this.options.defaultModel
+    if (configured !== undefined) {
+      const entry = this.entries.get(configured)
+      if (entry === undefined) return `DEFAULT_MODEL '${configured}' is not in the repository`
+      if (entry.state !== 'READY') return `DEFAULT_MODEL '${configured}' is ${entry.state.toLowerCase()}: ${entry.reason ?? ''}`
+    }
+    if (entries.length === 0) return `the model repository ${this.options.repository} holds no model`
+    if (!entries.some(entry => entry.state === 'READY')) return 'no model could be loaded; GET /v1/models gives each reason'
+    return undefined
   }
 
+  /** DEFAULT_MODEL, or the first model by name that serves (else the first by name). */
   defaultModel (): string | undefined {
-    return this.options.defaultModel ?? this.list()[0]?.name
+    const entries = this.list()
+    return this.options.defaultModel ?? (entries.find(entry => entry.state === 'READY') ?? entries[0])?.name
   }
 
   list (): ModelEntry[] {

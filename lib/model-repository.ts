@@ -2,6 +2,7 @@
 // models/<name>/<version>/model.onnx. Nothing here loads a session; it says
 // what is there and what is wrong with it, model by model.
 
+import type { Dirent } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
@@ -77,6 +78,17 @@ async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: 
   return { config: parsed as ModelConfig }
 }
 
+// Kubernetes mounts volumes through symlinks: follow them, as stat does.
+async function isDirectory (entry: Dirent, dir: string): Promise<boolean> {
+  if (entry.isDirectory()) return true
+  if (!entry.isSymbolicLink()) return false
+  try {
+    return (await stat(join(dir, entry.name))).isDirectory()
+  } catch {
+    return false
+  }
+}
+
 async function hasFile (path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile()
@@ -99,7 +111,7 @@ export async function readModelSource (root: string, name: string): Promise<Mode
   const entries = await readdir(dir, { withFileTypes: true })
   for (const entry of entries) {
     // Triton ignores non-numeric folders; so do we (notes, exports, …).
-    if (!entry.isDirectory() || !/^[1-9]\d{0,8}$/.test(entry.name)) continue
+    if (!/^[1-9]\d{0,8}$/.test(entry.name) || !(await isDirectory(entry, dir))) continue
     if (await hasFile(join(dir, entry.name, MODEL_FILE))) source.versions.push(Number(entry.name))
   }
   source.versions.sort((a, b) => a - b)
@@ -115,9 +127,10 @@ export async function readModelSource (root: string, name: string): Promise<Mode
 /** Every model folder of the repository, sorted by name. */
 export async function scanModelRepository (root: string): Promise<ModelSource[]> {
   const entries = await readdir(root, { withFileTypes: true })
-  const names = entries
-    .filter(entry => entry.isDirectory() && isValidModelName(entry.name))
-    .map(entry => entry.name)
-    .sort()
+  const names: string[] = []
+  for (const entry of entries) {
+    if (isValidModelName(entry.name) && await isDirectory(entry, root)) names.push(entry.name)
+  }
+  names.sort()
   return Promise.all(names.map(name => readModelSource(root, name)))
 }

@@ -46,7 +46,7 @@ class Flattener {
         throw new InputError(field, `${field}: expected ${problem}, received ${describeValue(value)}`)
       }
       if (--this.budget.left < 0) {
-        throw new InputError(field, `${field}: too many elements; a request may carry at most ${this.budget.max} tensor elements`)
+        throw new InputError(field, `${field}: too many elements; a request may carry at most ${this.budget.max} tensor elements (MAX_TENSOR_ELEMENTS), received more`)
       }
       this.values.push(value)
       return
@@ -78,7 +78,7 @@ function checkBatchDimension (spec: TensorSpec, rows: number, field: string): vo
   }
   const batch = spec.shape[0]
   if (batch >= 0 && batch !== rows) {
-    throw new InputError(field, `${field}: model input '${spec.name}' has a fixed batch dimension of ${batch} (shape ${formatShape(spec.shape)}), received ${rows} rows`)
+    throw new InputError(field, `${field}: model input '${spec.name}' has a fixed batch dimension of ${batch} (shape ${formatShape(spec.shape)}), received ${rows} ${rows === 1 ? 'row' : 'rows'}`)
   }
 }
 

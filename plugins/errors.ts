@@ -11,6 +11,7 @@ interface ValidationIssue {
   message?: string
   params: Record<string, unknown>
   data?: unknown
+  parentSchema?: { description?: string }
 }
 
 /** "body.input_data: must be array, received a string" from ajv's first error. */
@@ -28,11 +29,11 @@ function validationMessage (error: FastifyError): string {
     field = `${field}.${String(issue.params.additionalProperty)}`
     message = 'is not allowed here'
   }
-  const received = issue.keyword === 'type' || issue.keyword === 'minimum' || issue.keyword === 'maximum' ||
-    issue.keyword === 'pattern' || issue.keyword === 'minItems'
-    ? `, received ${describeValue(issue.data)}`
-    : ''
-  return `${field}: ${message}${received}`
+  const aboutValue = ['type', 'minimum', 'maximum', 'pattern', 'minItems', 'maxItems', 'minLength', 'maxLength'].includes(issue.keyword)
+  if (!aboutValue) return `${field}: ${message}`
+  // A pattern's description says what is expected better than the regular expression does.
+  const expected = issue.keyword === 'pattern' ? issue.parentSchema?.description : undefined
+  return `${field}: ${expected === undefined ? message : `expected ${expected}`}, received ${describeValue(issue.data)}`
 }
 
 function send (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {

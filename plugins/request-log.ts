@@ -34,7 +34,9 @@ export class RequestLogController extends LogController {
       ...request.inference,
       err
     }
-    if (err !== undefined || reply.statusCode >= 500) reply.log.error(line, 'request completed')
+    // 503 is the server saying "not now" on purpose (loading, draining, shedding), not a fault.
+    if (reply.statusCode === 503) reply.log.warn(line, 'request completed')
+    else if (err !== undefined || reply.statusCode >= 500) reply.log.error(line, 'request completed')
     else reply.log.info(line, 'request completed')
   }
 }

@@ -1,13 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ModelConfigSchema } from './model-config'
 
-export const ModelName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'A model name from the repository' })
+export const ModelName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$',
+  description: 'a model name: up to 128 letters, digits, _ . or -, starting with a letter or digit'
+})
 
 export const ModelParams = Type.Object({ name: ModelName })
 
 export const ModelVersionParams = Type.Object({
   name: ModelName,
-  version: Type.Integer({ minimum: 1, maximum: 999999999, description: 'A model version' })
+  version: Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'a model version: a positive integer', examples: ['1'] })
 })
 
 export const TensorMetadata = Type.Object({

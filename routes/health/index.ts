@@ -24,7 +24,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (_request, reply) => {
     const reason = fastify.lifecycle.draining
       ? 'shutting down'
-      : fastify.models.ready ? undefined : 'models are loading or none could be loaded'
+      : fastify.models.notReadyReason()
     if (reason === undefined) return { status: 'ok' }
     return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason })
   })

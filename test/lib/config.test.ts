@@ -15,7 +15,6 @@ function refusal (t: Test, env: Record<string, string>): string {
   return ''
 }
 
-
 t.test('defaults', async t => {
   t.strictSame(loadConfig({}), {
     env: 'development',

@@ -47,6 +47,12 @@ t.test('floatToHalfBits rounds to nearest, ties to even, as IEEE 754 and numpy d
   t.equal(floatToHalfBits(2047 / 1024), 0x3fff)
   t.equal(floatToHalfBits(2 - 2 ** -12), 0x4000)
   t.equal(floatToHalfBits(65519), 0x7bff)
+  // Just below a power of two, where Math.log2 rounds up to the integer
+  t.equal(floatToHalfBits(32768 - 2 ** -38), 0x7800)
+  t.equal(floatToHalfBits(0.5 - 2 ** -55), 0x3800)
+  t.equal(floatToHalfBits(0.5 - 2 ** -13), 0x3800, 'a tie below 0.5 rounds up to the even 0.5')
+  t.equal(floatToHalfBits(0.5 - 2 ** -13 - 2 ** -30), 0x37ff)
+  t.equal(floatToHalfBits(0.5 - 2 ** -12), 0x37ff)
 })
 
 t.test('floatToHalfBits keeps NaN a NaN', async t => {
@@ -129,6 +135,29 @@ t.test('transferList', async t => {
   port1.close()
   t.equal(tensors.a.data.length, 0, 'the sender no longer holds the data')
   t.same(Array.from(copy.data as Float32Array), [4, 5, 6])
+})
+
+t.test('each type stores its elements in the array onnxruntime expects', async t => {
+  const expected = {
+    float16: [Uint16Array, 'FP16'],
+    float32: [Float32Array, 'FP32'],
+    float64: [Float64Array, 'FP64'],
+    int8: [Int8Array, 'INT8'],
+    int16: [Int16Array, 'INT16'],
+    int32: [Int32Array, 'INT32'],
+    int64: [BigInt64Array, 'INT64'],
+    uint8: [Uint8Array, 'UINT8'],
+    uint16: [Uint16Array, 'UINT16'],
+    uint32: [Uint32Array, 'UINT32'],
+    uint64: [BigUint64Array, 'UINT64'],
+    bool: [Uint8Array, 'BOOL']
+  } as const
+  t.same(Object.keys(tensorTypes).sort(), [...Object.keys(expected), 'string'].sort())
+  for (const [type, [array, datatype]] of Object.entries(expected)) {
+    const data = tensorTypes[type as keyof typeof expected].create(3)
+    t.ok(data instanceof array && data.length === 3, `${type} → ${array.name}`)
+    t.equal(tensorTypes[type as keyof typeof expected].datatype, datatype)
+  }
 })
 
 t.test('small helpers', async t => {

@@ -19,7 +19,7 @@ t.before(async () => {
 
 t.test('a sane x-request-id is echoed and used as the log reqId', async t => {
   for (const id of ['abc-123', 'trace.span:1@svc/a+b=c_d', 'a'.repeat(128), '0']) {
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': id } })
+    const res = await app.inject({ method: 'GET', url: '/', headers: { 'x-request-id': id } })
     t.equal(res.statusCode, 200)
     t.equal(res.headers['x-request-id'], id, `echoed: ${id.slice(0, 20)}`)
     t.equal(logged.linesOf(id).length, 1, 'the log line carries it')
@@ -30,7 +30,7 @@ t.test('a hostile x-request-id is replaced by a generated id', async t => {
   const hostile = ['a'.repeat(129), 'a b', 'a\tb', 'a\u0001b', 'a\u001b[31mred', 'id"}{"level":60', '<script>', 'é', '']
   const seen = new Set<string>()
   for (const id of hostile) {
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': id } })
+    const res = await app.inject({ method: 'GET', url: '/', headers: { 'x-request-id': id } })
     t.equal(res.statusCode, 200)
     const echoed = res.headers['x-request-id']
     t.match(echoed, UUID, `replaced: ${JSON.stringify(id.slice(0, 20))}`)
@@ -50,8 +50,8 @@ t.test('without x-request-id every response gets a fresh generated id', async t 
 
 t.test('exactly one log line per request, with method, url, status and duration', async t => {
   const requests: Array<[string, InjectOptions, number]> = [
-    ['log-live', { method: 'GET', url: '/health/live' }, 200],
     ['log-root', { method: 'GET', url: '/' }, 200],
+    ['log-models', { method: 'GET', url: '/v1/models' }, 200],
     ['log-404', { method: 'GET', url: '/nope' }, 404],
     ['log-400', { method: 'POST', url: '/predict', payload: { input_data: [1, 2] } }, 400],
     ['log-415', { method: 'POST', url: '/predict', headers: { 'content-type': 'application/xml' }, payload: '<x/>' }, 415],
@@ -72,6 +72,21 @@ t.test('exactly one log line per request, with method, url, status and duration'
     t.equal(lines[0].level, status >= 500 ? 50 : 30, `${id}: level`)
     t.notOk('model' in lines[0], `${id}: no model on a request that did not predict`)
   }
+})
+
+t.test('health probes are logged only when they fail', async t => {
+  await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'probe-live' } })
+  await app.inject({ method: 'GET', url: '/health/ready', headers: { 'x-request-id': 'probe-ready' } })
+  t.equal(logged.linesOf('probe-live').length, 0)
+  t.equal(logged.linesOf('probe-ready').length, 0)
+  app.lifecycle.draining = true
+  t.teardown(() => { app.lifecycle.draining = false })
+  const res = await app.inject({ method: 'GET', url: '/health/ready', headers: { 'x-request-id': 'probe-draining' } })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['x-request-id'], 'probe-draining', 'the id is echoed on probes too')
+  const lines = logged.linesOf('probe-draining')
+  t.equal(lines.length, 1)
+  t.match(lines[0], { level: 50, res: { statusCode: 503 } })
 })
 
 t.test('a prediction\'s line has the model, version, rows and inference time', async t => {

@@ -45,7 +45,7 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/:name/versions/:version/predict', {
     schema: { ...predictSchema, summary: 'Predict with one version of a model (TF Serving row format)', params: ModelVersionParams }
-  }, async (request) => predict(request, request.params.name, request.body.instances, request.params.version))
+  }, async (request) => predict(request, request.params.name, request.body.instances, Number(request.params.version)))
 }
 
 export default models

@@ -1,0 +1,77 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../helpers/build-app'
+import { version } from '../../package.json'
+
+interface Operation {
+  tags?: string[]
+  summary?: string
+  requestBody?: { content: Record<string, { schema: { required?: string[], properties?: Record<string, unknown> } }> }
+  parameters?: Array<{ in: string, name: string, required: boolean, schema: Record<string, unknown> }>
+  responses: Record<string, { content?: Record<string, { schema: { required?: string[] } }> }>
+}
+
+interface OpenApi {
+  openapi: string
+  info: { title: string, version: string }
+  paths: Record<string, Record<string, Operation>>
+}
+
+let app: FastifyInstance
+let doc: OpenApi
+t.before(async () => {
+  app = await buildApp(t)
+  const res = await app.inject({ method: 'GET', url: '/docs/json' })
+  doc = res.json<OpenApi>()
+})
+
+t.test('GET /docs/json is an OpenAPI 3 document', async t => {
+  const res = await app.inject({ method: 'GET', url: '/docs/json' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.match(doc.openapi, /^3\.\d+\.\d+$/)
+  t.strictSame(doc.info.title, 'onnx-serve')
+  t.equal(doc.info.version, version)
+})
+
+t.test('it documents the contract\'s paths, as the contract spells them', async t => {
+  const paths = Object.keys(doc.paths)
+  for (const path of ['/', '/health/live', '/health/ready', '/predict', '/v1/models', '/v1/models/{name}', '/v1/models/{name}/predict', '/v1/models/{name}/versions/{version}/predict']) {
+    t.ok(paths.includes(path), `documents ${path}`)
+  }
+  t.notOk(paths.includes('/v1/models/'), 'no trailing-slash variant of /v1/models')
+  t.notOk(paths.some(path => path.startsWith('/docs')), 'the docs routes are not documented themselves')
+  t.ok(doc.paths['/v1/models'].get, 'GET /v1/models')
+  t.ok(doc.paths['/v1/models/{name}'].get, 'GET /v1/models/{name}')
+})
+
+t.test('POST /predict: input_data required, the error responses documented', async t => {
+  const operation = doc.paths['/predict'].post
+  t.strictSame(operation.tags, ['predict'])
+  const body = operation.requestBody?.content['application/json'].schema
+  t.strictSame(body?.required, ['input_data'])
+  t.strictSame(Object.keys(body?.properties ?? {}), ['input_data'])
+  t.strictSame(Object.keys(operation.responses).sort(), ['200', '400', '404', '413', '415', '503', '504'])
+  t.strictSame(operation.responses['400'].content?.['application/json'].schema.required, ['statusCode', 'code', 'error', 'message'])
+})
+
+t.test('the versioned predict path documents both path parameters', async t => {
+  const operation = doc.paths['/v1/models/{name}/versions/{version}/predict'].post
+  const parameters = Object.fromEntries((operation.parameters ?? []).map(parameter => [parameter.name, parameter]))
+  t.match(parameters.name, { in: 'path', required: true, schema: { type: 'string' } })
+  t.match(parameters.version, { in: 'path', required: true, schema: { type: 'integer', minimum: 1 } })
+  t.strictSame(operation.requestBody?.content['application/json'].schema.required, ['instances'])
+})
+
+t.test('GET /docs answers the Swagger UI page', async t => {
+  const res = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/html/)
+  t.match(res.body, /<div id="swagger-ui">/)
+})
+
+t.test('the Swagger UI assets are served', async t => {
+  const res = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/css/)
+})

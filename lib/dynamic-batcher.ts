@@ -11,6 +11,14 @@ export interface DynamicBatcherOptions {
   maxQueueDelayMs: number
   /** Run as soon as this many rows are queued; default maxBatchSize. */
   preferredBatchSize?: number
+  /**
+   * Batches that may run at once, usually the inference workers. While fewer
+   * are running, a request goes at once (with whatever arrived in the same
+   * turn of the event loop) instead of waiting out the delay, and when a
+   * batch finishes the next one goes; the delay only applies while every
+   * worker is busy. Without it every batch waits for the delay, as Triton's does.
+   */
+  maxConcurrentBatches?: number
 }
 
 export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
@@ -65,6 +73,7 @@ function batchKey (feeds: TensorMap, fetches: string[]): string {
 export class DynamicBatcher {
   private readonly queues = new Map<string, Queue>()
   private readonly preferred: number
+  private running = 0
 
   constructor (private readonly run: RunBatch, private readonly options: DynamicBatcherOptions) {
     this.preferred = Math.min(options.preferredBatchSize ?? options.maxBatchSize, options.maxBatchSize)
@@ -91,12 +100,21 @@ export class DynamicBatcher {
     current.rows += rows
     if (current.rows >= this.preferred) this.flush(key)
     else if (current.timer === undefined) {
-      // Delay 0 still gathers the requests parsed in the same turn of the event loop.
-      current.timer = this.options.maxQueueDelayMs > 0
+      const idle = this.running < (this.options.maxConcurrentBatches ?? 0)
+      // setImmediate still gathers the requests parsed in the same turn of the event loop.
+      current.timer = this.options.maxQueueDelayMs > 0 && !idle
         ? setTimeout(() => this.flush(key), this.options.maxQueueDelayMs)
         : setImmediate(() => this.flush(key))
     }
     return result
+  }
+
+  /** After a batch: send what waited, while there is room. */
+  private flushWaiting (): void {
+    for (const key of this.queues.keys()) {
+      if (this.running >= (this.options.maxConcurrentBatches ?? 0)) return
+      this.flush(key)
+    }
   }
 
   private flush (key: string): void {
@@ -108,7 +126,11 @@ export class DynamicBatcher {
       clearImmediate(queue.timer as NodeJS.Immediate)
     }
     if (queue.items.length === 0) return
-    this.execute(queue).catch(() => {})
+    this.running++
+    this.execute(queue).catch(() => {}).finally(() => {
+      this.running--
+      this.flushWaiting()
+    })
   }
 
   private async execute ({ items, fetches }: Queue): Promise<void> {

@@ -32,7 +32,10 @@ async function load (key: string, path: string, threads: number): Promise<Sessio
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all'
+    graphOptimizationLevel: 'all',
+    // The runtime would print its own lines to stderr, outside the JSON log;
+    // its errors reach the client and the log through the rejected call.
+    logSeverityLevel: 4
   })
   await sessions.get(key)?.release()
   sessions.set(key, session)

@@ -196,7 +196,8 @@ export class ModelManager {
     return new DynamicBatcher((feeds, fetches) => this.pool.run(key, feeds, fetches), {
       maxBatchSize,
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
-      preferredBatchSize: config.dynamic_batching.preferred_batch_size
+      preferredBatchSize: config.dynamic_batching.preferred_batch_size,
+      maxConcurrentBatches: this.pool.size
     })
   }
 

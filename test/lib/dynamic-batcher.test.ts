@@ -91,6 +91,28 @@ t.test('string and int64 tensors are concatenated and split too', async t => {
   t.same(Array.from(b.n.data as BigInt64Array), [-1n])
 })
 
+t.test('with a free worker a request goes at once; while busy, requests gather and go when it frees', async t => {
+  const batches: number[] = []
+  let release: () => void = () => {}
+  const run: RunBatch = async feeds => {
+    batches.push(feeds.x.dims[0])
+    if (batches.length === 1) await new Promise<void>(resolve => { release = resolve })
+    return { y: feeds.x }
+  }
+  // A minute of delay: nothing below may wait for it.
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 16, maxQueueDelayMs: 60_000, maxConcurrentBatches: 1 })
+  const first = batcher.submit({ x: rows([[1]]) }, ['y'])
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(batches, [1], 'the first request went at once')
+  const waiting = [2, 3, 4].map(v => batcher.submit({ x: rows([[v]]) }, ['y']))
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.same(batches, [1], 'the others wait while the worker is busy')
+  release()
+  const results = await Promise.all([first, ...waiting])
+  t.same(batches, [1, 3], 'then go together as soon as it frees')
+  t.same(results.map(values), [[1], [2], [3], [4]])
+})
+
 t.test('iris, configured for dynamic batching, merges concurrent requests with the same answers', async t => {
   class CountingPool extends InferencePool {
     rowsPerRun: number[] = []

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -27,6 +27,19 @@ t.test('a bad variable stops the server with one line naming it', async t => {
   t.equal(run.status, 1)
   t.equal(run.stderr.trim(), 'onnx-serve: PORT="eighty" is invalid; expected the TCP port: an integer from 0 to 65535')
   t.equal(run.stdout, '')
+})
+
+t.test('a .env in the working directory is read, and checked the same way', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-serve-env-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, '.env'), `MODEL_REPOSITORY=${bundledRepository}\nINFERENCE_QUEUE=lots\n`)
+  const run = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '..', 'server.ts')], {
+    cwd: dir,
+    env: { ...process.env, PORT: '0' },
+    encoding: 'utf8'
+  })
+  t.equal(run.status, 1)
+  t.equal(run.stderr.trim(), 'onnx-serve: INFERENCE_QUEUE="lots" is invalid; expected inference runs accepted at once before answering 503: an integer from 1 to 100000')
 })
 
 t.test('SIGTERM: readiness turns 503, in-flight requests finish, exit 0', async t => {

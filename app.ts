@@ -3,9 +3,9 @@
 
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import AutoLoad from '@fastify/autoload'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './lib/config'
 import { RequestLogController } from './plugins/request-log'
@@ -25,24 +25,27 @@ export function requestId (request: IncomingMessage): string {
 
 /** Fastify's constructor options for a configuration. */
 export function serverOptions (config: AppConfig): FastifyServerOptions {
+  const logController = new RequestLogController()
   return {
     logger: {
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' }
     },
     genReqId: requestId,
-    logController: new RequestLogController(),
+    logController,
     bodyLimit: config.bodyLimit,
     routerOptions: {
       // Model names may be 128 characters; longer segments get a JSON 414.
-      maxParamLength: 200,
-      onMaxParamLength: (_path, _req, res) => {
-        sendRawError(res, 414, 'FST_ERR_URI_TOO_LONG', 'a path segment is longer than 200 characters')
-      }
+      maxParamLength: 200
     },
+    // A malformed URL (bad percent-encoding) or an over-long segment is caught
+    // by the router before the error handler: answer in the same JSON shape.
     frameworkErrors: (error, request, reply) => {
-      // A malformed URL (bad percent-encoding) never reaches the error handler.
-      sendRawError(reply.raw, 400, error.code, error.message, request.id)
+      const statusCode = error.statusCode ?? 400
+      // These replies skip the response hooks, so their log line is written here.
+      reply.raw.once('finish', () => logController.requestCompleted(null, request, reply as FastifyReply))
+      reply.header('x-request-id', request.id)
+      ;(reply as FastifyReply).code(statusCode).send({ statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
     },
     ajv: {
       customOptions: {
@@ -56,12 +59,6 @@ export function serverOptions (config: AppConfig): FastifyServerOptions {
       }
     }
   }
-}
-
-/** For the router's own failures, which come before Fastify's reply exists. */
-function sendRawError (res: ServerResponse, statusCode: number, code: string, message: string, id?: string): void {
-  res.writeHead(statusCode, { 'content-type': 'application/json; charset=utf-8', ...(id === undefined ? {} : { 'x-request-id': id }) })
-  res.end(JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message }))
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {

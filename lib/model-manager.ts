@@ -85,6 +85,7 @@ function zeros (spec: TensorSpec): TensorMap[string] {
 export class ModelManager {
   private readonly entries = new Map<string, ModelEntry>()
   private scanned = false
+  private generation = 0
   private repositoryError?: string
 
   constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {}
@@ -95,7 +96,7 @@ export class ModelManager {
     try {
       sources = await scanModelRepository(this.options.repository)
     } catch (error) {
-      this.repositoryError = `cannot read the model repository ${this.options.repository}: ${(error as Error).message}`
+      this.repositoryError = this.withoutRoot(`cannot read the model repository ${this.options.repository}: ${(error as Error).message}`)
       throw error
     } finally {
       this.scanned = true
@@ -119,7 +120,9 @@ export class ModelManager {
     } else {
       try {
         for (const version of source.served) {
-          const key = `${source.name}/${version}`
+          // A new key per load: a reload never swaps the session under requests
+          // that were checked against the old one's inputs.
+          const key = `${source.name}/${version}#${++this.generation}`
           attempted.push(key)
           entry.loaded.set(version, await this.loadVersion(source, version, key))
         }
@@ -139,9 +142,13 @@ export class ModelManager {
 
   private fail (entry: ModelEntry, reason: string): ModelEntry {
     entry.state = 'UNAVAILABLE'
-    // Absolute paths say nothing useful to a client; the repository-relative one does.
-    entry.reason = reason.split(this.options.repository).join(relative(process.cwd(), this.options.repository) || '.')
+    entry.reason = this.withoutRoot(reason)
     return entry
+  }
+
+  // Absolute paths tell a client about the host; the repository-relative one is enough.
+  private withoutRoot (text: string): string {
+    return text.split(this.options.repository).join(relative(process.cwd(), this.options.repository) || '.')
   }
 
   private async loadVersion (source: ModelSource, version: number, key: string): Promise<ModelVersion> {

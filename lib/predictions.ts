@@ -23,7 +23,7 @@ function checkRows (model: ModelVersion, feeds: TensorMap, field: string, limits
   const modelMax = model.config.max_batch_size ?? 0
   const max = modelMax > 0 ? Math.min(modelMax, limits.maxRows) : limits.maxRows
   if (rows > max) {
-    throw new InputError(field, `${field}: at most ${max} rows per request for model '${model.name}', received ${rows}`)
+    throw new InputError(field, `${field}: at most ${max} ${max === 1 ? 'row' : 'rows'} per request for model '${model.name}', received ${rows}`)
   }
   return rows
 }

@@ -88,11 +88,11 @@ async function load (url: string, connections: number, seconds: number, body: st
 
 /** Probes /health/live every 20 ms while `busy` runs; returns the slowest answer in ms. */
 async function slowestLiveness (url: string, busy: Promise<unknown>): Promise<{ worst: number, probes: number }> {
-  let done = false
-  busy.finally(() => { done = true })
+  const state = { done: false }
+  busy.finally(() => { state.done = true })
   await sleep(300)
   const latencies: number[] = []
-  while (!done) {
+  while (!state.done) {
     const start = performance.now()
     const res = await fetch(`${url}/health/live`)
     await res.arrayBuffer()

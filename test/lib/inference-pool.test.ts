@@ -1,7 +1,8 @@
 import t from 'tap'
+import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Worker } from 'node:worker_threads'
-import { InferenceTimeoutError, OverloadedError } from '../../lib/errors'
+import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../../lib/errors'
 import { InferencePool } from '../../lib/inference-pool'
 import type { TensorMap } from '../../lib/tensor'
 
@@ -44,6 +45,16 @@ async function until (condition: () => boolean, what: string, ms = 10000): Promi
     await new Promise(resolve => setTimeout(resolve, 5))
   }
 }
+
+t.test('options are checked: each must be a positive integer', async t => {
+  const valid = { workers: 1, threadsPerSession: 1, maxPending: 1, timeoutMs: 1 }
+  for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
+    for (const value of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      t.throws(() => new InferencePool({ ...valid, [key]: value }),
+        new RangeError(`InferencePool: ${key} must be a positive integer, got ${value}`), `${key} ${value}`)
+    }
+  }
+})
 
 const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 2, timeoutMs: 10000 })
 t.teardown(() => pool.close())
@@ -140,6 +151,11 @@ t.test('timeout: a run not answered in time is a 504, and its late answer is dro
 })
 
 t.test('a worker that dies is replaced and gets every loaded model again', async t => {
+  // A session whose file has gone since it was loaded: the replacement cannot reload it
+  const vanishing = join(t.testdir(), 'model.onnx')
+  copyFileSync(irisFile, vanishing)
+  await pool.load('vanished/1', vanishing)
+  rmSync(vanishing)
   const [before] = workersOf(pool)
   const beforeId = before.thread.threadId
   // Killed while idle: terminating a worker in the middle of session.run
@@ -161,16 +177,50 @@ t.test('a worker that dies is replaced and gets every loaded model again', async
   t.type(early, OverloadedError)
   t.match(early, { statusCode: 503, retryAfter: 1, message: 'no inference worker is ready; retry shortly' })
 
-  await until(() => after.ready, 'the replacement to reload')
+  await until(() => after.ready, 'the replacement to reload', 5000)
   t.same(await labels(pool, [virginica, setosa]), [2n, 0n], 'the replacement serves the loaded model')
   await t.rejects(pool.run('iris-petal-width/1', widthFeatures([1, 2, 3]), ['variable']),
     { message: 'model iris-petal-width/1 is not loaded in this worker' }, 'an unloaded model is not reloaded')
+
+  // The session that failed to reload fails only its own runs; the worker is not respawned over it
+  await t.rejects(pool.run('vanished/1', features([setosa]), ['label']),
+    { message: 'model vanished/1 is not loaded in this worker' }, 'only the session that failed to reload fails')
+  const afterId = after.thread.threadId
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(workersOf(pool)[0], after, 'no further replacement')
+  t.equal(after.thread.threadId, afterId)
+  t.ok(after.ready, 'still ready')
+  t.same(await labels(pool, [setosa]), [0n], 'and still serving')
+  await pool.unload('vanished/1')
 })
 
-t.test('close stops the workers without replacing them', async t => {
+t.test('close during a large run: the run completes, the worker exits 0, and is not replaced', async t => {
   const [worker] = workersOf(pool)
   const exit = new Promise<number>(resolve => worker.thread.once('exit', resolve))
-  await pool.close()
-  t.equal(await exit, 1)
+  // Two million rows: about 150 ms in session.run. Terminating the thread in
+  // the middle of it would abort this whole process (onnxruntime throws across
+  // the native boundary), and this test file with it.
+  const rows = 2_000_000
+  let settled = false
+  const run = pool.run('iris/1', { features: { type: 'float32', dims: [rows, 4], data: new Float32Array(rows * 4) } }, ['label'])
+    .finally(() => { settled = true })
+  await new Promise(resolve => setTimeout(resolve, 30))
+  t.notOk(settled, 'the run is still in flight when close is called')
+  t.equal(pool.pending, 1)
+  const closing = pool.close()
+  const outputs = await run
+  t.same(outputs.label.dims, [rows], 'the run in flight completes')
+  t.equal((outputs.label.data as BigInt64Array)[rows - 1], 0n, 'with its answer')
+  await t.resolves(closing, 'close resolves')
+  t.equal(await exit, 0, 'the worker exits on its own, with code 0')
   t.equal(workersOf(pool)[0], worker, 'no replacement after close')
+  t.equal(pool.pending, 0)
+  await t.resolves(pool.close(), 'a second close is a no-op')
+})
+
+t.test('run after close rejects at once: the server is shutting down', async t => {
+  const error = await pool.run('iris/1', features([setosa]), ['label']).catch((err: unknown) => err)
+  t.type(error, UnavailableError)
+  t.match(error, { statusCode: 503, code: 'ONNX_SERVE_UNAVAILABLE', retryAfter: 5, message: 'the server is shutting down' })
+  t.equal(pool.pending, 0, 'nothing was sent to a worker')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../lib/errors'
 import { InferencePool } from '../../lib/inference-pool'
@@ -7,7 +7,7 @@ import { ModelManager, explainLoadFailure } from '../../lib/model-manager'
 import { describeModel, summarizeModel } from '../../lib/model-metadata'
 import { buildFixtureRepository } from '../helpers/fixture-repository'
 import {
-  ElemType, ML_DOMAIN, DEFAULT_OPSET, type ElemTypeCode, attribute, encodeModel, node, sequenceOfMapsOutput, tensorInput, tensorOutput
+  ElemType, ML_DOMAIN, DEFAULT_OPSET, type ElemTypeCode, attribute, encodeModel, floatInitializer, node, sequenceOfMapsOutput, tensorInput, tensorOutput
 } from '../../scripts/onnx-graph'
 
 const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s ZipMap) cannot be returned; ' +
@@ -47,6 +47,14 @@ for (const [name, code] of [['int4', 22], ['bfloat', 16]] as const) {
     nodes: [node('Relu', ['x'], ['y'])]
   }))
 }
+// No inputs at all: a constant, nothing to predict from
+writeModel('noinputs', encodeModel({
+  graphName: 'noinputs',
+  inputs: [],
+  outputs: [tensorOutput('y', ElemType.FLOAT, [1])],
+  initializers: [floatInitializer('c', [1], [1])],
+  nodes: [node('Identity', ['c'], ['y'])]
+}))
 // Loads, but fails on the warm-up's zero-filled feeds: a target shape of [0, 0] for a rank-1 tensor
 writeModel('warmup', encodeModel({
   graphName: 'warmup',
@@ -60,7 +68,7 @@ const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
 
 const shown = relative(process.cwd(), repository)
-const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, static, sum, warmup, zipmap'
+const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, noinputs, static, sum, warmup, zipmap'
 
 function caught (fn: () => unknown): unknown {
   try {
@@ -95,6 +103,7 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
     int4: 'UNAVAILABLE',
     maponly: 'UNAVAILABLE',
     mixed: 'READY',
+    noinputs: 'UNAVAILABLE',
     static: 'READY',
     sum: 'READY',
     warmup: 'UNAVAILABLE',
@@ -121,18 +130,22 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
   t.equal(manager.entry('maponly').reason, `version 1: no tensor output to return; ${NON_TENSOR_FIX}`)
   t.equal(manager.entry('int4').reason,
     "version 1: 'u' has element type int4, which onnx-serve cannot encode; re-export it with float32, float64, an integer type, bool or string")
-  t.match(manager.entry('bfloat').reason, /^version 1: Unsupported data type: 16\./)
-  t.notMatch(manager.entry('bfloat').reason, /complete ONNX model/, 'the fix for an unsupported type is another type, not a new file', {
-    todo: 'explainLoadFailure does not recognise "Unsupported data type" and suggests the file is incomplete'
-  })
+  t.equal(manager.entry('bfloat').reason,
+    'version 1: Unsupported data type: 16. The model uses an element type that onnxruntime-node cannot exchange with JavaScript (bfloat16, float8, int4): ' +
+    're-export it with float32, float16 or another supported type at its inputs and outputs',
+    'the fix for an unsupported type is another type, not a new file')
   t.match(manager.entry('warmup').reason, /^version 1: the warm-up run failed: .*Reshape/)
+  t.equal(manager.entry('noinputs').reason, 'version 1: the model has no inputs, so there is nothing to predict from')
+  t.same(manager.entry('noinputs').loaded.size, 0)
 
-  // A version that loaded in the pool but then failed must leave the pool again
-  const leaks = { todo: 'ModelManager.loadSource only unloads versions that finished loading: one that fails in describe() or its warm-up stays in every worker (and is reloaded by replacement workers)' }
+  // A version that loaded in the pool but then failed (in describe or its warm-up) must leave the pool again
   const feeds = { x: { type: 'float32' as const, dims: [1, 3], data: new Float32Array(3) } }
-  await t.rejects(pool.run('badoutput/1', feeds, ['y']), { message: 'model badoutput/1 is not loaded in this worker' }, leaks)
+  await t.rejects(pool.run('badoutput/1', feeds, ['y']), { message: 'model badoutput/1 is not loaded in this worker' }, 'released after describe() refused it')
   await t.rejects(pool.run('warmup/1', { x: { type: 'float32', dims: [1], data: new Float32Array(1) }, shape: { type: 'int64', dims: [2], data: BigInt64Array.from([1n, 1n]) } }, ['y']),
-    { message: 'model warmup/1 is not loaded in this worker' }, leaks)
+    { message: 'model warmup/1 is not loaded in this worker' }, 'released after its warm-up failed')
+  await t.rejects(pool.run('noinputs/1', {}, ['y']), { message: 'model noinputs/1 is not loaded in this worker' }, 'released after describe() found no inputs')
+  await t.rejects(pool.run('int4/1', { x: { type: 'float32', dims: [1], data: new Float32Array(1) } }, ['y']),
+    { message: 'model int4/1 is not loaded in this worker' }, 'released after describe() refused its element type')
 
   const error = caught(() => manager.get('broken'))
   t.type(error, UnavailableError)
@@ -153,7 +166,7 @@ t.test('zipmap: served through its tensor output, the map output listed as unser
 t.test('get: newest served version by default, a given one, or 404', async t => {
   const sum = manager.get('sum')
   t.equal(sum.version, 2)
-  t.equal(sum.key, 'sum/2')
+  t.match(sum.key, /^sum\/2#\d+$/, 'a session key per load')
   t.same(sum.inputs, [{ name: 'x', type: 'float32', shape: [-1, 3] }])
   t.same(sum.outputs, [{ name: 'y', type: 'float32', shape: [-1, 1] }])
   t.same(sum.dimNames, { x: ['batch', null], y: ['batch', null] })
@@ -181,9 +194,7 @@ t.test('get: newest served version by default, a given one, or 404', async t => 
 
 t.test('defaultModel', async t => {
   t.equal(new ModelManager(pool, { repository, defaultModel: 'sum' }).defaultModel(), 'sum', 'DEFAULT_MODEL wins')
-  t.equal(manager.defaultModel(), 'mixed', 'without DEFAULT_MODEL, the first servable model by name', {
-    todo: 'defaultModel() returns the first model by name even when it cannot be served (here badconfig)'
-  })
+  t.equal(manager.defaultModel(), 'mixed', 'without DEFAULT_MODEL, the first servable model by name (badconfig, the first by name, cannot serve)')
 })
 
 t.test('model metadata for the HTTP APIs', async t => {
@@ -210,7 +221,7 @@ t.test('load: reloading one model from the repository', async t => {
   t.equal(manager.entry('sum'), entry)
   t.equal(manager.get('sum').version, 2, 'still the newest by default')
   const one = manager.get('sum', 1)
-  t.equal(one.key, 'sum/1')
+  t.match(one.key, /^sum\/1#\d+$/)
   t.equal(one.config.description, 'two versions')
   const { outputs } = await manager.run(one, { x: { type: 'float32', dims: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } })
   t.same(Array.from(outputs.y.data as Float32Array), [6, 15], 'version 1 sums')
@@ -221,20 +232,157 @@ t.test('load: reloading one model from the repository', async t => {
   t.same([...manager.entry('sum').loaded.keys()], [1])
   t.equal(manager.get('sum').version, 1)
   await t.rejects(pool.run('sum/2', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
-    { message: 'model sum/2 is not loaded in this worker' },
-    { todo: 'ModelManager.load() does not unload versions it no longer serves: their sessions stay in every worker' })
+    { message: 'model sum/2 is not loaded in this worker' }, 'the version no longer served left the pool')
 
   writeFileSync(join(repository, 'sum', 'config.json'), '{"colour": "red"}')
   const failed = await manager.load('sum')
   t.equal(failed.state, 'UNAVAILABLE')
   t.match(failed.reason, /unknown key 'colour'/)
   t.equal(manager.notReadyReason(), undefined, 'other models still serve')
+  await t.rejects(pool.run('sum/1', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
+    { message: 'model sum/1 is not loaded in this worker' }, 'a model that no longer serves leaves the pool')
 })
 
 t.test('explainLoadFailure names the fix for each kind of failure', async t => {
   t.equal(explainLoadFailure('Load model from x failed:Protobuf parsing failed.'),
-    'Load model from x failed:Protobuf parsing failed.. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model')
+    'Load model from x failed:Protobuf parsing failed. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model',
+    'the runtime\'s trailing dot is not doubled')
+  t.equal(explainLoadFailure('  Load model from x failed:Protobuf parsing failed...\n'),
+    'Load model from x failed:Protobuf parsing failed. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model',
+    'trailing dots and spaces trimmed')
+  const typeFix = '. The model uses an element type that onnxruntime-node cannot exchange with JavaScript (bfloat16, float8, int4): ' +
+    're-export it with float32, float16 or another supported type at its inputs and outputs'
+  for (const failure of ['Unsupported data type: 16', 'Tensor type bfloat16 is not supported.', 'unsupported element type float8e4m3fn', 'input u has type int4']) {
+    t.equal(explainLoadFailure(failure), `${failure.replace(/\.$/, '')}${typeFix}`, `an element type problem: ${failure}`)
+  }
   t.match(explainLoadFailure('Unsupported model IR version: 11, max supported IR version: 10'), /Re-export with an opset and IR version that onnxruntime-node 1\.30 supports$/)
   t.match(explainLoadFailure('Could not find an implementation for Foo(1) node with name \'\''), /uses an operator or type the CPU runtime lacks/)
   t.match(explainLoadFailure('something else'), /^something else\. Check that the file is a complete ONNX model that onnxruntime can open$/)
+})
+
+// More repositories over the same pool; their model names are their own, as the pool's keys are name/version.
+/** A repository of version-1 models at `root`; null makes a model folder with no version. */
+function otherRepository (root: string, models: Record<string, Uint8Array | string | null>): string {
+  for (const [name, bytes] of Object.entries(models)) {
+    mkdirSync(join(root, name, bytes === null ? '' : '1'), { recursive: true })
+    if (bytes !== null) writeFileSync(join(root, name, '1', 'model.onnx'), bytes)
+  }
+  return root
+}
+
+const brokenBytes = 'this is not an onnx model'
+function reluBytes (width: number): Uint8Array {
+  return encodeModel({
+    graphName: `relu${width}`,
+    inputs: [tensorInput('x', ElemType.FLOAT, ['batch', width])],
+    outputs: [tensorOutput('y', ElemType.FLOAT, ['batch', width])],
+    nodes: [node('Relu', ['x'], ['y'])]
+  })
+}
+
+t.test('defaultModel skips a first model that cannot serve; notReadyReason checks DEFAULT_MODEL', async t => {
+  const root = otherRepository(t.testdir(), { 'dm-a-broken': brokenBytes, 'dm-b-relu': reluBytes(2), 'dm-c-relu': reluBytes(2) })
+
+  const plain = new ModelManager(pool, { repository: root })
+  await plain.loadAll()
+  t.equal(plain.entry('dm-a-broken').state, 'UNAVAILABLE')
+  t.equal(plain.defaultModel(), 'dm-b-relu', 'the first READY model by name, not the broken first one')
+  t.equal(plain.notReadyReason(), undefined, 'a broken model does not hold back the others')
+
+  const missing = new ModelManager(pool, { repository: root, defaultModel: 'nope' })
+  await missing.loadAll()
+  t.equal(missing.defaultModel(), 'nope', 'DEFAULT_MODEL is the default even when missing')
+  t.equal(missing.notReadyReason(), "DEFAULT_MODEL 'nope' is not in the repository")
+
+  const broken = new ModelManager(pool, { repository: root, defaultModel: 'dm-a-broken' })
+  await broken.loadAll()
+  const reason = broken.entry('dm-a-broken').reason
+  t.match(reason, /^version 1: Load model from \S+ failed:Protobuf parsing failed\. The file is not a valid ONNX model: /)
+  t.equal(broken.notReadyReason(), `DEFAULT_MODEL 'dm-a-broken' is unavailable: ${reason}`)
+
+  const serving = new ModelManager(pool, { repository: root, defaultModel: 'dm-c-relu' })
+  await serving.loadAll()
+  t.equal(serving.notReadyReason(), undefined, 'ready when DEFAULT_MODEL serves')
+  t.equal(serving.defaultModel(), 'dm-c-relu')
+})
+
+t.test('notReadyReason: no model could be loaded, an empty and a missing repository', async t => {
+  // t.testdir() is one folder per test, emptied at each call: the three repositories live side by side in it
+  const root = t.testdir({ failing: {}, empty: {} })
+  const failing = new ModelManager(pool, { repository: otherRepository(join(root, 'failing'), { 'nr-b-broken': brokenBytes, 'nr-a-empty': null }) })
+  await failing.loadAll()
+  t.same(failing.list().map(entry => entry.state), ['UNAVAILABLE', 'UNAVAILABLE'])
+  t.equal(failing.notReadyReason(), 'no model could be loaded; GET /v1/models gives each reason')
+  t.equal(failing.defaultModel(), 'nr-a-empty', 'with none READY, the first by name')
+
+  const emptyRoot = join(root, 'empty')
+  const empty = new ModelManager(pool, { repository: emptyRoot })
+  await empty.loadAll()
+  t.equal(empty.notReadyReason(), `the model repository ${emptyRoot} holds no model`)
+  t.equal(empty.defaultModel(), undefined)
+
+  const missingRoot = join(root, 'missing')
+  const missing = new ModelManager(pool, { repository: missingRoot })
+  await t.rejects(missing.loadAll(), { code: 'ENOENT' })
+  const shown = relative(process.cwd(), missingRoot)
+  t.equal(missing.notReadyReason(), `cannot read the model repository ${shown}: ENOENT: no such file or directory, scandir '${shown}'`, 'the path relative, as in model reasons')
+  t.same(missing.list(), [])
+  t.equal(missing.defaultModel(), undefined)
+  const withDefault = new ModelManager(pool, { repository: missingRoot, defaultModel: 'iris' })
+  await t.rejects(withDefault.loadAll())
+  t.match(withDefault.notReadyReason(), /^cannot read the model repository /, 'the repository error comes before DEFAULT_MODEL')
+})
+
+t.test('symlinked model and version folders are followed and served', async t => {
+  const root = t.testdir({ models: {}, elsewhere: {} })
+  const models = join(root, 'models')
+  mkdirSync(join(root, 'elsewhere', 'linked-model', '1'), { recursive: true })
+  writeFileSync(join(root, 'elsewhere', 'linked-model', '1', 'model.onnx'), reluBytes(2))
+  symlinkSync(join(root, 'elsewhere', 'linked-model'), join(models, 'linked-model'), 'dir')
+  mkdirSync(join(root, 'elsewhere', 'v2'))
+  writeFileSync(join(root, 'elsewhere', 'v2', 'model.onnx'), reluBytes(3))
+  mkdirSync(join(models, 'linked-version', '1'), { recursive: true })
+  writeFileSync(join(models, 'linked-version', '1', 'model.onnx'), reluBytes(2))
+  symlinkSync(join(root, 'elsewhere', 'v2'), join(models, 'linked-version', '2'), 'dir')
+
+  const linked = new ModelManager(pool, { repository: models })
+  await linked.loadAll()
+  t.same(linked.list().map(entry => [entry.name, entry.state, entry.versions]), [
+    ['linked-model', 'READY', [1]],
+    ['linked-version', 'READY', [1, 2]]
+  ])
+  const { outputs } = await linked.run(linked.get('linked-version'), { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([-1, 2, -3]) } })
+  t.same(Array.from(outputs.y.data as Float32Array), [0, 2, 0], 'the linked version 2 serves')
+  t.same(linked.get('linked-model').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }])
+})
+
+t.test('a model being reloaded keeps serving its old sessions until the new ones are ready', async t => {
+  const root = otherRepository(t.testdir(), { 'rl-relu': reluBytes(3) })
+  const reloading = new ModelManager(pool, { repository: root })
+  await reloading.loadAll()
+  const old = reloading.get('rl-relu')
+  writeFileSync(join(root, 'rl-relu', '1', 'model.onnx'), reluBytes(2))
+
+  // Between the new session's load and its warm-up, the old version still answers requests
+  const realLoad = pool.load.bind(pool)
+  t.teardown(() => { pool.load = realLoad })
+  let during: { state: string, served: unknown, run: unknown } | undefined
+  pool.load = async (key, path) => {
+    const metadata = await realLoad(key, path)
+    pool.load = realLoad
+    const model = reloading.get('rl-relu')
+    during = {
+      state: reloading.entry('rl-relu').state,
+      served: model === old,
+      run: await reloading.run(model, { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([-1, 2, -3]) } })
+        .then(result => Array.from(result.outputs.y.data as Float32Array), (error: Error) => error.message)
+    }
+    return metadata
+  }
+  const entry = await reloading.load('rl-relu')
+  t.equal(during?.state, 'READY', 'still READY while reloading')
+  t.equal(during?.served, true, 'the old version is what get() returns meanwhile')
+  t.same(during?.run, [0, 2, 0], 'a request checked against the old version runs on the old session')
+  t.equal(entry.state, 'READY')
+  t.same(reloading.get('rl-relu').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }], 'then the new version serves')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   MODEL_FILE, isValidModelName, modelPath, readModelSource, scanModelRepository, type ModelSource
@@ -69,6 +69,38 @@ t.test('model folders: invalid names and plain files are skipped', async t => {
   t.same((await scanModelRepository(root)).map(source => source.name), ['ok'])
   t.same(await scanModelRepository(t.testdir()), [], 'an empty repository is no error')
   await t.rejects(scanModelRepository(join(root, 'missing')), { code: 'ENOENT' }, 'a missing repository is')
+})
+
+t.test('symlinked model and version folders are followed (Kubernetes mounts volumes through them)', async t => {
+  const base = t.testdir({ models: {}, elsewhere: {} })
+  const root = join(base, 'models')
+  const elsewhere = join(base, 'elsewhere')
+  writeModel(elsewhere, 'target', ['1', '3'], '{"version_policy": "all"}')
+  symlinkSync(join(elsewhere, 'target'), join(root, 'linked'), 'dir')
+  writeModel(root, 'plain', ['1'])
+  writeModel(elsewhere, 'versions', ['7'])
+  symlinkSync(join(elsewhere, 'versions', '7'), join(root, 'plain', '2'), 'dir')
+  // A link to a model file is followed too
+  mkdirSync(join(root, 'plain', '4'))
+  symlinkSync(join(elsewhere, 'versions', '7', MODEL_FILE), join(root, 'plain', '4', MODEL_FILE), 'file')
+  // Links that lead nowhere or to a file are skipped like any other non-folder
+  symlinkSync(join(elsewhere, 'missing'), join(root, 'dangling'), 'dir')
+  symlinkSync(join(elsewhere, 'versions', '7', MODEL_FILE), join(root, 'filelink'), 'file')
+  symlinkSync(join(elsewhere, 'missing'), join(root, 'plain', '5'), 'dir')
+  symlinkSync(join(elsewhere, 'versions', '7', MODEL_FILE), join(root, 'plain', '6'), 'file')
+  // An invalid name is refused even through a link
+  symlinkSync(join(elsewhere, 'target'), join(root, '.hidden-link'), 'dir')
+
+  const models = byName(await scanModelRepository(root))
+  t.same(Object.keys(models), ['linked', 'plain'])
+  t.same(models.linked.versions, [1, 3], 'a linked model folder is read through the link')
+  t.same(models.linked.served, [1, 3])
+  t.same(models.linked.config, { version_policy: 'all' }, 'its config.json too')
+  t.equal(models.linked.dir, join(root, 'linked'), 'the model is named and found by its link')
+  t.equal(modelPath(models.linked, 3), join(root, 'linked', '3', MODEL_FILE))
+  t.same(models.plain.versions, [1, 2, 4], 'linked version folders and model files count; dangling links and links to files do not')
+  t.equal(models.plain.error, undefined)
+  t.same((await readModelSource(root, 'linked')).versions, [1, 3], 'readModelSource follows the link as well')
 })
 
 t.test('version_policy', async t => {

@@ -107,10 +107,10 @@ t.test('row limits: the request limit and the model max_batch_size, with the lim
   const fixed = manager.get('static')
   t.equal(fixed.config.max_batch_size, 0)
   error = await inputError(t, predictOutput(manager, fixed, [[1, 2], [3, 4]], { ...limits, maxRows: 1 }))
-  t.equal(error.message, "input_data: at most 1 rows per request for model 'static', received 2")
+  t.equal(error.message, "input_data: at most 1 row per request for model 'static', received 2")
 
   error = await inputError(t, predictOutput(manager, iris, Array(4).fill(setosa), { maxRows: 1024, maxElements: 15 }))
-  t.equal(error.message, 'input_data[3][3]: too many elements; a request may carry at most 15 tensor elements', 'decode limits are passed on')
+  t.equal(error.message, 'input_data[3][3]: too many elements; a request may carry at most 15 tensor elements (MAX_TENSOR_ELEMENTS), received more', 'decode limits are passed on')
   t.equal(pool.pending, 0, 'refused requests never reach the pool')
 })
 

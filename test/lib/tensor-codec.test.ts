@@ -243,7 +243,7 @@ t.test('batch dimension, empty requests and element limit', async t => {
   refuses(t, [[1, 2], [3, 4], [5, 6]], fixed,
     "instances: model input 'x' has a fixed batch dimension of 2 (shape [2, 2]), received 3 rows", 'instances')
   refuses(t, [[1, 2]], fixed,
-    "instances: model input 'x' has a fixed batch dimension of 2 (shape [2, 2]), received 1 rows", 'instances')
+    "instances: model input 'x' has a fixed batch dimension of 2 (shape [2, 2]), received 1 row", 'instances')
   refuses(t, [1], [{ name: 's', type: 'float32', shape: [] }],
     "instances: model input 's' is a scalar with no batch dimension; send it through the v2 infer API", 'instances')
   refuses(t, [], features, 'instances: expected at least one row, received none', 'instances')
@@ -251,11 +251,11 @@ t.test('batch dimension, empty requests and element limit', async t => {
   const limits = { maxElements: 8 }
   t.same(decodeRows([[1, 2, 3, 4], [5, 6, 7, 8]], features, { field: 'instances', limits }).features.dims, [2, 4], 'exactly at the limit')
   const error = inputError(t, () => decodeRows([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], features, { field: 'instances', limits }))
-  t.equal(error.message, 'instances[2][0]: too many elements; a request may carry at most 8 tensor elements')
+  t.equal(error.message, 'instances[2][0]: too many elements; a request may carry at most 8 tensor elements (MAX_TENSOR_ELEMENTS), received more')
   t.equal(error.field, 'instances[2][0]')
   // The budget is shared across every input of the request
   const shared = inputError(t, () => decodeRows([{ a: [1, 2], b: [1], c: 1, flag: [true] }, { a: [1, 2], b: [1], c: 1, flag: [true] }], mixed, { field: 'instances', limits: { maxElements: 7 } }))
-  t.equal(shared.message, 'instances[1].b[0]: too many elements; a request may carry at most 7 tensor elements', 'the second row overflows at its second input')
+  t.equal(shared.message, 'instances[1].b[0]: too many elements; a request may carry at most 7 tensor elements (MAX_TENSOR_ELEMENTS), received more', 'the second row overflows at its second input')
 })
 
 t.test('decodeRowOrRows tells one row from many', async t => {
@@ -299,7 +299,7 @@ t.test('decodeRowOrRows tells one row from many', async t => {
   t.equal(error.message, 'input_data: expected at least one row, received none')
 
   error = inputError(t, () => decodeRowOrRows([row, row, row], features, 'input_data', { maxElements: 10 }))
-  t.equal(error.message, 'input_data[2][2]: too many elements; a request may carry at most 10 tensor elements')
+  t.equal(error.message, 'input_data[2][2]: too many elements; a request may carry at most 10 tensor elements (MAX_TENSOR_ELEMENTS), received more')
 })
 
 t.test('encodePredictions and tensorToRows', async t => {

@@ -7,7 +7,7 @@ interface Operation {
   tags?: string[]
   summary?: string
   requestBody?: { content: Record<string, { schema: { required?: string[], properties?: Record<string, unknown> } }> }
-  parameters?: Array<{ in: string, name: string, required: boolean, schema: Record<string, unknown> }>
+  parameters?: Array<{ in: string, name: string, required: boolean, description?: string, schema: Record<string, unknown> }>
   responses: Record<string, { content?: Record<string, { schema: { required?: string[] } }> }>
 }
 
@@ -58,8 +58,12 @@ t.test('POST /predict: input_data required, the error responses documented', asy
 t.test('the versioned predict path documents both path parameters', async t => {
   const operation = doc.paths['/v1/models/{name}/versions/{version}/predict'].post
   const parameters = Object.fromEntries((operation.parameters ?? []).map(parameter => [parameter.name, parameter]))
-  t.match(parameters.name, { in: 'path', required: true, schema: { type: 'string' } })
-  t.match(parameters.version, { in: 'path', required: true, schema: { type: 'integer', minimum: 1 } })
+  t.match(parameters.name, { in: 'path', required: true })
+  t.strictSame(parameters.name.schema, { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' })
+  // A string with a pattern: the version is taken as sent, never coerced
+  t.match(parameters.version, { in: 'path', required: true })
+  t.equal(parameters.version.description, 'a model version: a positive integer')
+  t.strictSame(parameters.version.schema, { type: 'string', pattern: '^[1-9][0-9]{0,8}$' })
   t.strictSame(operation.requestBody?.content['application/json'].schema.required, ['instances'])
 })
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import { InferenceTimeoutError, UnavailableError } from '../../lib/errors'
 import { buildLoggedApp, type LoggedApp } from '../helpers/logged-app'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -13,6 +14,8 @@ let app: FastifyInstance
 t.before(async () => {
   logged = await buildLoggedApp(t, {}, fastify => {
     fastify.get('/test/throw', async () => { throw new Error('internal failure') })
+    fastify.get('/test/unavailable', async () => { throw new UnavailableError('model \'x\' is loading') })
+    fastify.get('/test/timeout', async () => { throw new InferenceTimeoutError('inference did not finish within 30000 ms') })
   })
   app = logged.app
 })
@@ -55,7 +58,9 @@ t.test('exactly one log line per request, with method, url, status and duration'
     ['log-404', { method: 'GET', url: '/nope' }, 404],
     ['log-400', { method: 'POST', url: '/predict', payload: { input_data: [1, 2] } }, 400],
     ['log-415', { method: 'POST', url: '/predict', headers: { 'content-type': 'application/xml' }, payload: '<x/>' }, 415],
-    ['log-500', { method: 'GET', url: '/test/throw' }, 500]
+    ['log-500', { method: 'GET', url: '/test/throw' }, 500],
+    ['log-503', { method: 'GET', url: '/test/unavailable' }, 503],
+    ['log-504', { method: 'GET', url: '/test/timeout' }, 504]
   ]
   for (const [id, request, status] of requests) {
     const res = await app.inject({ ...request, headers: { ...request.headers, 'x-request-id': id } })
@@ -69,7 +74,9 @@ t.test('exactly one log line per request, with method, url, status and duration'
       res: { statusCode: status },
       responseTime: Number
     }, `${id}: the line`)
-    t.equal(lines[0].level, status >= 500 ? 50 : 30, `${id}: level`)
+    // 503 at warn (the server says "not now" on purpose), other 5xx at error, the rest at info
+    t.equal(lines[0].level, status === 503 ? 40 : status >= 500 ? 50 : 30, `${id}: level`)
+    if (status >= 500) t.match(lines[0].err, { message: String }, `${id}: the error is on the line`)
     t.notOk('model' in lines[0], `${id}: no model on a request that did not predict`)
   }
 })
@@ -86,7 +93,9 @@ t.test('health probes are logged only when they fail', async t => {
   t.equal(res.headers['x-request-id'], 'probe-draining', 'the id is echoed on probes too')
   const lines = logged.linesOf('probe-draining')
   t.equal(lines.length, 1)
-  t.match(lines[0], { level: 50, res: { statusCode: 503 } })
+  // 503 is "not now" on purpose (loading, draining): a warning, not an error
+  t.match(lines[0], { level: 40, res: { statusCode: 503 } })
+  t.notOk('err' in lines[0], 'no error behind a readiness 503')
 })
 
 t.test('a prediction\'s line has the model, version, rows and inference time', async t => {

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, fixtureRepository } from '../helpers/build-app'
@@ -59,22 +59,53 @@ t.test('with some failing models, the others serve: ready', async t => {
   const res = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(res.statusCode, 200)
   t.strictSame(res.json(), { status: 'ok' })
+  // badconfig comes first by name but cannot serve: /predict gets the first model that does
+  t.equal(app.models.entry('badconfig').state, 'UNAVAILABLE')
+  t.equal(app.models.defaultModel(), 'mixed')
+  const predicted = await app.inject({ method: 'POST', url: '/predict', payload: { input_data: { a: [0.5, 0.25], b: [10], c: 7, flag: [true] } } })
+  t.equal(predicted.statusCode, 200)
+  t.strictSame(predicted.json(), { prediction: [[10.75]] })
 })
 
-t.test('an empty repository is not ready', async t => {
-  const app = await buildApp(t, { MODEL_REPOSITORY: emptyDir(t) })
+t.test('an empty repository is not ready, and says so', async t => {
+  const dir = emptyDir(t)
+  const app = await buildApp(t, { MODEL_REPOSITORY: dir })
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 503)
   t.equal(ready.headers['retry-after'], '5')
-  t.strictSame(ready.json(), { status: 'unavailable', reason: 'models are loading or none could be loaded' })
+  t.strictSame(ready.json(), { status: 'unavailable', reason: `the model repository ${dir} holds no model` })
   const live = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(live.statusCode, 200, 'alive all the same')
 })
 
-t.test('a repository that does not exist is not ready', async t => {
-  const app = await buildApp(t, { MODEL_REPOSITORY: join(emptyDir(t), 'missing') })
+t.test('a repository that does not exist is not ready, with the read error', async t => {
+  const missing = join(emptyDir(t), 'missing')
+  const app = await buildApp(t, { MODEL_REPOSITORY: missing })
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 503)
   t.equal(ready.headers['retry-after'], '5')
-  t.strictSame(ready.json(), { status: 'unavailable', reason: 'models are loading or none could be loaded' })
+  t.strictSame(ready.json(), {
+    status: 'unavailable',
+    reason: `cannot read the model repository ${relative(process.cwd(), missing)}: ENOENT: no such file or directory, scandir '${relative(process.cwd(), missing)}'`
+  })
+})
+
+t.test('DEFAULT_MODEL missing from the repository: not ready, though other models serve', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t), DEFAULT_MODEL: 'nope' })
+  t.equal(app.models.entry('sum').state, 'READY', 'another model serves')
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.headers['retry-after'], '5')
+  t.strictSame(ready.json(), { status: 'unavailable', reason: 'DEFAULT_MODEL \'nope\' is not in the repository' })
+})
+
+t.test('DEFAULT_MODEL that cannot be served: not ready, with its reason', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t), DEFAULT_MODEL: 'badconfig' })
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal(ready.headers['retry-after'], '5')
+  t.strictSame(ready.json(), {
+    status: 'unavailable',
+    reason: 'DEFAULT_MODEL \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, cache, version_policy, prediction_output'
+  })
 })

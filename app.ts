@@ -34,6 +34,9 @@ export function serverOptions (config: AppConfig): FastifyServerOptions {
     genReqId: requestId,
     logController,
     bodyLimit: config.bodyLimit,
+    // A client has this long to send a whole request (slow-loris defence); Node answers 408.
+    requestTimeout: config.requestTimeoutMs,
+    trustProxy: config.trustProxy,
     routerOptions: {
       // Model names may be 128 characters; longer segments get a JSON 414.
       maxParamLength: 200

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { EnvSchema, type Env } from '../schemas/config'
+import { resolveAuthKey, type AuthKey } from './auth-key'
 import { cpuQuota } from './cpu-quota'
 
 export interface AppConfig {
@@ -21,6 +22,17 @@ export interface AppConfig {
   maxRows: number
   maxTensorElements: number
   shutdownDelayMs: number
+  requestTimeoutMs: number
+  maxEventLoopDelayMs: number
+  auth: AuthKey
+  jwtIssuer?: string
+  jwtAudience?: string
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  authFailureLimit: number
+  redisUrl?: string
+  trustProxy: boolean | string[]
+  corsOrigin?: string | string[]
 }
 
 export class ConfigError extends Error {}
@@ -46,6 +58,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     invalid(name, error.schema.description ?? EnvSchema.properties[name as keyof Env]?.description ?? error.message)
   }
   const valid = env as Env
+  let auth: AuthKey
+  try {
+    auth = resolveAuthKey({ secret: valid.JWT_SECRET, publicKey: valid.JWT_PUBLIC_KEY, jwksUrl: valid.JWKS_URL, production: valid.NODE_ENV === 'production' })
+  } catch (error) {
+    throw new ConfigError((error as Error).message)
+  }
   return {
     env: valid.NODE_ENV,
     port: valid.PORT,
@@ -60,6 +78,28 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     inferenceTimeoutMs: valid.INFERENCE_TIMEOUT_MS,
     maxRows: valid.MAX_ROWS,
     maxTensorElements: valid.MAX_TENSOR_ELEMENTS,
-    shutdownDelayMs: valid.SHUTDOWN_DELAY_MS
+    shutdownDelayMs: valid.SHUTDOWN_DELAY_MS,
+    requestTimeoutMs: valid.REQUEST_TIMEOUT_MS,
+    maxEventLoopDelayMs: valid.MAX_EVENT_LOOP_DELAY_MS,
+    auth,
+    jwtIssuer: valid.JWT_ISSUER,
+    jwtAudience: valid.JWT_AUDIENCE,
+    rateLimitMax: valid.RATE_LIMIT_MAX,
+    rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
+    authFailureLimit: valid.AUTH_FAILURE_LIMIT,
+    redisUrl: valid.REDIS_URL,
+    trustProxy: parseTrustProxy(valid.TRUST_PROXY),
+    corsOrigin: valid.CORS_ORIGIN === undefined || valid.CORS_ORIGIN === '*' ? valid.CORS_ORIGIN : list(valid.CORS_ORIGIN)
   }
+}
+
+function list (value: string): string[] {
+  return value.split(',').map(item => item.trim()).filter(item => item !== '')
+}
+
+// Fastify takes true or an address list; a bare hop count is refused by Fastify 5.12.
+function parseTrustProxy (value: string | undefined): boolean | string[] {
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  return list(value)
 }

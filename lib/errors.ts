@@ -4,7 +4,7 @@
 export class ServeError extends Error {
   readonly statusCode: number
   readonly code: string
-  /** Seconds a client should wait before retrying (503). */
+  /** Seconds a client should wait before retrying (429, 503). */
   readonly retryAfter?: number
 
   constructor (statusCode: number, code: string, message: string, retryAfter?: number) {
@@ -41,6 +41,32 @@ export class UnavailableError extends ServeError {
 export class OverloadedError extends ServeError {
   constructor (message: string, retryAfter = 1) {
     super(503, 'ONNX_SERVE_OVERLOADED', message, retryAfter)
+  }
+}
+
+/** 401: no token or a bad one; `challenge` is the WWW-Authenticate value (RFC 6750). */
+export class UnauthorizedError extends ServeError {
+  readonly challenge: string
+
+  constructor (message: string, challenge: string) {
+    super(401, 'ONNX_SERVE_UNAUTHORIZED', message)
+    this.challenge = challenge
+  }
+}
+
+/** 403: a valid token without the scope the route needs. */
+export class ForbiddenError extends ServeError {
+  readonly challenge: string
+
+  constructor (message: string, challenge: string) {
+    super(403, 'ONNX_SERVE_FORBIDDEN', message)
+    this.challenge = challenge
+  }
+}
+
+export class TooManyRequestsError extends ServeError {
+  constructor (message: string, retryAfter: number) {
+    super(429, 'ONNX_SERVE_RATE_LIMITED', message, retryAfter)
   }
 }
 

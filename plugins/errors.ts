@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ServeError } from '../lib/errors'
+import { ForbiddenError, ServeError, UnauthorizedError } from '../lib/errors'
 import { describeValue } from '../lib/tensor-codec'
 import type { ErrorResponse } from '../schemas/errors'
 
@@ -58,6 +58,7 @@ export default fp(async (fastify) => {
     }
     if (error instanceof ServeError) {
       if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+      if (error instanceof UnauthorizedError || error instanceof ForbiddenError) reply.header('www-authenticate', error.challenge)
       if (error.statusCode >= 500) request.failure = error
       return send(reply, error.statusCode, error.code, error.message)
     }
@@ -74,8 +75,9 @@ export default fp(async (fastify) => {
     return send(reply, 500, 'INTERNAL_SERVER_ERROR', 'Internal Server Error')
   })
 
-  fastify.setNotFoundHandler((request, reply) => {
+  // Rate limited too, so nobody scans for URLs cheaply.
+  fastify.setNotFoundHandler({ preHandler: fastify.rateLimit() }, (request, reply) => {
     const path = request.url.split('?')[0].slice(0, 200)
     return send(reply, 404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
   })
-}, { name: 'errors', dependencies: ['request-log'] })
+}, { name: 'errors', dependencies: ['request-log', 'rate-limit'] })

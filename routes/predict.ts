@@ -6,12 +6,13 @@ import { PredictBody, PredictReply } from '../schemas/predict'
 
 const predict: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/predict', {
+    config: { scope: 'predict' },
     schema: {
       summary: 'Predict with the default model',
       description: 'One row or an array of rows in `input_data`; one prediction per row, class names where the model has labels.',
       tags: ['predict'],
       body: PredictBody,
-      response: { 200: PredictReply, ...errorResponses(400, 404, 413, 415, 503, 504) }
+      response: { 200: PredictReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
     }
   }, async (request) => {
     const name = fastify.models.defaultModel()

@@ -23,7 +23,22 @@ export const EnvSchema = Type.Object({
   INFERENCE_TIMEOUT_MS: integer(1, 600000, 30000, 'milliseconds before an inference is answered 504'),
   MAX_ROWS: integer(1, 1000000, 1024, 'rows one request may carry'),
   MAX_TENSOR_ELEMENTS: integer(1, 100000000, 1000000, 'tensor elements one request may carry'),
-  SHUTDOWN_DELAY_MS: integer(0, 600000, 0, 'milliseconds readiness reports 503 before the server stops accepting requests')
+  SHUTDOWN_DELAY_MS: integer(0, 600000, 0, 'milliseconds readiness reports 503 before the server stops accepting requests'),
+  REQUEST_TIMEOUT_MS: integer(1000, 600000, 30000, 'milliseconds a client may take to send a whole request (408 beyond)'),
+  MAX_EVENT_LOOP_DELAY_MS: integer(0, 60000, 1000, 'event-loop delay in milliseconds beyond which requests are shed with 503 (0: never)'),
+
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'an HS256 secret of at least 32 characters' })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'a PEM public key (RSA, EC or Ed25519); \\n escapes allowed' })),
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'the http(s) URL of a JSON Web Key Set' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'the iss claim tokens must carry' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the aud claim tokens must carry' })),
+
+  RATE_LIMIT_MAX: integer(1, 10000000, 100, 'requests one identity may make per window'),
+  RATE_LIMIT_WINDOW: integer(1000, 86400000, 60000, 'the rate-limit window in milliseconds'),
+  AUTH_FAILURE_LIMIT: integer(1, 1000000, 20, 'failed authentications one IP address may make per window'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'a redis:// or rediss:// URL' })),
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|[0-9A-Fa-f:.,/ ]+)$', description: 'true, false, or a comma-separated list of proxy addresses or CIDR ranges' })),
+  CORS_ORIGIN: Type.Optional(Type.String({ pattern: '^(\\*|https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*)$', description: '* or a comma-separated list of http(s) origins' }))
 })
 
 export type Env = Static<typeof EnvSchema>

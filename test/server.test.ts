@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { bundledRepository } from './helpers/build-app'
+import { bundledRepository, devToken } from './helpers/build-app'
 import { writeSlowModel } from './helpers/slow-model'
 import { startServer, waitReady } from './helpers/server-process'
 
@@ -15,6 +15,10 @@ function slowRepository (): string {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
+
+const authorization = `Bearer ${devToken()}`
+// Quotas no load test reaches.
+const unlimited = { RATE_LIMIT_MAX: '10000000' }
 
 const slowRows = (rows: number) => JSON.stringify({ instances: Array.from({ length: rows }, () => new Array(512).fill(0.25)) })
 
@@ -51,7 +55,7 @@ t.test('SIGTERM: readiness turns 503, in-flight requests finish, exit 0', async 
   })
   await waitReady(server.url)
   const inFlight = fetch(`${server.url}/v1/models/slow/predict`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: slowRows(64)
+    method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: slowRows(64)
   })
   await sleep(50)
   server.child.kill('SIGTERM')
@@ -78,7 +82,7 @@ interface LoadResult {
 async function load (url: string, connections: number, seconds: number, body: string): Promise<LoadResult> {
   const child = spawn(process.execPath, [
     require.resolve('autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(seconds),
-    '-m', 'POST', '-H', 'content-type=application/json', '-b', body, url
+    '-m', 'POST', '-H', 'content-type=application/json', '-H', `authorization=${authorization}`, '-b', body, url
   ], { stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   child.stdout.on('data', chunk => { out += String(chunk) })
@@ -103,7 +107,7 @@ async function slowestLiveness (url: string, busy: Promise<unknown>): Promise<{ 
 }
 
 t.test('liveness answers within 50 ms while the iris model is saturated', async t => {
-  const server = await startServer(t, { MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1' })
+  const server = await startServer(t, { MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1', ...unlimited })
   await waitReady(server.url)
   const rows = JSON.stringify({ input_data: Array.from({ length: 64 }, () => [5.1, 3.5, 1.4, 0.2]) })
   const busy = load(`${server.url}/predict`, 16, 3, rows)
@@ -116,7 +120,7 @@ t.test('liveness answers within 50 ms while the iris model is saturated', async 
 })
 
 t.test('liveness answers within 50 ms while a slow model keeps the worker busy', async t => {
-  const server = await startServer(t, { MODEL_REPOSITORY: slowRepository(), INFERENCE_THREADS: '1' })
+  const server = await startServer(t, { MODEL_REPOSITORY: slowRepository(), INFERENCE_THREADS: '1', ...unlimited })
   await waitReady(server.url)
   const busy = load(`${server.url}/v1/models/slow/predict`, 8, 3, slowRows(16))
   const { worst, probes } = await slowestLiveness(server.url, busy)

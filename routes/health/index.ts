@@ -6,16 +6,24 @@ const Health = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  const redisReason = (): string | undefined =>
+    fastify.redis === null || fastify.redis.status === 'ready' ? undefined : `redis is ${fastify.redis.status}`
+
   // Probes come every few seconds from every load balancer: log only trouble.
   const logLevel = 'warn'
 
+  // Probes are never rate limited, and liveness is answered even under pressure.
+  const config = { rateLimit: false, shed: false } as const
+
   fastify.get('/live', {
     logLevel,
+    config,
     schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Health } }
   }, async () => ({ status: 'ok' }))
 
   fastify.get('/ready', {
     logLevel,
+    config,
     schema: {
       summary: 'Readiness: models loaded and warmed up, not shutting down',
       tags: ['health'],
@@ -24,7 +32,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (_request, reply) => {
     const reason = fastify.lifecycle.draining
       ? 'shutting down'
-      : fastify.models.notReadyReason()
+      : fastify.isUnderPressure() ? 'overloaded' : fastify.models.notReadyReason() ?? redisReason()
     if (reason === undefined) return { status: 'ok' }
     return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason })
   })

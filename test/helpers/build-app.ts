@@ -3,8 +3,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type InjectOptions } from 'fastify'
+import { createSigner } from 'fast-jwt'
 import app, { serverOptions } from '../../app'
+import { DEVELOPMENT_SECRET } from '../../lib/auth-key'
 import { loadConfig } from '../../lib/config'
 import { buildFixtureRepository } from './fixture-repository'
 
@@ -22,22 +24,58 @@ export function fixtureRepository (t: Test): string {
   return dir
 }
 
+/** A token for the development secret (the key of every test app that sets none). */
+export function devToken (claims: Record<string, unknown> = { sub: 'tester', scope: 'predict admin' }, expiresInMs = 3_600_000): string {
+  return createSigner({ key: DEVELOPMENT_SECRET, algorithm: 'HS256', expiresIn: expiresInMs })(claims)
+}
+
+/** Environment every test app starts from: quiet, one inference thread, quotas no test reaches. */
+export const testEnv: Record<string, string> = {
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'silent',
+  MODEL_REPOSITORY: bundledRepository,
+  INFERENCE_THREADS: '1',
+  RATE_LIMIT_MAX: '10000000',
+  AUTH_FAILURE_LIMIT: '1000000'
+}
+
+export interface BuildOptions {
+  /**
+   * Send a predict+admin token with every inject that sets no Authorization
+   * header of its own (default true). Route tests are about routes; the auth
+   * tests turn this off.
+   */
+  token?: boolean
+  /** Changes to Fastify's options (a log stream, say). */
+  fastifyOptions?: (options: FastifyServerOptions) => FastifyServerOptions
+  /** Runs before ready(): test-only routes. */
+  setup?: (fastify: FastifyInstance) => void | Promise<void>
+}
+
 /**
- * The app over `env` (MODEL_REPOSITORY defaults to the bundled models), with
- * its models loaded; closed after the test.
+ * The app over `env` (on top of testEnv), with its models loaded; closed
+ * after the test.
  */
-export async function buildApp (t: Test, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    MODEL_REPOSITORY: bundledRepository,
-    INFERENCE_THREADS: '1',
-    ...env
-  })
-  const fastify = Fastify(serverOptions(config))
+export async function buildApp (t: Test, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const config = loadConfig({ ...testEnv, ...env })
+  const fastifyOptions = serverOptions(config)
+  const fastify = Fastify(options.fastifyOptions?.(fastifyOptions) ?? fastifyOptions)
   await fastify.register(app, { config })
+  await options.setup?.(fastify)
   await fastify.ready()
   await fastify.modelsLoaded
   t.teardown(() => fastify.close())
+  if (options.token !== false) withToken(fastify, `Bearer ${devToken()}`)
   return fastify
+}
+
+function withToken (fastify: FastifyInstance, authorization: string): void {
+  const inject = fastify.inject.bind(fastify) as (options: InjectOptions | string) => ReturnType<FastifyInstance['inject']>
+  const injectWithToken = (options: InjectOptions | string) => {
+    const request = typeof options === 'string' ? { url: options } : options
+    const headers: Record<string, unknown> = { ...request.headers }
+    if (!Object.keys(headers).some(name => name.toLowerCase() === 'authorization')) headers.authorization = authorization
+    return inject({ ...request, headers: headers as InjectOptions['headers'] })
+  }
+  fastify.inject = injectWithToken as FastifyInstance['inject']
 }

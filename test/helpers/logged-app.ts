@@ -2,10 +2,8 @@
 // hook to add test-only routes before it is ready.
 
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance } from 'fastify'
-import app, { serverOptions } from '../../app'
-import { loadConfig } from '../../lib/config'
-import { bundledRepository } from './build-app'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './build-app'
 
 interface Test {
   teardown: (fn: () => unknown) => void
@@ -31,13 +29,6 @@ export async function buildLoggedApp (
   env: Record<string, string> = {},
   setup?: (fastify: FastifyInstance) => void | Promise<void>
 ): Promise<LoggedApp> {
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    MODEL_REPOSITORY: bundledRepository,
-    INFERENCE_THREADS: '1',
-    ...env
-  })
   const raw: string[] = []
   const stream = new Writable({
     write (chunk: Buffer | string, _encoding, callback) {
@@ -45,14 +36,10 @@ export async function buildLoggedApp (
       callback()
     }
   })
-  const options = serverOptions(config)
-  const logger = typeof options.logger === 'object' ? options.logger : {}
-  const fastify = Fastify({ ...options, logger: { ...logger, stream } })
-  await fastify.register(app, { config })
-  if (setup !== undefined) await setup(fastify)
-  await fastify.ready()
-  await fastify.modelsLoaded
-  t.teardown(() => fastify.close())
+  const fastify = await buildApp(t, { LOG_LEVEL: 'info', ...env }, {
+    setup,
+    fastifyOptions: options => ({ ...options, logger: { ...(typeof options.logger === 'object' ? options.logger : {}), stream } })
+  })
   const linesOf = (reqId: string): LogLine[] =>
     raw.map(line => JSON.parse(line) as LogLine).filter(line => line.reqId === reqId)
   return { app: fastify, raw, linesOf }

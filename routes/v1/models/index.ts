@@ -6,8 +6,12 @@ import { errorResponses } from '../../../schemas/errors'
 import { ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
 import { InstancesBody, InstancesReply } from '../../../schemas/predict'
 
+// Model metadata and predictions need the predict scope.
+const config = { scope: 'predict' } as const
+
 const models: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
+    config,
     schema: { summary: 'List the models and their state', tags: ['models'], response: { 200: ModelList } }
   }, async () => ({
     default_model: fastify.models.defaultModel(),
@@ -15,11 +19,12 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   }))
 
   fastify.get('/:name', {
+    config,
     schema: {
       summary: 'A model\'s metadata: versions, inputs, outputs, labels, config',
       tags: ['models'],
       params: ModelParams,
-      response: { 200: ModelMetadataSchema, ...errorResponses(400, 404, 503) }
+      response: { 200: ModelMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
     }
   }, async (request) => {
     const entry = fastify.models.entry(request.params.name)
@@ -29,7 +34,7 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   const predictSchema = {
     tags: ['predict'],
     body: InstancesBody,
-    response: { 200: InstancesReply, ...errorResponses(400, 404, 413, 415, 503, 504) }
+    response: { 200: InstancesReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
   }
 
   async function predict (request: FastifyRequest, name: string, instances: unknown[], version?: number): Promise<{ predictions: unknown[] }> {
@@ -40,10 +45,12 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   fastify.post('/:name/predict', {
+    config,
     schema: { ...predictSchema, summary: 'Predict with a model\'s default version (TF Serving row format)', params: ModelParams }
   }, async (request) => predict(request, request.params.name, request.body.instances))
 
   fastify.post('/:name/versions/:version/predict', {
+    config,
     schema: { ...predictSchema, summary: 'Predict with one version of a model (TF Serving row format)', params: ModelVersionParams }
   }, async (request) => predict(request, request.params.name, request.body.instances, Number(request.params.version)))
 }

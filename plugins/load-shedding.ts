@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+import underPressure from '@fastify/under-pressure'
+import { OverloadedError } from '../lib/errors'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: answered even under pressure (liveness must not fail because the server is busy). */
+    shed?: boolean
+  }
+}
+
+/**
+ * Load shedding with @fastify/under-pressure: while the event loop lags more
+ * than MAX_EVENT_LOOP_DELAY_MS, requests get a 503 with Retry-After before
+ * any work is done on them, and readiness reports it so balancers back off.
+ */
+export default fp(async (fastify) => {
+  const maxEventLoopDelay = fastify.config.maxEventLoopDelayMs
+  await fastify.register(underPressure, {
+    maxEventLoopDelay,
+    retryAfter: 1,
+    pressureHandler: (request, reply, type, value) => {
+      if (request.routeOptions.config.shed === false) return
+      reply.send(new OverloadedError(`the server is overloaded (${type} ${Math.round(Number(value))}); retry shortly`))
+    }
+  })
+}, { name: 'load-shedding', dependencies: ['config', 'errors'] })

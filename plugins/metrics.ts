@@ -1,0 +1,42 @@
+import fp from 'fastify-plugin'
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface Metrics {
+  registry: Registry
+  httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
+  /** Requests let through without the shared rate-limit store (fail open). */
+  rateLimitStoreUnavailable: Counter
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/** Prometheus metrics in a registry of this app's own (tests build many apps). */
+export default fp(async (fastify) => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'onnx_serve_' })
+  const metrics: Metrics = {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: 'onnx_serve_http_request_duration_seconds',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry]
+    }),
+    rateLimitStoreUnavailable: new Counter({
+      name: 'onnx_serve_rate_limit_store_unavailable_total',
+      help: 'Requests served without checking the shared rate-limit store because Redis was unreachable',
+      registers: [registry]
+    })
+  }
+  fastify.decorate('metrics', metrics)
+  fastify.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the raw URL: unknown paths must not create series.
+    const route = request.routeOptions.url ?? 'unmatched'
+    metrics.httpRequestDuration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+  })
+}, { name: 'metrics' })

@@ -1,0 +1,63 @@
+// Prints a bearer token for the configured HS256 key (JWT_SECRET, or the
+// development secret outside production), so curl works as pasted:
+//
+//   npm run token -- --sub alice --scope "predict admin" --ttl 1h
+
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { loadConfig } from '../lib/config'
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+/** "90s", "15m", "1h", "7d" → seconds. */
+export function parseTtl (ttl: string): number {
+  const match = /^(\d{1,6})([smhd])$/.exec(ttl)
+  if (match === null) throw new Error(`--ttl ${JSON.stringify(ttl)} is invalid; expected a number and s, m, h or d, like 1h`)
+  return Number(match[1]) * UNITS[match[2]]
+}
+
+export interface TokenRequest {
+  sub: string
+  scope: string
+  ttlSeconds: number
+}
+
+/** Signs a token with the key of `env`'s configuration; refuses keys it cannot sign with. */
+export function mintToken (request: TokenRequest, env: NodeJS.ProcessEnv = process.env): string {
+  const config = loadConfig(env)
+  if (config.auth.kind !== 'secret') {
+    throw new Error('npm run token signs with JWT_SECRET (HS256) only; with JWT_PUBLIC_KEY or JWKS_URL, tokens come from whoever holds the private key')
+  }
+  const sign = createSigner({
+    key: config.auth.secret,
+    algorithm: 'HS256',
+    expiresIn: request.ttlSeconds * 1000,
+    iss: config.jwtIssuer,
+    aud: config.jwtAudience
+  })
+  return sign({ sub: request.sub, scope: request.scope })
+}
+
+function main (): void {
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  const { values } = parseArgs({
+    options: {
+      sub: { type: 'string' },
+      scope: { type: 'string', default: 'predict' },
+      ttl: { type: 'string', default: '1h' }
+    }
+  })
+  if (values.sub === undefined || values.sub === '') throw new Error('--sub NAME is required: the identity the token speaks for')
+  const token = mintToken({ sub: values.sub, scope: values.scope, ttlSeconds: parseTtl(values.ttl) })
+  process.stdout.write(`${token}\n`)
+}
+
+if (require.main === module) {
+  try {
+    main()
+  } catch (error) {
+    process.stderr.write(`token: ${(error as Error).message}\n`)
+    process.exit(1)
+  }
+}

@@ -14,7 +14,9 @@ export default fp(async (fastify) => {
         // Swagger UI's own inline styles and its data: images.
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
-        scriptSrc: ["'self'"]
+        scriptSrc: ["'self'"],
+        // Plain-HTTP deployments (in-cluster, localhost) would lose the docs page's assets.
+        upgradeInsecureRequests: null
       }
     }
   })

@@ -51,7 +51,7 @@ t.test('POST /predict: input_data required, the error responses documented', asy
   const body = operation.requestBody?.content['application/json'].schema
   t.strictSame(body?.required, ['input_data'])
   t.strictSame(Object.keys(body?.properties ?? {}), ['input_data'])
-  t.strictSame(Object.keys(operation.responses).sort(), ['200', '400', '404', '413', '415', '503', '504'])
+  t.strictSame(Object.keys(operation.responses).sort(), ['200', '400', '401', '403', '404', '413', '415', '429', '503', '504'])
   t.strictSame(operation.responses['400'].content?.['application/json'].schema.required, ['statusCode', 'code', 'error', 'message'])
 })
 

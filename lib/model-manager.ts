@@ -35,6 +35,8 @@ export interface ModelVersion {
   predictionOutput: string
   /** Present when config.json asks for dynamic batching and the model allows it. */
   batcher?: DynamicBatcher
+  /** Runs in progress on this version; it is released from the pool only at 0. */
+  inflight: number
 }
 
 export interface ModelEntry {
@@ -133,11 +135,19 @@ export class ModelManager {
       }
     }
     this.entries.set(source.name, entry)
-    // Release what is not served now: versions the policy dropped, or everything after a failure.
+    // Release what is not served now: versions the policy dropped, or everything
+    // after a failure, once the requests already holding them are answered.
     const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
+    await Promise.all([...previous?.loaded.values() ?? []].map(old => this.drain(old)))
     const stale = new Set([...attempted, ...[...previous?.loaded.values() ?? []].map(loaded => loaded.key)])
     await Promise.allSettled([...stale].filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
     return entry
+  }
+
+  /** Waits until no request holds `model` (bounded by the inference timeout's worth of polling). */
+  private async drain (model: ModelVersion, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (model.inflight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
   }
 
   private fail (entry: ModelEntry, reason: string): ModelEntry {
@@ -190,7 +200,8 @@ export class ModelManager {
       unservedOutputs: metadata.nonTensorOutputs.map(name => ({ name, reason: NON_TENSOR_FIX })),
       dimNames: metadata.dimNames,
       predictionOutput,
-      batcher: this.batcherFor(source.config, key, metadata)
+      batcher: this.batcherFor(source.config, key, metadata),
+      inflight: 0
     }
   }
 
@@ -276,10 +287,15 @@ export class ModelManager {
   /** Runs a ready model; outputs default to every tensor output. */
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
     const start = performance.now()
-    const result = model.batcher === undefined
-      ? await this.pool.run(model.key, feeds, outputs)
-      : await model.batcher.submit(feeds, outputs)
-    return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
+    model.inflight++
+    try {
+      const result = model.batcher === undefined
+        ? await this.pool.run(model.key, feeds, outputs)
+        : await model.batcher.submit(feeds, outputs)
+      return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
+    } finally {
+      model.inflight--
+    }
   }
 
   async close (): Promise<void> {

@@ -13,6 +13,11 @@ export default fp(async (fastify) => {
         description: 'Predictions from ONNX models: the classic `/predict`, TF Serving-style `instances`, and model metadata.',
         version
       },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'npm run token -- --sub NAME --scope predict' }
+        }
+      },
       tags: [
         { name: 'predict', description: 'Predictions' },
         { name: 'models', description: 'Model metadata' },
@@ -20,8 +25,12 @@ export default fp(async (fastify) => {
       ]
     },
     // A prefix's index route ('/' in routes/v1/models) is documented as the
-    // contract names it: /v1/models, not /v1/models/.
-    transform: ({ schema, url }) => ({ schema, url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url })
+    // contract names it: /v1/models, not /v1/models/. Routes that need a
+    // scope say so, which gives Swagger UI its Authorize button.
+    transform: ({ schema, url, route }) => ({
+      schema: route.config?.scope === undefined ? schema : { ...schema, security: [{ bearer: [] }] },
+      url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url
+    })
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
-}, { name: 'docs' })
+}, { name: 'docs', dependencies: ['auth'] })

@@ -3,9 +3,9 @@
 
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import AutoLoad from '@fastify/autoload'
-import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
+import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './lib/config'
 import { RequestLogController } from './plugins/request-log'
@@ -24,7 +24,7 @@ export function requestId (request: IncomingMessage): string {
 }
 
 /** Fastify's constructor options for a configuration. */
-export function serverOptions (config: AppConfig): FastifyServerOptions {
+export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
   const logController = new RequestLogController()
   return {
     logger: {
@@ -49,6 +49,23 @@ export function serverOptions (config: AppConfig): FastifyServerOptions {
       reply.raw.once('finish', () => logController.requestCompleted(null, request, reply as FastifyReply))
       reply.header('x-request-id', request.id)
       ;(reply as FastifyReply).code(statusCode).send({ statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
+    },
+    // Node would answer a missing Host with an empty 400; the content-types
+    // plugin refuses it in JSON instead.
+    http: { requireHostHeader: false },
+    // Requests Node's HTTP parser refuses (bad framing, huge headers) get the
+    // same JSON shape as every other error.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return
+      const statusCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+      const message = statusCode === 408
+        ? 'the request was not received in time (REQUEST_TIMEOUT_MS)'
+        : statusCode === 431 ? 'the request headers are larger than 16 KiB' : `malformed HTTP request: ${error.message}`
+      const body = JSON.stringify({ statusCode, code: error.code ?? 'BAD_REQUEST', error: STATUS_CODES[statusCode], message })
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      }
+      socket.destroy(error)
     },
     ajv: {
       customOptions: {

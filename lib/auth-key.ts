@@ -2,7 +2,7 @@
 // to the key's type, so a token can never choose `none` or HS256-with-the-
 // public-key for itself.
 
-import { createPublicKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 
 /** Outside production with no key configured, tokens are signed with this (and the server says so). */
 export const DEVELOPMENT_SECRET = 'onnx-serve-development-secret-never-use-in-production'
@@ -24,10 +24,13 @@ const EC_ALGORITHMS: Record<string, string> = { prime256v1: 'ES256', secp384r1: 
 
 /** The algorithms a PEM public key may verify; throws with the reason when it is not one. */
 export function algorithmsForPublicKey (pem: string): string[] {
+  // createPublicKey derives the public half of a private key, but the verifier
+  // (fast-jwt) refuses private keys, and the server has no business holding one.
+  if (isPrivateKey(pem)) throw new Error('this is a private key; give its public key (openssl pkey -pubout), the server only verifies tokens')
   const key = createPublicKey(pem)
   switch (key.asymmetricKeyType) {
     case 'rsa': return ['RS256', 'RS384', 'RS512']
-    case 'rsa-pss': return ['PS256', 'PS384', 'PS512']
+    // rsa-pss (id-RSASSA-PSS) keys fall to the default: fast-jwt cannot read them.
     case 'ec': {
       const algorithm = EC_ALGORITHMS[key.asymmetricKeyDetails?.namedCurve ?? '']
       if (algorithm === undefined) throw new Error(`EC curve ${key.asymmetricKeyDetails?.namedCurve} is not one of P-256, P-384, P-521`)
@@ -35,6 +38,15 @@ export function algorithmsForPublicKey (pem: string): string[] {
     }
     case 'ed25519': return ['EdDSA']
     default: throw new Error(`${key.asymmetricKeyType} keys are not supported; use RSA, EC or Ed25519`)
+  }
+}
+
+function isPrivateKey (pem: string): boolean {
+  try {
+    createPrivateKey(pem)
+    return true
+  } catch {
+    return false
   }
 }
 

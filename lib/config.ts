@@ -1,6 +1,7 @@
 // The server's configuration, from the environment. Every variable is
 // checked at start; a bad one stops the server with one line naming it.
 
+import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { EnvSchema, type Env } from '../schemas/config'
@@ -41,7 +42,9 @@ export class ConfigError extends Error {}
 export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig {
   const names = Object.keys(EnvSchema.properties) as Array<keyof Env>
   const invalid = (name: string, accepts: string | undefined): never => {
-    throw new ConfigError(`${name}=${JSON.stringify(source[name])} is invalid; expected ${accepts}`)
+    // A secret is never echoed, not even a too-short one: this line ends up in logs.
+    const shown = name === 'JWT_SECRET' ? `(${source[name]?.length ?? 0} characters, not shown)` : JSON.stringify(source[name])
+    throw new ConfigError(`${name}=${shown} is invalid; expected ${accepts}`)
   }
   // An empty variable counts as unset, as in most .env tooling.
   const raw = Object.fromEntries(names.filter(name => source[name] !== undefined && source[name] !== '').map(name => [name, source[name]]))
@@ -58,6 +61,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     invalid(name, error.schema.description ?? EnvSchema.properties[name as keyof Env]?.description ?? error.message)
   }
   const valid = env as Env
+  // What the patterns cannot say: each proxy entry is an address or CIDR range
+  // (a hop count such as "2" would be read as the address 0.0.0.2), each CORS
+  // entry an exact origin (@fastify/cors compares strings: "https://a.com/" never matches).
+  const trustProxy = parseTrustProxy(valid.TRUST_PROXY) ?? invalid('TRUST_PROXY', EnvSchema.properties.TRUST_PROXY.description)
+  const corsOrigin = valid.CORS_ORIGIN === undefined || valid.CORS_ORIGIN === '*' ? valid.CORS_ORIGIN : list(valid.CORS_ORIGIN)
+  if (Array.isArray(corsOrigin) && !corsOrigin.every(isOrigin)) invalid('CORS_ORIGIN', EnvSchema.properties.CORS_ORIGIN.description)
   let auth: AuthKey
   try {
     auth = resolveAuthKey({ secret: valid.JWT_SECRET, publicKey: valid.JWT_PUBLIC_KEY, jwksUrl: valid.JWKS_URL, production: valid.NODE_ENV === 'production' })
@@ -88,8 +97,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,
     redisUrl: valid.REDIS_URL,
-    trustProxy: parseTrustProxy(valid.TRUST_PROXY),
-    corsOrigin: valid.CORS_ORIGIN === undefined || valid.CORS_ORIGIN === '*' ? valid.CORS_ORIGIN : list(valid.CORS_ORIGIN)
+    trustProxy,
+    corsOrigin
   }
 }
 
@@ -98,8 +107,25 @@ function list (value: string): string[] {
 }
 
 // Fastify takes true or an address list; a bare hop count is refused by Fastify 5.12.
-function parseTrustProxy (value: string | undefined): boolean | string[] {
+// undefined: not a list of addresses and CIDR ranges.
+function parseTrustProxy (value: string | undefined): boolean | string[] | undefined {
   if (value === undefined || value === 'false') return false
   if (value === 'true') return true
-  return list(value)
+  const entries = list(value)
+  return entries.length > 0 && entries.every(isAddressOrRange) ? entries : undefined
+}
+
+function isAddressOrRange (entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
+}
+
+function isOrigin (entry: string): boolean {
+  try {
+    return new URL(entry).origin === entry
+  } catch {
+    return false
+  }
 }

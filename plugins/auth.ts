@@ -47,7 +47,9 @@ export default fp(async (fastify) => {
   const key = config.auth
   const verify: Partial<VerifyOptions> = {
     algorithms: key.algorithms as VerifyOptions['algorithms'],
-    requiredClaims: ['exp'],
+    // allowedIss/allowedAud only check a claim that is there: a configured
+    // issuer or audience must also be present.
+    requiredClaims: ['exp', ...(config.jwtIssuer === undefined ? [] : ['iss']), ...(config.jwtAudience === undefined ? [] : ['aud'])],
     allowedIss: config.jwtIssuer,
     allowedAud: config.jwtAudience
   }
@@ -93,7 +95,8 @@ export default fp(async (fastify) => {
     if (header === undefined || header === '') {
       return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM))
     }
-    if (!/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) {
+    // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
+    if (!/^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header)) {
       return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')))
     }
     try {
@@ -108,4 +111,4 @@ export default fp(async (fastify) => {
         `${REALM}, error="insufficient_scope", scope="${scope}"`)
     }
   })
-}, { name: 'auth', dependencies: ['config', 'rate-limit'] })
+}, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding'] })

@@ -24,4 +24,6 @@ export default fp(async (fastify) => {
       reply.send(new OverloadedError(`the server is overloaded (${type} ${Math.round(Number(value))}); retry shortly`))
     }
   })
-}, { name: 'load-shedding', dependencies: ['config', 'errors'] })
+  // After security: a shed 503 carries the security headers too (onRequest
+  // hooks run in registration order, and a reply sent from one skips the rest).
+}, { name: 'load-shedding', dependencies: ['config', 'errors', 'security'] })

@@ -1,12 +1,39 @@
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
 import { TooManyRequestsError } from '../lib/errors'
 
 /** Quotas are per token subject; a request without a verified token is counted by IP address. */
 export function rateLimitKey (request: FastifyRequest): string {
   const subject = request.user?.sub
   return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${request.ip}`
+}
+
+type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore
+// The library's own Redis store (one Lua INCR + PEXPIRE per request); its typings do not export it.
+const RedisStore = require('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
+
+/**
+ * A store whose every failure calls `onFailure`: with skipOnError the
+ * request then goes through unchecked. Counting failures rather than the
+ * client's status also catches a Redis that hangs (the client stays
+ * 'ready' while each command times out), and does not count requests that
+ * never consult the store (health probes, /metrics).
+ */
+function countingFailures (inner: FastifyRateLimitStore, onFailure: () => void): FastifyRateLimitStoreCtor {
+  return class CountingStore implements FastifyRateLimitStore {
+    incr (...[key, callback, timeWindow, max]: Parameters<FastifyRateLimitStore['incr']>): void {
+      inner.incr(key, (error, result) => {
+        if (error !== null) onFailure()
+        callback(error, result)
+      }, timeWindow, max)
+    }
+
+    child (routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
+      return new (countingFailures(inner.child(routeOptions), onFailure))({})
+    }
+  }
 }
 
 /**
@@ -24,17 +51,13 @@ export default fp(async (fastify) => {
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
     keyGenerator: rateLimitKey,
-    redis: redis ?? undefined,
-    nameSpace: 'onnx-serve-rate-limit:',
+    store: redis === null
+      ? undefined
+      : countingFailures(new RedisStore(false, false, redis, 'onnx-serve-rate-limit:'), () => metrics.rateLimitStoreUnavailable.inc()),
     skipOnError: true,
     errorResponseBuilder: (_request, context) => new TooManyRequestsError(
       `rate limit of ${context.max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${context.after}`,
       Math.ceil(context.ttl / 1000)
     )
   })
-  if (redis !== null) {
-    fastify.addHook('onRequest', async () => {
-      if (redis.status !== 'ready') metrics.rateLimitStoreUnavailable.inc()
-    })
-  }
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'metrics'] })

@@ -21,7 +21,7 @@ export default fp(async (fastify) => {
   }
   const redis = new Redis(url, {
     connectTimeout: 1000,
-    commandTimeout: 500,
+    commandTimeout: 200,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: attempt => Math.min(attempt * 200, 2000)

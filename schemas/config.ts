@@ -25,7 +25,7 @@ export const EnvSchema = Type.Object({
   MAX_TENSOR_ELEMENTS: integer(1, 100000000, 1000000, 'tensor elements one request may carry'),
   SHUTDOWN_DELAY_MS: integer(0, 600000, 0, 'milliseconds readiness reports 503 before the server stops accepting requests'),
   REQUEST_TIMEOUT_MS: integer(1000, 600000, 30000, 'milliseconds a client may take to send a whole request (408 beyond)'),
-  MAX_EVENT_LOOP_DELAY_MS: integer(0, 60000, 1000, 'event-loop delay in milliseconds beyond which requests are shed with 503 (0: never)'),
+  MAX_EVENT_LOOP_DELAY_MS: integer(0, 60000, 500, 'event-loop delay in milliseconds beyond which requests are shed with 503 (0: never)'),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'an HS256 secret of at least 32 characters' })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'a PEM public key (RSA, EC or Ed25519); \\n escapes allowed' })),

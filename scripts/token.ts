@@ -12,8 +12,9 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
 /** "90s", "15m", "1h", "7d" → seconds. */
 export function parseTtl (ttl: string): number {
-  const match = /^(\d{1,6})([smhd])$/.exec(ttl)
-  if (match === null) throw new Error(`--ttl ${JSON.stringify(ttl)} is invalid; expected a number and s, m, h or d, like 1h`)
+  // Not 0: a token that expires as it is minted is refused by the server.
+  const match = /^([1-9]\d{0,5})([smhd])$/.exec(ttl)
+  if (match === null) throw new Error(`--ttl ${JSON.stringify(ttl)} is invalid; expected a positive number and s, m, h or d, like 1h`)
   return Number(match[1]) * UNITS[match[2]]
 }
 

@@ -9,8 +9,10 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const redisReason = (): string | undefined =>
     fastify.redis === null || fastify.redis.status === 'ready' ? undefined : `redis is ${fastify.redis.status}`
 
-  // Probes come every few seconds from every load balancer: log only trouble.
-  const logLevel = 'warn'
+  // Probes come every few seconds from every load balancer: log only trouble,
+  // and nothing when LOG_LEVEL asks for less than that.
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+  const logLevel = levels[Math.max(levels.indexOf('warn'), levels.indexOf(fastify.config.logLevel as typeof levels[number]))]
 
   // Probes are never rate limited, and liveness is answered even under pressure.
   const config = { rateLimit: false, shed: false } as const

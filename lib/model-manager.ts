@@ -255,8 +255,9 @@ export class ModelManager {
 
   /** DEFAULT_MODEL, or the first model by name that serves (else the first by name). */
   defaultModel (): string | undefined {
+    if (this.options.defaultModel !== undefined) return this.options.defaultModel
     const entries = this.list()
-    return this.options.defaultModel ?? (entries.find(entry => entry.state === 'READY') ?? entries[0])?.name
+    return (entries.find(entry => entry.state === 'READY') ?? entries[0])?.name
   }
 
   list (): ModelEntry[] {

@@ -51,7 +51,10 @@ export default fp(async (fastify) => {
     // issuer or audience must also be present.
     requiredClaims: ['exp', ...(config.jwtIssuer === undefined ? [] : ['iss']), ...(config.jwtAudience === undefined ? [] : ['aud'])],
     allowedIss: config.jwtIssuer,
-    allowedAud: config.jwtAudience
+    allowedAud: config.jwtAudience,
+    // A client sends the same token many times: fast-jwt remembers a verified
+    // token until its exp (and a refused one), sparing the signature check.
+    cache: 10_000
   }
   if (key.kind === 'jwks') {
     const url = new URL(key.url)

@@ -12,7 +12,9 @@ import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
 import * as ort from 'onnxruntime-node'
+import { DEVELOPMENT_SECRET } from '../lib/auth-key'
 import { findProjectRoot } from './build-models'
 
 const { values: args } = parseArgs({
@@ -28,6 +30,8 @@ const port = Number(args.port)
 const root = findProjectRoot(__dirname)
 const row = [5.1, 3.5, 1.4, 0.2]
 const pinned = availableParallelism() >= 2
+// The server runs without a configured key, so it takes development-secret tokens.
+const token = createSigner({ key: DEVELOPMENT_SECRET, expiresIn: 3_600_000 })({ sub: 'bench', scope: 'predict' })
 
 function pin (core: number, command: string[]): string[] {
   return pinned ? ['taskset', '-c', String(core), ...command] : command
@@ -75,7 +79,7 @@ interface LoadResult {
 async function load (path: string, body: unknown): Promise<LoadResult> {
   const [file, ...rest] = pin(1, [process.execPath, require.resolve('autocannon/autocannon.js'),
     '-j', '-c', String(connections), '-d', String(seconds), '-m', 'POST',
-    '-H', 'content-type=application/json', '-b', JSON.stringify(body), `http://127.0.0.1:${port}${path}`])
+    '-H', 'content-type=application/json', '-H', `authorization=Bearer ${token}`, '-b', JSON.stringify(body), `http://127.0.0.1:${port}${path}`])
   const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   child.stdout.on('data', chunk => { out += String(chunk) })
@@ -98,7 +102,7 @@ async function main (): Promise<void> {
   results['fastify echo'] = { rps: echoLoad.requests.average, p50: echoLoad.latency.p50, p99: echoLoad.latency.p99, failed: echoLoad.non2xx + echoLoad.errors }
 
   const server = await startPinned([process.execPath, join(root, 'dist', 'server.js')], {
-    PORT: String(port), MODEL_REPOSITORY: join(root, 'models'), INFERENCE_THREADS: '1', LOG_LEVEL: 'info', NODE_ENV: 'production'
+    PORT: String(port), MODEL_REPOSITORY: join(root, 'models'), INFERENCE_THREADS: '1', LOG_LEVEL: 'info', RATE_LIMIT_MAX: '10000000'
   })
   await waitReady(`http://127.0.0.1:${port}/health/ready`)
   for (const [name, path, body] of [

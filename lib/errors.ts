@@ -44,23 +44,27 @@ export class OverloadedError extends ServeError {
   }
 }
 
-/** 401: no token or a bad one; `challenge` is the WWW-Authenticate value (RFC 6750). */
-export class UnauthorizedError extends ServeError {
+/** An auth refusal; `challenge` is its WWW-Authenticate value (RFC 6750). */
+export class AuthError extends ServeError {
   readonly challenge: string
 
-  constructor (message: string, challenge: string) {
-    super(401, 'ONNX_SERVE_UNAUTHORIZED', message)
+  constructor (statusCode: 401 | 403, message: string, challenge: string) {
+    super(statusCode, statusCode === 401 ? 'ONNX_SERVE_UNAUTHORIZED' : 'ONNX_SERVE_FORBIDDEN', message)
     this.challenge = challenge
   }
 }
 
-/** 403: a valid token without the scope the route needs. */
-export class ForbiddenError extends ServeError {
-  readonly challenge: string
-
+/** 401: no token or a bad one. */
+export class UnauthorizedError extends AuthError {
   constructor (message: string, challenge: string) {
-    super(403, 'ONNX_SERVE_FORBIDDEN', message)
-    this.challenge = challenge
+    super(401, message, challenge)
+  }
+}
+
+/** 403: a valid token without the scope the route needs. */
+export class ForbiddenError extends AuthError {
+  constructor (message: string, challenge: string) {
+    super(403, message, challenge)
   }
 }
 

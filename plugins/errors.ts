@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { ForbiddenError, ServeError, UnauthorizedError } from '../lib/errors'
+import { AuthError, ServeError } from '../lib/errors'
 import { describeValue } from '../lib/tensor-codec'
 import type { ErrorResponse } from '../schemas/errors'
 
@@ -58,7 +58,7 @@ export default fp(async (fastify) => {
     }
     if (error instanceof ServeError) {
       if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
-      if (error instanceof UnauthorizedError || error instanceof ForbiddenError) reply.header('www-authenticate', error.challenge)
+      if (error instanceof AuthError) reply.header('www-authenticate', error.challenge)
       if (error.statusCode >= 500) request.failure = error
       return send(reply, error.statusCode, error.code, error.message)
     }

@@ -8,6 +8,7 @@ import AutoLoad from '@fastify/autoload'
 import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './lib/config'
+import { isV2 } from './plugins/errors'
 import { RequestLogController } from './plugins/request-log'
 
 export interface AppOptions {
@@ -48,7 +49,9 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
       // These replies skip the response hooks, so their log line is written here.
       reply.raw.once('finish', () => logController.requestCompleted(null, request, reply as FastifyReply))
       reply.header('x-request-id', request.id)
-      ;(reply as FastifyReply).code(statusCode).send({ statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
+      ;(reply as FastifyReply).code(statusCode).send(isV2(request.url)
+        ? { error: error.message }
+        : { statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
     },
     // Node would answer a missing Host with an empty 400; the content-types
     // plugin refuses it in JSON instead.

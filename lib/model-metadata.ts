@@ -3,7 +3,7 @@
 
 import type { ModelEntry, ModelVersion } from './model-manager'
 import type { ModelMetadata, ModelSummary } from '../schemas/models'
-import type { TensorSpec } from './tensor'
+import { tensorTypes, type TensorSpec } from './tensor'
 
 export function summarizeModel (entry: ModelEntry): ModelSummary {
   const served = [...entry.loaded.keys()].sort((a, b) => a - b)
@@ -37,5 +37,65 @@ export function describeModel (entry: ModelEntry, model: ModelVersion): ModelMet
     prediction_output: model.predictionOutput,
     labels: model.config.labels,
     config: model.config
+  }
+}
+
+// Open Inference Protocol (KServe v2) and Triton shapes of the same facts.
+
+export interface V2TensorMetadata {
+  name: string
+  datatype: string
+  shape: number[]
+}
+
+export interface V2ModelMetadata {
+  name: string
+  versions: string[]
+  platform: string
+  inputs: V2TensorMetadata[]
+  outputs: V2TensorMetadata[]
+}
+
+const v2Tensor = (spec: TensorSpec): V2TensorMetadata => ({ name: spec.name, datatype: tensorTypes[spec.type].datatype, shape: spec.shape })
+
+export function v2ModelMetadata (entry: ModelEntry, model: ModelVersion): V2ModelMetadata {
+  return {
+    name: entry.name,
+    versions: [...entry.loaded.keys()].sort((a, b) => a - b).map(String),
+    platform: 'onnxruntime_onnx',
+    inputs: model.inputs.map(v2Tensor),
+    outputs: model.outputs.map(v2Tensor)
+  }
+}
+
+/** Triton's TYPE_* names, as perf_analyzer reads them from a model's config. */
+const tritonDataType = (spec: TensorSpec): string => spec.type === 'string' ? 'TYPE_STRING' : `TYPE_${tensorTypes[spec.type].datatype}`
+
+/**
+ * The model's configuration as Triton's GET .../config gives it. With a
+ * max_batch_size above 0, dims leave out the batch dimension, as Triton's do.
+ */
+export function tritonModelConfig (entry: ModelEntry, model: ModelVersion): Record<string, unknown> {
+  const maxBatchSize = model.config.max_batch_size ?? 0
+  const dims = (spec: TensorSpec): number[] => maxBatchSize > 0 ? spec.shape.slice(1) : spec.shape
+  const tensor = (spec: TensorSpec) => ({ name: spec.name, data_type: tritonDataType(spec), dims: dims(spec) })
+  return {
+    name: entry.name,
+    platform: 'onnxruntime_onnx',
+    backend: 'onnxruntime',
+    max_batch_size: maxBatchSize,
+    input: model.inputs.map(tensor),
+    output: model.outputs.map(tensor),
+    version_policy: model.config.version_policy === 'all'
+      ? { all: {} }
+      : Array.isArray(model.config.version_policy) ? { specific: { versions: model.config.version_policy } } : { latest: { num_versions: 1 } },
+    ...(model.batcher === undefined
+      ? {}
+      : {
+          dynamic_batching: {
+            max_queue_delay_microseconds: Math.round((model.config.dynamic_batching?.max_queue_delay_ms ?? 0) * 1000),
+            preferred_batch_size: model.config.dynamic_batching?.preferred_batch_size === undefined ? [] : [model.config.dynamic_batching.preferred_batch_size]
+          }
+        })
   }
 }

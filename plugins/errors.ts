@@ -36,16 +36,27 @@ function validationMessage (error: FastifyError): string {
   return `${field}: ${expected === undefined ? message : `expected ${expected}`}, received ${describeValue(issue.data)}`
 }
 
+/** The Open Inference Protocol's clients (tritonclient) parse every non-200 as `{"error": ...}`. */
+export function isV2 (url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')
+}
+
 function send (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
-  const body: ErrorResponse = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
+  const body: ErrorResponse | { error: string } = isV2(reply.request.url)
+    ? { error: message }
+    : { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
 }
+
+/** Fastify's own 415 says only "Unsupported Media Type": say what is supported. */
+export const UNSUPPORTED_MEDIA_TYPE = 'Unsupported Media Type: send application/json'
 
 /** A 503 always tells the client when to come back. */
 const DEFAULT_RETRY_AFTER = '5'
 
 /**
- * One place that turns errors into JSON: our own errors and Fastify's 4xx
+ * One place that turns errors into JSON (on /v2, the protocol's
+ * `{"error": message}`): our own errors and Fastify's 4xx
  * keep their message; any other error says nothing of internals: a 5xx
  * status it carries on purpose (a plugin's 503) is kept with the standard
  * phrase, anything else is a 500. Errors answered with a 5xx go to the
@@ -64,7 +75,8 @@ export default fp(async (fastify) => {
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
-      return send(reply, status, error.code ?? 'BAD_REQUEST', error.message)
+      const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? UNSUPPORTED_MEDIA_TYPE : error.message
+      return send(reply, status, error.code ?? 'BAD_REQUEST', message)
     }
     request.failure = error
     if (status > 500 && status < 600 && STATUS_CODES[status] !== undefined) {

@@ -145,14 +145,14 @@ t.test('the bundled default model (iris)', async t => {
   t.test('a content type other than JSON is a JSON 415', async t => {
     for (const type of ['application/xml', 'application/x-www-form-urlencoded', 'application/octet-stream', 'multipart/form-data; boundary=x']) {
       const res = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': type }, payload: '<input_data/>' })
-      assertError(t, res, { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type' })
+      assertError(t, res, { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type: send application/json' })
     }
   })
 
   t.test('a text/plain body is a 415 like any other non-JSON type', async t => {
     for (const type of ['text/plain', 'text/plain; charset=utf-8']) {
       const res = await app.inject({ method: 'POST', url: '/predict', headers: { 'content-type': type }, payload: JSON.stringify({ input_data: setosa }) })
-      assertError(t, res, { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type' })
+      assertError(t, res, { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type: send application/json' })
     }
   })
 

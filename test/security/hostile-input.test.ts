@@ -137,7 +137,7 @@ interface HostileCase {
 const badInput = (message: string | RegExp): ExpectedError => ({ statusCode: 400, code: 'ONNX_SERVE_BAD_INPUT', message })
 const invalid = (message: string | RegExp): ExpectedError => ({ statusCode: 400, code: 'FST_ERR_VALIDATION', message })
 const notJson: ExpectedError = { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY', message: 'Body is not valid JSON but content-type is set to \'application/json\'' }
-const unsupportedMediaType: ExpectedError = { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type' }
+const unsupportedMediaType: ExpectedError = { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type: send application/json' }
 const tooLarge: ExpectedError = { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE', message: 'Request body is too large' }
 const unauthorized = (message: string | RegExp): ExpectedError => ({ statusCode: 401, code: 'ONNX_SERVE_UNAUTHORIZED', message })
 const forbidden = (has: string): ExpectedError => ({ statusCode: 403, code: 'ONNX_SERVE_FORBIDDEN', message: `this route needs the 'predict' scope; the token has ${has}` })

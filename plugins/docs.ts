@@ -10,7 +10,7 @@ export default fp(async (fastify) => {
       openapi: '3.0.3',
       info: {
         title: 'onnx-serve',
-        description: 'Predictions from ONNX models: the classic `/predict`, TF Serving-style `instances`, and model metadata.',
+        description: 'Predictions from ONNX models: the classic `/predict`, TF Serving-style `instances`, the Open Inference Protocol (`/v2`), and model metadata.',
         version
       },
       components: {
@@ -21,7 +21,9 @@ export default fp(async (fastify) => {
       tags: [
         { name: 'predict', description: 'Predictions' },
         { name: 'models', description: 'Model metadata' },
-        { name: 'health', description: 'Liveness and readiness' }
+        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'v2', description: 'Open Inference Protocol (KServe v2, Triton)' },
+        { name: 'repository', description: 'Model repository extension (admin scope)' }
       ]
     },
     // A prefix's index route ('/' in routes/v1/models) is documented as the

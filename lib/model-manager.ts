@@ -1,15 +1,17 @@
 // The models this server serves: reads the repository, loads each served
 // version into the inference pool, warms it up, and answers "which model,
 // which version, is it ready" for the HTTP layer. A model that cannot be
-// served is kept with its reason; the others serve.
+// served is kept with its reason; the others serve. Models are loaded and
+// unloaded one operation at a time per name.
 
-import { relative } from 'node:path'
+import { stat } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { DynamicBatcher } from './dynamic-batcher'
 import { NotFoundError, UnavailableError } from './errors'
 import type { SessionMetadata } from './inference-protocol'
 import type { InferencePool } from './inference-pool'
-import { modelPath, readModelSource, scanModelRepository, type ModelSource } from './model-repository'
+import { isValidModelName, modelPath, readModelSource, scanModelRepository, type ModelSource } from './model-repository'
 import { isTensorType, tensorTypes, type TensorMap, type TensorSpec } from './tensor'
 import type { ModelConfig } from '../schemas/model-config'
 
@@ -37,6 +39,12 @@ export interface ModelVersion {
   batcher?: DynamicBatcher
   /** Runs in progress on this version; it is released from the pool only at 0. */
   inflight: number
+  /**
+   * Set once an unload or a reload has let go of this version: a request
+   * that got it from get() before then is answered 503 instead of reaching
+   * a session that is being released.
+   */
+  released: boolean
 }
 
 export interface ModelEntry {
@@ -50,6 +58,21 @@ export interface ModelEntry {
   /** Loaded versions, by number; the newest serves by default. */
   loaded: Map<number, ModelVersion>
 }
+
+/** One row of the repository index (Triton's model repository extension). */
+export interface RepositoryIndexRow {
+  name: string
+  /** Absent for a model folder with no version in it. */
+  version?: string
+  state: ModelState
+  /** '' when there is none. */
+  reason: string
+}
+
+/** The reason of a model unloaded through unload(), as Triton's index gives it. */
+export const UNLOADED = 'unloaded'
+/** The reason of a model folder that no load has been asked for yet (added after start). */
+export const NOT_LOADED = 'not loaded'
 
 export interface ModelManagerOptions {
   repository: string
@@ -89,6 +112,8 @@ export class ModelManager {
   private scanned = false
   private generation = 0
   private repositoryError?: string
+  /** The last operation (load, unload) queued for each model name; never rejects. */
+  private readonly operations = new Map<string, Promise<void>>()
 
   constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {}
 
@@ -103,12 +128,82 @@ export class ModelManager {
     } finally {
       this.scanned = true
     }
-    await Promise.all(sources.map(source => this.loadSource(source)))
+    await Promise.all(sources.map(source => this.serialize(source.name, () => this.loadSource(source))))
   }
 
-  /** (Re)loads one model from the repository folder. */
+  /**
+   * (Re)loads one model from the repository folder, a folder added after
+   * start included. NotFoundError when there is no such folder (the model,
+   * if it is loaded, is then left as it is). A model that cannot be served is
+   * not an error: the entry says UNAVAILABLE with the reason.
+   */
   async load (name: string): Promise<ModelEntry> {
-    return this.loadSource(await readModelSource(this.options.repository, name))
+    return this.serialize(name, async () => this.loadSource(await this.readSource(name)))
+  }
+
+  /**
+   * Stops serving a model: UNLOADING (new requests get 503) while the runs
+   * already holding one of its versions finish, then its sessions leave the
+   * pool; it stays listed as UNAVAILABLE, reason 'unloaded', until loaded
+   * again. NotFoundError for a name neither known nor in the repository; a
+   * model folder never loaded has nothing to release.
+   */
+  async unload (name: string): Promise<ModelEntry> {
+    return this.serialize(name, async () => {
+      const entry = this.entries.get(name)
+      if (entry === undefined) {
+        const source = await this.readSource(name)
+        return { name, state: 'UNAVAILABLE', reason: NOT_LOADED, config: source.config, versions: source.versions, loaded: new Map() }
+      }
+      entry.state = 'UNLOADING'
+      entry.reason = undefined
+      const versions = [...entry.loaded.values()]
+      await this.release(versions)
+      entry.loaded.clear()
+      this.fail(entry, UNLOADED)
+      return entry
+    })
+  }
+
+  /**
+   * Runs `operation` once every operation queued before it for `name` has
+   * settled, so a load and an unload of one model never interleave.
+   */
+  private serialize<T> (name: string, operation: () => Promise<T>): Promise<T> {
+    const result = (this.operations.get(name) ?? Promise.resolve()).then(operation)
+    const settled = result.then(() => {}, () => {})
+    this.operations.set(name, settled)
+    settled.then(() => {
+      if (this.operations.get(name) === settled) this.operations.delete(name)
+    }, () => {})
+    return result
+  }
+
+  /** A model folder of the repository, read; NotFoundError when there is none. */
+  private async readSource (name: string): Promise<ModelSource> {
+    const dir = join(this.options.repository, name)
+    const missing = (): NotFoundError => new NotFoundError(this.withoutRoot(
+      `model '${name}' is not in the model repository ${this.options.repository}: there is no folder ${dir}; put the model at ${join(dir, '1', 'model.onnx')}`))
+    // A valid name has no separator and no leading dot: it cannot leave the repository.
+    if (!isValidModelName(name)) throw missing()
+    try {
+      if (!(await stat(dir)).isDirectory()) throw missing()
+      return await readModelSource(this.options.repository, name)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      // Removed between the check and the read, or never there.
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw missing()
+      throw error
+    }
+  }
+
+  /** Stops handing out `versions`, waits for the runs holding them, then frees their sessions. */
+  private async release (versions: ModelVersion[]): Promise<void> {
+    // Flagged first, so a run that starts while we wait is refused rather than
+    // sent after the session is gone; the ones already counted are waited for.
+    for (const version of versions) version.released = true
+    await Promise.all(versions.map(version => this.drain(version)))
+    await Promise.allSettled(versions.map(version => this.pool.unload(version.key)))
   }
 
   private async loadSource (source: ModelSource): Promise<ModelEntry> {
@@ -135,12 +230,12 @@ export class ModelManager {
       }
     }
     this.entries.set(source.name, entry)
-    // Release what is not served now: versions the policy dropped, or everything
-    // after a failure, once the requests already holding them are answered.
+    // Release what is not served now: the previous sessions, once the requests
+    // already holding them are answered, and after a failure whatever this
+    // attempt loaded.
     const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
-    await Promise.all([...previous?.loaded.values() ?? []].map(old => this.drain(old)))
-    const stale = new Set([...attempted, ...[...previous?.loaded.values() ?? []].map(loaded => loaded.key)])
-    await Promise.allSettled([...stale].filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
+    await this.release([...previous?.loaded.values() ?? []])
+    await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
     return entry
   }
 
@@ -201,7 +296,8 @@ export class ModelManager {
       dimNames: metadata.dimNames,
       predictionOutput,
       batcher: this.batcherFor(source.config, key, metadata),
-      inflight: 0
+      inflight: 0,
+      released: false
     }
   }
 
@@ -264,6 +360,42 @@ export class ModelManager {
     return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
+  /**
+   * Triton's repository index: one row per version of every model, those in
+   * the repository folder now (a folder added after start: UNAVAILABLE, 'not
+   * loaded') and those known to the server (still listed when their folder is
+   * gone). A model folder without versions gets one row without a version.
+   */
+  async repositoryIndex (): Promise<RepositoryIndexRow[]> {
+    let sources: ModelSource[]
+    try {
+      sources = await scanModelRepository(this.options.repository)
+    } catch (error) {
+      throw new UnavailableError(this.withoutRoot(`cannot read the model repository ${this.options.repository}: ${(error as Error).message}`))
+    }
+    const onDisk = new Map(sources.map(source => [source.name, source.versions]))
+    const names = [...new Set([...this.entries.keys(), ...onDisk.keys()])].sort((a, b) => a.localeCompare(b))
+    return names.flatMap(name => {
+      const entry = this.entries.get(name)
+      const versions = [...new Set([...entry?.versions ?? [], ...entry?.loaded.keys() ?? [], ...onDisk.get(name) ?? []])].sort((a, b) => a - b)
+      const row = (version: number | undefined): RepositoryIndexRow => {
+        const status = entry === undefined ? { state: 'UNAVAILABLE' as const, reason: NOT_LOADED } : this.versionStatus(entry, version)
+        return version === undefined ? { name, ...status } : { name, version: String(version), ...status }
+      }
+      return versions.length === 0 ? [row(undefined)] : versions.map(row)
+    })
+  }
+
+  private versionStatus (entry: ModelEntry, version: number | undefined): Pick<RepositoryIndexRow, 'state' | 'reason'> {
+    if (entry.state === 'LOADING' || entry.state === 'UNAVAILABLE') return { state: entry.state, reason: entry.reason ?? '' }
+    if (version !== undefined && entry.loaded.has(version)) return { state: entry.state, reason: '' }
+    // A READY (or UNLOADING) model with versions it does not serve.
+    if (version !== undefined && entry.versions.includes(version)) {
+      return { state: 'UNAVAILABLE', reason: `not served by version_policy ${JSON.stringify(entry.config.version_policy ?? 'latest')}` }
+    }
+    return { state: 'UNAVAILABLE', reason: `${NOT_LOADED}: the version appeared after the model was loaded; load the model again to serve it` }
+  }
+
   entry (name: string): ModelEntry {
     const entry = this.entries.get(name)
     if (entry === undefined) throw new NotFoundError(`model '${name}' not found; available models: ${this.list().map(e => e.name).join(', ') || 'none'}`)
@@ -287,6 +419,9 @@ export class ModelManager {
 
   /** Runs a ready model; outputs default to every tensor output. */
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+    if (model.released) {
+      throw new UnavailableError(`model '${model.name}' version ${model.version} is no longer loaded (unloaded or replaced by a reload); retry the request`, 1)
+    }
     const start = performance.now()
     model.inflight++
     try {
@@ -299,7 +434,9 @@ export class ModelManager {
     }
   }
 
+  /** Lets the loads and unloads in progress finish, then stops the pool. */
   async close (): Promise<void> {
+    await Promise.all(this.operations.values())
     await this.pool.close()
   }
 }

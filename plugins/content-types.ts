@@ -61,6 +61,8 @@ export default fp(async (fastify) => {
 
   const parseJson = fastify.getDefaultJsonParser('error', 'error')
   const json = (request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void): void => {
+    // Triton's repository calls may come with a content type and no body.
+    if (body.length === 0 && isV2(request.url)) return done(null, undefined)
     parseJson(request, body.toString('utf8'), (error: Error | null, value: unknown) => {
       if (error !== null && isJson(body.toString('utf8'))) {
         done(new InputError('body', 'body: the keys __proto__ and constructor.prototype are not allowed in a request body'), undefined)

@@ -188,3 +188,10 @@ t.test('load and unload under traffic: model A answers 200 or 503, never 500; mo
   t.equal(app.models.entry('iris').state, 'READY', 'A serves again at the end')
   t.equal((await predict('iris')).statusCode, 200)
 })
+
+t.test('a repository call with a JSON content type and no body is taken as {}', async t => {
+  const app = await buildApp(t)
+  const res = await app.inject({ method: 'POST', url: '/v2/repository/index', headers: { 'content-type': 'application/json' } })
+  t.equal(res.statusCode, 200)
+  t.same((res.json() as Array<{ name: string }>).map(row => row.name), ['iris', 'iris-petal-width'])
+})

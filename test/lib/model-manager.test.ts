@@ -1,4 +1,5 @@
 import t from 'tap'
+import { caught } from '../helpers/caught'
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../lib/errors'
@@ -69,15 +70,6 @@ t.teardown(() => manager.close())
 
 const shown = relative(process.cwd(), repository)
 const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, noinputs, static, sum, warmup, zipmap'
-
-function caught (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
 
 t.test('before loading: nothing ready', async t => {
   t.equal(manager.notReadyReason(), 'models are loading')

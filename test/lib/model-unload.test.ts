@@ -1,4 +1,5 @@
 import t from 'tap'
+import { caught } from '../helpers/caught'
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../lib/errors'
@@ -47,15 +48,6 @@ const mixedFeeds = (): TensorMap => ({
   c: { type: 'int32', dims: [1], data: Int32Array.of(7) },
   flag: { type: 'bool', dims: [1, 1], data: Uint8Array.of(1) }
 })
-
-function caught (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 

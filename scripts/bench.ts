@@ -1,7 +1,7 @@
 // Measures onnx-serve against its ceilings, in one run on this machine:
 //   - the in-process runtime: onnxruntime-node's session.run in a loop, no HTTP;
 //   - a bare Fastify echo server: HTTP + JSON parse + serialize, no inference;
-//   - onnx-serve's /predict and /v1 instances with the bundled iris model.
+//   - onnx-serve's /predict, /v1 instances and /v2 infer with the bundled iris model.
 // Each server is pinned to core 0 and autocannon to core 1 (taskset), so the
 // load generator does not steal the server's CPU. Targets only 127.0.0.1.
 //
@@ -107,7 +107,8 @@ async function main (): Promise<void> {
   await waitReady(`http://127.0.0.1:${port}/health/ready`)
   for (const [name, path, body] of [
     ['onnx-serve /predict', '/predict', { input_data: row }],
-    ['onnx-serve /v1 instances', '/v1/models/iris/predict', { instances: [row] }]
+    ['onnx-serve /v1 instances', '/v1/models/iris/predict', { instances: [row] }],
+    ['onnx-serve /v2 infer (JSON)', '/v2/models/iris/infer', { inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: row }] }]
   ] as const) {
     const result = await load(path, body)
     results[name] = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, failed: result.non2xx + result.errors }

@@ -8,13 +8,25 @@ export interface Lifecycle {
 declare module 'fastify' {
   interface FastifyInstance {
     lifecycle: Lifecycle
+    /** Why the server should not get traffic now (both readiness routes answer with it), or undefined. */
+    notReadyReason: () => string | undefined
   }
 }
 
-/** Shared shutdown state, set by server.ts and read by the readiness route. */
+/**
+ * Shutdown state (set by server.ts) and the one readiness rule: not
+ * shutting down, not shedding load, models ready (lib/model-manager), and
+ * the configured Redis reachable, as DESIGN.md asks.
+ */
 export default fp(async (fastify) => {
   fastify.decorate('lifecycle', { draining: false })
   fastify.addHook('preClose', async () => {
     fastify.lifecycle.draining = true
   })
-}, { name: 'lifecycle' })
+  fastify.decorate('notReadyReason', (): string | undefined => {
+    if (fastify.lifecycle.draining) return 'shutting down'
+    if (fastify.isUnderPressure()) return 'overloaded'
+    const redis = fastify.redis
+    return fastify.models.notReadyReason() ?? (redis === null || redis.status === 'ready' ? undefined : `redis is ${redis.status}`)
+  })
+}, { name: 'lifecycle', dependencies: ['models', 'redis', 'load-shedding'] })

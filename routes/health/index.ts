@@ -6,9 +6,6 @@ const Health = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
-  const redisReason = (): string | undefined =>
-    fastify.redis === null || fastify.redis.status === 'ready' ? undefined : `redis is ${fastify.redis.status}`
-
   // Probes come every few seconds from every load balancer: log only trouble,
   // and nothing when LOG_LEVEL asks for less than that.
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -32,9 +29,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Health, 503: Health }
     }
   }, async (_request, reply) => {
-    const reason = fastify.lifecycle.draining
-      ? 'shutting down'
-      : fastify.isUnderPressure() ? 'overloaded' : fastify.models.notReadyReason() ?? redisReason()
+    const reason = fastify.notReadyReason()
     if (reason === undefined) return { status: 'ok' }
     return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason })
   })

@@ -1,9 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
 import { version as serverVersion } from '../../package.json'
 import { tritonModelConfig, v2ModelMetadata } from '../../lib/model-metadata'
 import { HEADER_LENGTH_HEADER, decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../../lib/v2-codec'
-import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, v2Errors } from '../../schemas/v2'
+import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, V2ErrorSchema, v2Errors } from '../../schemas/v2'
 
 // The Open Inference Protocol (KServe v2), as Triton and MLServer speak it.
 // Health is public like /health/*; everything else needs the predict scope.
@@ -12,11 +11,6 @@ const probe = { rateLimit: false, shed: false } as const
 const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration']
 
 const v2: FastifyPluginAsyncTypebox = async (fastify) => {
-  const notReady = (reply: FastifyReply, error: string) => reply.code(503).header('retry-after', '5').send({ error })
-  const readiness = (): string | undefined => fastify.lifecycle.draining
-    ? 'shutting down'
-    : fastify.isUnderPressure() ? 'overloaded' : fastify.models.notReadyReason()
-
   fastify.get('/', {
     config: predict,
     schema: { summary: 'Server metadata and the protocol extensions served', tags: ['v2'], response: { 200: V2ServerMetadata, ...v2Errors(401, 403, 429) } }
@@ -29,10 +23,11 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/ready', {
     config: probe,
-    schema: { summary: 'Server readiness', tags: ['v2'], response: { 200: V2Ready, ...v2Errors(503) } }
+    schema: { summary: 'Server readiness', tags: ['v2'], response: { 200: V2Ready, 503: V2ErrorSchema } }
   }, async (_request, reply) => {
-    const reason = readiness()
-    return reason === undefined ? { ready: true } : notReady(reply, reason)
+    const reason = fastify.notReadyReason()
+    if (reason === undefined) return { ready: true }
+    return reply.code(503).header('retry-after', '5').send({ error: reason })
   })
 
   const version = (raw: string | undefined): number | undefined => raw === undefined ? undefined : Number(raw)

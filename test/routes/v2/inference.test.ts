@@ -152,3 +152,13 @@ t.test('every refusal on /v2 is {"error"}: 401, 403, 413, 429, 503', async t => 
   if (last !== undefined) assertV2Error(t, last, 429, /^rate limit of 40 requests per 60 s exceeded/)
   t.ok(last?.headers['retry-after'], 'with retry-after')
 })
+
+t.test('/v2/health/ready follows the same rule as /health/ready: draining, and a configured Redis that is down', async t => {
+  const app = await buildApp(t, { REDIS_URL: 'redis://127.0.0.1:1' })
+  const ready = await app.inject({ url: '/v2/health/ready' })
+  assertV2Error(t, ready, 503, /^redis is /)
+  t.equal((await app.inject({ url: '/health/ready' })).json().reason, ready.json().error, 'one reason for both')
+  app.lifecycle.draining = true
+  assertV2Error(t, await app.inject({ url: '/v2/health/ready' }), 503, 'shutting down')
+  app.lifecycle.draining = false
+})

@@ -77,12 +77,37 @@ export function resolveAuthKey (settings: AuthKeySettings): AuthKey {
   return { kind: 'secret', secret: DEVELOPMENT_SECRET, algorithms: ['HS256'], development: true }
 }
 
-/** Scopes from the `scope` claim (space-separated) or a `scopes` array. */
+/**
+ * Scopes from the `scope` claim or a `scopes` array. The claim is split on
+ * the ASCII space only, as RFC 6749 §3.3 delimits it: splitting on any
+ * Unicode white space would read "predict\u00a0x" as granting `predict`.
+ */
 export function scopesOf (claims: unknown): string[] {
   if (typeof claims !== 'object' || claims === null) return []
   const { scope, scopes } = claims as { scope?: unknown, scopes?: unknown }
   const found = new Set<string>()
-  if (typeof scope === 'string') for (const name of scope.split(/\s+/)) if (name !== '') found.add(name)
+  if (typeof scope === 'string') for (const name of scope.split(' ')) if (name !== '') found.add(name)
   if (Array.isArray(scopes)) for (const name of scopes) if (typeof name === 'string') found.add(name)
   return [...found]
+}
+
+/** Clocks of the token's issuer and of this server may differ by this much. */
+export const CLOCK_SKEW_SECONDS = 60
+
+/**
+ * What is wrong with a verified token's times beyond what the verifier
+ * checks (exp, nbf), or undefined: `iat` must be a number and not in the
+ * future; with a maximum age (seconds, 0 for none) `iat` is required, the
+ * token may not be older than it, nor be issued for longer than it (an
+ * `exp` a century ahead is a lifetime, not an age).
+ */
+export function tokenTimeProblem (claims: Record<string, unknown>, nowSeconds: number, maxAgeSeconds: number): string | undefined {
+  const { iat, exp } = claims
+  if (iat === undefined) return maxAgeSeconds === 0 ? undefined : 'The token has no iat claim; this server limits token age (JWT_MAX_AGE).'
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) return 'The iat claim must be a number of seconds.'
+  if (iat > nowSeconds + CLOCK_SKEW_SECONDS) return 'The token is issued in the future (iat).'
+  if (maxAgeSeconds === 0) return undefined
+  if (nowSeconds > iat + maxAgeSeconds) return `The token is older than ${maxAgeSeconds} s (JWT_MAX_AGE).`
+  if (typeof exp === 'number' && exp - iat > maxAgeSeconds) return `The token lives longer than ${maxAgeSeconds} s (JWT_MAX_AGE).`
+  return undefined
 }

@@ -25,15 +25,27 @@ export interface AppConfig {
   shutdownDelayMs: number
   requestTimeoutMs: number
   maxEventLoopDelayMs: number
+  keepAliveTimeoutMs: number
+  maxConnectionsPerAddress: number
   auth: AuthKey
   jwtIssuer?: string
   jwtAudience?: string
+  jwtMaxAgeSeconds: number
+  jwks: KeySetTimings
   rateLimitMax: number
   rateLimitWindowMs: number
   authFailureLimit: number
   redisUrl?: string
   trustProxy: boolean | string[]
   corsOrigin?: string | string[]
+}
+
+/** How the JWKS key set is fetched and kept (lib/key-set.ts). */
+export interface KeySetTimings {
+  timeoutMs: number
+  ttlMs: number
+  maxStaleMs: number
+  cooldownMs: number
 }
 
 export class ConfigError extends Error {}
@@ -90,9 +102,18 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     shutdownDelayMs: valid.SHUTDOWN_DELAY_MS,
     requestTimeoutMs: valid.REQUEST_TIMEOUT_MS,
     maxEventLoopDelayMs: valid.MAX_EVENT_LOOP_DELAY_MS,
+    keepAliveTimeoutMs: valid.KEEP_ALIVE_TIMEOUT_MS,
+    maxConnectionsPerAddress: valid.MAX_CONNECTIONS_PER_ADDRESS,
     auth,
     jwtIssuer: valid.JWT_ISSUER,
     jwtAudience: valid.JWT_AUDIENCE,
+    jwtMaxAgeSeconds: valid.JWT_MAX_AGE,
+    jwks: {
+      timeoutMs: valid.JWKS_TIMEOUT_MS,
+      ttlMs: valid.JWKS_CACHE_TTL_MS,
+      maxStaleMs: valid.JWKS_MAX_STALE_MS,
+      cooldownMs: valid.JWKS_COOLDOWN_MS
+    },
     rateLimitMax: valid.RATE_LIMIT_MAX,
     rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,

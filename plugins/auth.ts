@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin'
 import jwt, { type VerifyOptions } from '@fastify/jwt'
-import buildGetJwks from 'get-jwks'
 import type { FastifyRequest } from 'fastify'
-import { scopesOf } from '../lib/auth-key'
-import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
+import { LRUCache } from 'lru-cache'
+import { scopesOf, tokenTimeProblem } from '../lib/auth-key'
+import { addressKey } from '../lib/client-address'
+import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
+import { KeySet, UnknownKeyError } from '../lib/key-set'
 
 export type Scope = 'predict' | 'admin'
 
@@ -34,13 +36,27 @@ function challenge (error: string, description: string): string {
   return `${REALM}, error="${error}", error_description="${description.replace(/["\\]/g, '')}"`
 }
 
+/** Verified tokens kept (successes only: a refused token costs the server nothing to remember). */
+const VERIFIED_TOKENS = 10_000
+const VERIFIED_TOKENS_BYTES = 32 * 1024 * 1024
+/** A verified token is checked again at least this often. */
+const VERIFIED_TOKEN_TTL_MS = 10 * 60_000
+/** Addresses remembered as over their failed-authentication limit. */
+const BLOCKED_ADDRESSES = 100_000
+
 /**
  * Bearer JWT on @fastify/jwt, verified against one configured key with its
  * algorithms pinned (never `none`), `exp` required, `nbf`, `iss` and `aud`
- * checked. One global onRequest hook guards every route whose config names
- * a scope: 401 with WWW-Authenticate for a missing or bad token, 403 for a
- * missing scope. Failed attempts are counted per IP (AUTH_FAILURE_LIMIT) so
- * nobody guesses tokens cheaply; past it, 429.
+ * checked, `iat` sane and within JWT_MAX_AGE. One global onRequest hook
+ * guards every route whose config names a scope: 401 with WWW-Authenticate
+ * for a missing or bad token, 403 for a missing scope, 503 while no key can
+ * be had from JWKS_URL.
+ *
+ * What an anonymous flood can cost is bounded: failed attempts are counted
+ * per address (AUTH_FAILURE_LIMIT), and an address past its limit is
+ * refused with 429 before any verification work; only tokens that verified
+ * are remembered (bounded in entries and bytes), so distinct bad tokens
+ * fill nothing.
  */
 export default fp(async (fastify) => {
   const { config } = fastify
@@ -52,21 +68,21 @@ export default fp(async (fastify) => {
     requiredClaims: ['exp', ...(config.jwtIssuer === undefined ? [] : ['iss']), ...(config.jwtAudience === undefined ? [] : ['aud'])],
     allowedIss: config.jwtIssuer,
     allowedAud: config.jwtAudience,
-    // A client sends the same token many times: fast-jwt remembers a verified
-    // token until its exp (and a refused one), sparing the signature check.
-    cache: 10_000
+    // fast-jwt's own cache keeps refused tokens too; ours (below) keeps only verified ones.
+    cache: false
   }
   if (key.kind === 'jwks') {
-    const url = new URL(key.url)
-    // Keys come from the configured URL only, whatever issuer a token names.
-    const getJwks = buildGetJwks({ jwksPath: url.pathname, issuersWhitelist: [url.origin], providerDiscovery: false, ttl: 60_000 })
+    const keySet = new KeySet({
+      url: key.url,
+      ...config.jwks,
+      onFetchError: error => fastify.log.warn({ err: error }, 'cannot fetch the token key set (JWKS_URL)')
+    })
     await fastify.register(jwt, {
       decode: { complete: true },
       verify,
       secret: (_request, token, callback) => {
         const header = 'header' in token ? token.header : token
-        getJwks.getPublicKey({ kid: header.kid, alg: header.alg, domain: url.origin })
-          .then(publicKey => callback(null, publicKey), (error: Error) => callback(error, undefined))
+        keySet.publicKey(header.kid, header.alg).then(publicKey => callback(null, publicKey), (error: Error) => callback(error, undefined))
       },
       formatUser: (payload) => ('payload' in payload ? payload.payload : payload) as TokenClaims
     })
@@ -77,37 +93,63 @@ export default fp(async (fastify) => {
     fastify.log.warn('NO JWT KEY CONFIGURED: tokens are signed with the fixed development secret, which anyone can read. Set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL before exposing this server.')
   }
 
+  const verified = new LRUCache<string, TokenClaims>({
+    max: VERIFIED_TOKENS,
+    maxSize: VERIFIED_TOKENS_BYTES,
+    sizeCalculation: (_claims, token) => token.length,
+    ttl: VERIFIED_TOKEN_TTL_MS
+  })
+  const blocked = new LRUCache<string, true>({ max: BLOCKED_ADDRESSES, ttl: config.rateLimitWindowMs })
   const failedAttempts = fastify.createRateLimit({
     max: config.authFailureLimit,
     timeWindow: config.rateLimitWindowMs,
-    keyGenerator: (request: FastifyRequest) => `auth-failure:${request.ip}`
+    keyGenerator: (request: FastifyRequest) => `auth-failure:${clientKey(request)}`
   })
 
   async function refuse (request: FastifyRequest, error: UnauthorizedError): Promise<never> {
     const limit = await failedAttempts(request)
     if (!limit.isAllowed && limit.isExceeded) {
-      throw new TooManyRequestsError(`too many failed authentications from this address; retry in ${Math.ceil(limit.ttlInSeconds)} s`, limit.ttlInSeconds)
+      blocked.set(clientKey(request), true, { ttl: limit.ttlInSeconds * 1000 })
+      throw tooManyFailures(limit.ttlInSeconds)
     }
     throw error
+  }
+
+  /** The claims of the request's bearer token, or a refusal. */
+  async function authenticate (request: FastifyRequest): Promise<TokenClaims> {
+    const header = request.headers.authorization
+    // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
+    const token = header !== undefined && /^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header) ? header.slice(7) : undefined
+    const known = token === undefined ? undefined : verified.get(token)
+    if (known !== undefined) return known
+    // Past its limit an address gets nothing but a 429, however good its guesses.
+    const remaining = blocked.getRemainingTTL(clientKey(request))
+    if (remaining > 0) throw tooManyFailures(remaining / 1000)
+    if (header === undefined || header === '') {
+      return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM))
+    }
+    if (token === undefined) {
+      return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')))
+    }
+    let claims: TokenClaims
+    try {
+      claims = await request.jwtVerify()
+    } catch (error) {
+      // The key server is down: not the token's fault (503, not counted).
+      if (error instanceof ServeError) throw error
+      return refuse(request, invalidToken(error instanceof UnknownKeyError ? error.message : (error as Error).message))
+    }
+    const now = Date.now()
+    const problem = tokenTimeProblem(claims, now / 1000, config.jwtMaxAgeSeconds)
+    if (problem !== undefined) return refuse(request, invalidToken(problem))
+    verified.set(token, claims, { ttl: Math.max(1, Math.min(VERIFIED_TOKEN_TTL_MS, validUntil(claims, config.jwtMaxAgeSeconds) - now)) })
+    return claims
   }
 
   fastify.addHook('onRequest', async (request) => {
     const scope = request.routeOptions.config.scope
     if (scope === undefined) return
-    const header = request.headers.authorization
-    if (header === undefined || header === '') {
-      return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM))
-    }
-    // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
-    if (!/^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header)) {
-      return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')))
-    }
-    try {
-      await request.jwtVerify()
-    } catch (error) {
-      const message = (error as Error).message
-      return refuse(request, new UnauthorizedError(`invalid token: ${message}`, challenge('invalid_token', message)))
-    }
+    request.user = await authenticate(request)
     const granted = scopesOf(request.user)
     if (!granted.includes(scope)) {
       throw new ForbiddenError(`this route needs the '${scope}' scope; the token has ${granted.length === 0 ? 'none' : granted.join(', ')}`,
@@ -115,3 +157,24 @@ export default fp(async (fastify) => {
     }
   })
 }, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding'] })
+
+/** Failed authentications are counted per address (IPv6 per /64); the rate-limit plugin refuses non-IP addresses before this. */
+function clientKey (request: FastifyRequest): string {
+  return addressKey(request.ip) ?? request.ip
+}
+
+function invalidToken (reason: string): UnauthorizedError {
+  return new UnauthorizedError(`invalid token: ${reason}`, challenge('invalid_token', reason))
+}
+
+function tooManyFailures (retryAfterSeconds: number): TooManyRequestsError {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds))
+  return new TooManyRequestsError(`too many failed authentications from this address; retry in ${seconds} s`, seconds)
+}
+
+/** Epoch milliseconds until which a verified token stays valid: its exp, and its iat + the maximum age. */
+function validUntil (claims: TokenClaims, maxAgeSeconds: number): number {
+  const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : Infinity
+  const aged = maxAgeSeconds > 0 && typeof claims.iat === 'number' ? (claims.iat + maxAgeSeconds) * 1000 : Infinity
+  return Math.min(exp, aged)
+}

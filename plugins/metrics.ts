@@ -18,6 +18,8 @@ declare module 'fastify' {
 export default fp(async (fastify) => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'onnx_serve_' })
+  // The exact Node version tells a scraper (public by default) which CVEs apply.
+  registry.removeSingleMetric('onnx_serve_nodejs_version_info')
   const metrics: Metrics = {
     registry,
     httpRequestDuration: new Histogram({

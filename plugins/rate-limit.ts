@@ -2,12 +2,16 @@ import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { TooManyRequestsError } from '../lib/errors'
+import { addressKey } from '../lib/client-address'
+import { InputError, TooManyRequestsError } from '../lib/errors'
 
-/** Quotas are per token subject; a request without a verified token is counted by IP address. */
+/**
+ * Quotas are per token subject; a request without a verified token is
+ * counted by its address (IPv6 by /64, see lib/client-address).
+ */
 export function rateLimitKey (request: FastifyRequest): string {
   const subject = request.user?.sub
-  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${request.ip}`
+  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${addressKey(request.ip) ?? request.ip}`
 }
 
 type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore
@@ -31,7 +35,11 @@ function countingFailures (inner: FastifyRateLimitStore, onFailure: () => void):
     }
 
     child (routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
-      return new (countingFailures(inner.child(routeOptions), onFailure))({})
+      // A limiter of createRateLimit() has no route; the library would name its
+      // keys after one anyway ("undefinedundefined-"). Its key generator names them.
+      const routeInfo = (routeOptions as { routeInfo?: { url?: string } }).routeInfo
+      const store = routeInfo?.url === undefined ? inner : inner.child(routeOptions)
+      return new (countingFailures(store, onFailure))({})
     }
   }
 }
@@ -60,4 +68,15 @@ export default fp(async (fastify) => {
       Math.ceil(context.ttl / 1000)
     )
   })
+  // Behind a trusted proxy the address comes from X-Forwarded-For, which
+  // carries whatever the client wrote there: a value that is no IP address
+  // would be a fresh counter per request. Runs before auth (which depends on
+  // this plugin), so failed authentications are counted by real addresses only.
+  if (config.trustProxy !== false) {
+    fastify.addHook('onRequest', async (request) => {
+      if (addressKey(request.ip) === undefined) {
+        throw new InputError('headers.x-forwarded-for', `headers.x-forwarded-for: expected IP addresses, received ${JSON.stringify(request.ip.slice(0, 64))}`)
+      }
+    })
+  }
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'metrics'] })

@@ -4,19 +4,17 @@ import { name, version } from '../package.json'
 const RootReply = Type.Object({
   name: Type.String(),
   version: Type.String(),
-  default_model: Type.Optional(Type.String()),
-  models: Type.Array(Type.String()),
   links: Type.Record(Type.String(), Type.String())
 })
 
+// Public, so it names no model: which models a server holds is metadata, and
+// every route that tells it (/v1/models, /v2 metadata and repository) needs a token.
 const root: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
     schema: { summary: 'What this server is and where to go next', tags: ['health'], response: { 200: RootReply } }
   }, async () => ({
     name,
     version,
-    default_model: fastify.models.defaultModel(),
-    models: fastify.models.list().map(entry => entry.name),
     links: {
       docs: '/docs',
       openapi: '/docs/json',

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { DEVELOPMENT_SECRET, algorithmsForPublicKey, resolveAuthKey, scopesOf } from '../../lib/auth-key'
+import { CLOCK_SKEW_SECONDS, DEVELOPMENT_SECRET, algorithmsForPublicKey, resolveAuthKey, scopesOf, tokenTimeProblem } from '../../lib/auth-key'
 
 const spki = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }) as string
 const SECRET = 'x'.repeat(32)
@@ -68,7 +68,9 @@ t.test('resolveAuthKey', async t => {
 
 t.test('scopesOf', async t => {
   t.strictSame(scopesOf({ scope: 'predict admin' }), ['predict', 'admin'], 'a space-separated scope')
-  t.strictSame(scopesOf({ scope: ' predict\t admin\n' }), ['predict', 'admin'], 'any whitespace, none empty')
+  t.strictSame(scopesOf({ scope: '  predict   admin ' }), ['predict', 'admin'], 'repeated spaces, none empty')
+  t.strictSame(scopesOf({ scope: 'predict\u00a0x' }), ['predict\u00a0x'], 'split on the ASCII space only: a no-break space grants nothing')
+  t.strictSame(scopesOf({ scope: 'admin\tpredict\nx' }), ['admin\tpredict\nx'], 'nor a tab or a newline')
   t.strictSame(scopesOf({ scopes: ['admin', 'predict'] }), ['admin', 'predict'], 'a scopes array')
   t.strictSame(scopesOf({ scope: 'predict admin', scopes: ['admin', 'metrics'] }), ['predict', 'admin', 'metrics'], 'both, without duplicates')
   t.strictSame(scopesOf({ scope: 'predict predict' }), ['predict'], 'no duplicates')
@@ -79,4 +81,20 @@ t.test('scopesOf', async t => {
   t.strictSame(scopesOf({ sub: 'alice' }), [], 'no scope claims')
   for (const junk of [null, undefined, 'predict', 42, true]) t.strictSame(scopesOf(junk), [], `claims ${String(junk)}`)
   t.strictSame(scopesOf(['predict']), [], 'an array is not claims')
+})
+
+t.test('tokenTimeProblem', async t => {
+  const now = 1_800_000_000
+  t.equal(tokenTimeProblem({}, now, 0), undefined, 'no iat, no maximum age')
+  t.equal(tokenTimeProblem({ iat: now - 10 ** 8, exp: now + 10 ** 9 }, now, 0), undefined, 'any lifetime without a maximum age')
+  t.equal(tokenTimeProblem({ iat: now + CLOCK_SKEW_SECONDS }, now, 0), undefined, 'iat within the clock skew')
+  t.equal(tokenTimeProblem({ iat: now + CLOCK_SKEW_SECONDS + 1 }, now, 0), 'The token is issued in the future (iat).')
+  for (const iat of ['yesterday', null, Infinity, NaN, [now], { now }]) {
+    t.equal(tokenTimeProblem({ iat }, now, 0), 'The iat claim must be a number of seconds.', `iat ${String(iat)}`)
+  }
+  t.equal(tokenTimeProblem({ exp: now + 60 }, now, 3600), 'The token has no iat claim; this server limits token age (JWT_MAX_AGE).')
+  t.equal(tokenTimeProblem({ iat: now - 3600, exp: now + 1 }, now, 3600), 'The token lives longer than 3600 s (JWT_MAX_AGE).', 'iat to exp is the lifetime')
+  t.equal(tokenTimeProblem({ iat: now - 3600, exp: now }, now, 3600), undefined, 'exactly the maximum age')
+  t.equal(tokenTimeProblem({ iat: now - 3601 }, now, 3600), 'The token is older than 3600 s (JWT_MAX_AGE).')
+  t.equal(tokenTimeProblem({ iat: now, exp: 1e20 }, now, 3600), 'The token lives longer than 3600 s (JWT_MAX_AGE).')
 })

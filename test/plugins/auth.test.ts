@@ -1,69 +1,19 @@
-import t, { type Test } from 'tap'
-import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { createSigner } from 'fast-jwt'
+import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
 import { ConfigError, loadConfig } from '../../lib/config'
 import { buildApp, devToken, testEnv } from '../helpers/build-app'
 import { buildLoggedApp } from '../helpers/logged-app'
 import { assertError } from '../helpers/responses'
+import { ALGORITHM, REALM, assertInvalidToken, assertPredicted, base64url, handMadeHs256, nowSeconds, pem, predict, setosa, sign, unauthorized } from '../helpers/tokens'
 
-const REALM = 'Bearer realm="onnx-serve"'
 const SECRET = 'the-32-character-test-secret-is-this-one'
 const ISSUER = 'https://idp.example.com/'
 const AUDIENCE = 'onnx-serve'
-const setosa = [5.1, 3.5, 1.4, 0.2]
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000)
-const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** A token built by hand: any header, any claims, HMAC-SHA256 over them with `key`. */
-function handMadeHs256 (claims: Record<string, unknown>, key: string, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
-  const signingInput = `${base64url(header)}.${base64url(claims)}`
-  return `${signingInput}.${createHmac('sha256', key).update(signingInput).digest('base64url')}`
-}
-
-const pem = (key: KeyObject): string => key.export({ type: key.type === 'public' ? 'spki' : 'pkcs8', format: 'pem' }) as string
-
-function sign (key: KeyObject | string, algorithm: 'HS256' | 'HS512' | 'RS256' | 'RS384' | 'ES256' | 'EdDSA', claims: Record<string, unknown>, extra: { kid?: string, header?: { jku?: string, x5u?: string } } = {}): string {
-  const header = extra.header === undefined ? undefined : { alg: algorithm, ...extra.header }
-  return createSigner({ key: typeof key === 'string' ? key : pem(key), algorithm, expiresIn: 60_000, kid: extra.kid, header })(claims)
-}
-
-function predict (app: FastifyInstance, authorization?: string, remoteAddress?: string): Promise<LightMyRequestResponse> {
-  return app.inject({
-    method: 'POST',
-    url: '/predict',
-    payload: { input_data: setosa },
-    headers: authorization === undefined ? {} : { authorization },
-    remoteAddress
-  })
-}
-
-function assertPredicted (t: Test, res: LightMyRequestResponse, what: string): void {
-  t.equal(res.statusCode, 200, `${what}: 200`)
-  t.strictSame(res.json(), { prediction: ['setosa'] }, `${what}: the prediction`)
-}
-
-const unauthorized = (message: string) => ({ statusCode: 401, code: 'ONNX_SERVE_UNAUTHORIZED', message })
-const invalidToken = (reason: string) => ({
-  error: unauthorized(`invalid token: ${reason}`),
-  challenge: `${REALM}, error="invalid_token", error_description="${reason}"`
-})
-
-/** A 401 for a token that did not verify, with the reason in the body and in WWW-Authenticate. */
-function assertInvalidToken (t: Test, res: LightMyRequestResponse, reason: string, what: string): void {
-  const expected = invalidToken(reason)
-  assertError(t, res, expected.error, what)
-  t.equal(res.headers['www-authenticate'], expected.challenge, `${what}: WWW-Authenticate`)
-}
 
 const MISSING = 'missing bearer token: send Authorization: Bearer <token>'
 const MALFORMED = 'malformed Authorization header: expected Bearer <token>'
 const MALFORMED_CHALLENGE = `${REALM}, error="invalid_request", error_description="expected Bearer <token>"`
 const SIGNATURE = 'Authorization token is invalid: The token signature is invalid.'
-const ALGORITHM = 'The token algorithm is invalid.'
 
 t.test('the development secret (no key configured)', async t => {
   const app = await buildApp(t, {}, { token: false, setup: fastify => { fastify.get('/test/admin', { config: { scope: 'admin' } }, async () => ({ admin: true })) } })
@@ -255,83 +205,6 @@ t.test('JWT_PUBLIC_KEY: the algorithms follow the key', async t => {
   })
 })
 
-/** A JWKS endpoint on 127.0.0.1 that records every request it gets. */
-async function jwksServer (t: Test): Promise<{ url: string, requests: string[], serve: (keys: object[]) => void }> {
-  let body = JSON.stringify({ keys: [] })
-  const requests: string[] = []
-  const server = createServer((request, response) => {
-    requests.push(`${request.method} ${request.url}`)
-    response.writeHead(200, { 'content-type': 'application/json' }).end(body)
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise(resolve => server.close(resolve)))
-  const { port } = server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}/tenant/jwks.json`, requests, serve: keys => { body = JSON.stringify({ keys }) } }
-}
-
-const jwk = (key: KeyObject, kid: string, alg: string): object => ({ ...key.export({ format: 'jwk' }), kid, alg, use: 'sig' })
-
-t.test('JWKS_URL: keys by kid from the configured URL only, refetched on rotation', async t => {
-  const jwks = await jwksServer(t)
-  // Every outgoing fetch of the process (get-jwks uses the global fetch).
-  const fetched: string[] = []
-  const realFetch = globalThis.fetch
-  globalThis.fetch = async (input, init) => {
-    fetched.push(input instanceof Request ? input.url : String(input))
-    return realFetch(input, init)
-  }
-  t.teardown(() => { globalThis.fetch = realFetch })
-
-  const first = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const second = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  jwks.serve([jwk(first.publicKey, 'key-1', 'RS256')])
-  const app = await buildApp(t, { JWKS_URL: jwks.url }, { token: false })
-  const claims = { sub: 'carol', scope: 'predict' }
-  const path = 'GET /tenant/jwks.json'
-
-  assertPredicted(t, await predict(app, `Bearer ${sign(first.privateKey, 'RS256', claims, { kid: 'key-1' })}`), 'kid key-1')
-  t.strictSame(jwks.requests, [path], 'the key set was fetched once')
-  assertPredicted(t, await predict(app, `Bearer ${sign(first.privateKey, 'RS256', claims, { kid: 'key-1' })}`), 'kid key-1 again')
-  t.strictSame(jwks.requests, [path], 'then taken from the cache')
-
-  // Rotation: the identity provider now publishes a new key under a new kid.
-  jwks.serve([jwk(second.publicKey, 'key-2', 'ES256')])
-  assertPredicted(t, await predict(app, `Bearer ${sign(second.privateKey, 'ES256', claims, { kid: 'key-2' })}`), 'kid key-2 after rotation')
-  t.strictSame(jwks.requests, [path, path], 'an unknown kid refetched the key set')
-
-  assertInvalidToken(t, await predict(app, `Bearer ${sign(first.privateKey, 'RS256', claims, { kid: 'key-9' })}`), 'No matching JWK found in the set.', 'a kid in no set')
-  assertInvalidToken(t, await predict(app, `Bearer ${sign(second.privateKey, 'ES256', claims)}`), 'No matching JWK found in the set.', 'no kid')
-  assertInvalidToken(t, await predict(app, `Bearer ${handMadeHs256({ ...claims, exp: nowSeconds() + 60 }, pem(second.publicKey), { alg: 'HS256', kid: 'key-2' })}`),
-    'No matching JWK found in the set.', 'HS256 naming a published kid')
-  // get-jwks caches keys by alg and kid, and never a miss: each unknown pair costs one fetch.
-  t.equal(jwks.requests.length, 5, 'one fetch per unknown (alg, kid)')
-
-  // A published key without `alg`: get-jwks hands it over for any algorithm, so
-  // the pinned list is what refuses HS256 keyed with its PEM.
-  const third = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const { alg: _unused, ...noAlg } = jwk(third.publicKey, 'key-4', 'RS256') as { alg: string }
-  jwks.serve([jwk(second.publicKey, 'key-2', 'ES256'), noAlg])
-  assertPredicted(t, await predict(app, `Bearer ${sign(third.privateKey, 'RS256', claims, { kid: 'key-4' })}`), 'kid key-4 (no alg in the set)')
-  assertInvalidToken(t, await predict(app, `Bearer ${handMadeHs256({ ...claims, exp: nowSeconds() + 60 }, pem(third.publicKey), { alg: 'HS256', kid: 'key-4' })}`),
-    ALGORITHM, 'HS256 keyed with the PEM of a published key without alg')
-  assertInvalidToken(t, await predict(app, `Bearer ${base64url({ alg: 'none', kid: 'key-4' })}.${base64url({ ...claims, exp: nowSeconds() + 60 })}.`),
-    'Unsigned authorization token', 'alg none naming a published kid')
-
-  // A token that names another issuer and key URL is still checked against the configured set only.
-  const elsewhere = 'http://169.254.169.254'
-  const before = jwks.requests.length
-  const pointing = sign(second.privateKey, 'ES256', { ...claims, iss: elsewhere }, { kid: 'key-3', header: { jku: `${elsewhere}/jwks.json`, x5u: `${elsewhere}/cert.pem` } })
-  t.strictSame(JSON.parse(Buffer.from(pointing.split('.')[0], 'base64url').toString()),
-    { alg: 'ES256', typ: 'JWT', kid: 'key-3', jku: `${elsewhere}/jwks.json`, x5u: `${elsewhere}/cert.pem` }, 'the token points elsewhere')
-  const res = await predict(app, `Bearer ${pointing}`)
-  assertInvalidToken(t, res, 'No matching JWK found in the set.', 'kid key-3 with iss and jku elsewhere')
-  t.strictSame(jwks.requests.slice(before), [path], 'the configured URL was asked for key-3')
-  assertPredicted(t, await predict(app, `Bearer ${sign(second.privateKey, 'ES256', { ...claims, iss: elsewhere }, { kid: 'key-2' })}`), 'iss elsewhere, published kid')
-  t.ok(fetched.length > 0)
-  t.strictSame([...new Set(fetched)], [jwks.url], 'nothing but the configured URL was ever fetched')
-  t.equal(fetched.length, jwks.requests.length, 'every fetch reached the local server')
-})
-
 t.test('failed authentications are limited per IP address (AUTH_FAILURE_LIMIT)', async t => {
   const app = await buildApp(t, { AUTH_FAILURE_LIMIT: '3' }, { token: false })
   const attacker = '203.0.113.7'
@@ -351,9 +224,14 @@ t.test('failed authentications are limited per IP address (AUTH_FAILURE_LIMIT)',
   // The limit is per address: another client is not affected.
   assertInvalidToken(t, await predict(app, bad, '198.51.100.1'), SIGNATURE, 'another address')
 
-  // What the code does: the limiter is consulted only after a token fails,
-  // so a valid token from a limited address is still served.
-  assertPredicted(t, await predict(app, `Bearer ${devToken()}`, attacker), 'a good token from the limited address')
+  // Past the limit an address gets no verification work at all: a token it
+  // has not had verified is refused unread, even a good one; a token already
+  // verified (say, another user behind the same NAT) is still served.
+  const seen = `Bearer ${devToken({ sub: 'neighbour', scope: 'predict' })}`
+  assertPredicted(t, await predict(app, seen, '198.51.100.3'), 'a good token, first seen from another address')
+  assertPredicted(t, await predict(app, seen, attacker), 'the same token from the limited address')
+  const unseen = await predict(app, `Bearer ${devToken({ sub: 'new', scope: 'predict' })}`, attacker)
+  t.equal(unseen.statusCode, 429, 'a good token never verified before is not even looked at')
   // Public routes are not guarded at all.
   t.equal((await app.inject({ method: 'GET', url: '/health/live', remoteAddress: attacker })).statusCode, 200)
 
@@ -362,6 +240,34 @@ t.test('failed authentications are limited per IP address (AUTH_FAILURE_LIMIT)',
   for (let attempt = 1; attempt <= 5; attempt++) {
     t.equal((await predict(app, `Bearer ${devToken({ sub: 'y', scope: 'admin' })}`, client)).statusCode, 403, `403 number ${attempt} is not counted`)
   }
+})
+
+t.test('IPv6 clients are counted by /64: a host cannot pick a fresh address per guess', async t => {
+  const app = await buildApp(t, { AUTH_FAILURE_LIMIT: '2' }, { token: false })
+  const bad = `Bearer ${handMadeHs256({ sub: 'x', scope: 'predict', exp: nowSeconds() + 60 }, 'a-guess-at-the-secret')}`
+  t.equal((await predict(app, bad, '2001:db8:1:2::1')).statusCode, 401)
+  t.equal((await predict(app, bad, '2001:db8:1:2:aaaa::7')).statusCode, 401)
+  t.equal((await predict(app, bad, '2001:db8:1:2:ffff:ffff:ffff:ffff')).statusCode, 429, 'the third address of the /64 is over the limit')
+  t.equal((await predict(app, bad, '2001:db8:1:3::1')).statusCode, 401, 'the next /64 is another client')
+})
+
+t.test('token times: iat sane, JWT_MAX_AGE bounds age and lifetime', async t => {
+  const now = nowSeconds()
+  const token = (claims: Record<string, unknown>): string => `Bearer ${handMadeHs256({ sub: 'a', scope: 'predict', ...claims }, SECRET)}`
+  const unlimited = await buildApp(t, { JWT_SECRET: SECRET }, { token: false })
+  assertPredicted(t, await predict(unlimited, token({ iat: now, exp: now + 100 * 365 * 86400 })), 'no JWT_MAX_AGE: a long lifetime is the issuer\'s choice')
+  assertPredicted(t, await predict(unlimited, token({ iat: now + 30, exp: now + 60 })), 'iat 30 s ahead (clock skew)')
+  assertPredicted(t, await predict(unlimited, token({ exp: now + 60 })), 'no iat')
+  assertInvalidToken(t, await predict(unlimited, token({ iat: 4102444800, exp: 4102444900 })), 'The token is issued in the future (iat).', 'iat in 2100')
+  assertInvalidToken(t, await predict(unlimited, token({ iat: 'yesterday', exp: now + 60 })), 'The iat claim must be a number of seconds.', 'iat a string')
+
+  const limited = await buildApp(t, { JWT_SECRET: SECRET, JWT_MAX_AGE: '3600' }, { token: false })
+  assertPredicted(t, await predict(limited, token({ iat: now - 60, exp: now + 3000 })), 'within an hour')
+  assertInvalidToken(t, await predict(limited, token({ iat: now, exp: now + 100 * 365 * 86400 })), 'The token lives longer than 3600 s (JWT_MAX_AGE).', 'exp a century ahead')
+  assertInvalidToken(t, await predict(limited, token({ iat: now, exp: 1e20 })), 'The token lives longer than 3600 s (JWT_MAX_AGE).', 'exp=1e20')
+  assertInvalidToken(t, await predict(limited, token({ iat: now - 7200, exp: now + 60 })), 'The token is older than 3600 s (JWT_MAX_AGE).', 'issued two hours ago')
+  assertInvalidToken(t, await predict(limited, token({ exp: now + 60 })), 'The token has no iat claim; this server limits token age (JWT_MAX_AGE).', 'no iat')
+  t.throws(() => loadConfig({ ...testEnv, JWT_MAX_AGE: '1h' }), new ConfigError('JWT_MAX_AGE="1h" is invalid; expected the longest token lifetime in seconds, from iat (0: no limit): an integer from 0 to 31536000'))
 })
 
 t.test('with no key: a loud warning at start, once; production refuses to start', async t => {

@@ -174,6 +174,20 @@ t.test('two app instances on one Redis share one quota', { skip: sharedSkip }, a
   t.equal(other.headers['x-ratelimit-remaining'], '3')
 })
 
+t.test('failed authentications are counted in Redis under a key that names them', { skip: sharedSkip }, async t => {
+  const client = inspector(t, 6379, true)
+  const app = await buildApp(t, { REDIS_URL: SHARED_URL }, { token: false })
+  await redisReady(app)
+  // A documentation address unique to this run's counter.
+  const address = `2001:db8:${parseInt(run.slice(0, 4), 16).toString(16)}:1::7`
+  const res = await app.inject({ method: 'GET', url: '/v1/models', remoteAddress: address, headers: { authorization: 'Bearer nope' } })
+  t.equal(res.statusCode, 401)
+  const key = `${NAMESPACE}auth-failure:2001:db8:${parseInt(run.slice(0, 4), 16).toString(16)}:1::/64`
+  t.equal(await client.get(key), '1', `${key}, counted by the address's /64`)
+  t.strictSame(await client.keys(`${NAMESPACE}undefined*`), [], 'no key named after a route that is not there')
+  await client.del(key)
+})
+
 t.test('when Redis stops, requests are still served (fail open), counted in the metric, and readiness says so', { skip: ownSkip }, async t => {
   const port = await freePort()
   let redis = await startRedis(t, port)

@@ -151,7 +151,10 @@ t.test('failed authentication is limited per IP: AUTH_FAILURE_LIMIT=2, the 3rd b
   // Another address is not affected.
   const elsewhere = await bad(forged, '203.0.113.10')
   t.equal(elsewhere.statusCode, 401, 'another address still gets its 401')
-  // A valid token is still served from the blocked address: only failures are limited.
-  const valid = await predict(app, bearer(subject('grace')), '203.0.113.9')
-  t.equal(valid.statusCode, 200, 'a valid token from the same address is served')
+  // The blocked address gets no verification work: a valid token it has not
+  // had verified is refused unread; one already verified elsewhere is served.
+  const grace = bearer(subject('grace'))
+  t.equal((await predict(app, grace, '203.0.113.10')).statusCode, 200, 'a valid token, verified from another address')
+  t.equal((await predict(app, grace, '203.0.113.9')).statusCode, 200, 'is served from the blocked address too')
+  t.equal((await predict(app, bearer(subject('heidi')), '203.0.113.9')).statusCode, 429, 'a valid token never verified is not looked at')
 })

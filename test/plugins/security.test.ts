@@ -178,6 +178,17 @@ t.test('which address the per-IP limits see', async t => {
     t.equal((await badToken('203.0.113.2')).statusCode, 429, 'nor a new failed-authentication allowance')
   })
 
+  t.test('behind a proxy, a forwarded value that is no IP address is refused, and IPv6 counts by /64', async t => {
+    const app = await buildApp(t, { TRUST_PROXY: 'true', RATE_LIMIT_MAX: '1' }, { token: false })
+    for (const forged of ['not-an-address', 'unknown', '999.1.1.1', '198.51.100.1:8080', '<script>']) {
+      const res = await anonymous(app, forged)
+      assertError(t, res, { statusCode: 400, code: 'ONNX_SERVE_BAD_INPUT', message: `headers.x-forwarded-for: expected IP addresses, received ${JSON.stringify(forged)}` }, forged)
+    }
+    t.equal((await anonymous(app, '2001:db8:5:6::1')).statusCode, 200)
+    t.equal((await anonymous(app, '2001:db8:5:6:ffff::2')).statusCode, 429, 'another address of the same /64 shares the quota')
+    t.equal((await anonymous(app, '2001:db8:5:7::1')).statusCode, 200, 'the next /64 is another client')
+  })
+
   t.test('TRUST_PROXY=<proxy address>: x-forwarded-for counts only from that proxy', async t => {
     const app = await buildApp(t, { TRUST_PROXY: '10.0.0.1', RATE_LIMIT_MAX: '1' }, { token: false })
     t.equal((await anonymous(app, '198.51.100.1', '10.0.0.1')).statusCode, 200)

@@ -53,6 +53,7 @@ t.test('GET /metrics is Prometheus text, public, with the default process metric
   t.ok(samples.some(sample => sample.name === 'onnx_serve_process_cpu_user_seconds_total'), 'process metrics, with the onnx_serve_ prefix')
   t.ok(samples.some(sample => sample.name === 'onnx_serve_nodejs_eventloop_lag_seconds'), 'event-loop lag')
   t.notOk(samples.some(sample => sample.name.startsWith('process_') || sample.name.startsWith('nodejs_')), 'nothing unprefixed')
+  t.notOk(samples.some(sample => sample.name.includes('version_info')), 'no Node version for anonymous scrapers to match against CVEs')
   const unavailable = samples.find(sample => sample.name === 'onnx_serve_rate_limit_store_unavailable_total')
   t.equal(unavailable?.value, 0, 'no Redis configured: nothing let through unchecked')
 })

@@ -2,16 +2,18 @@
 // version into the inference pool, warms it up, and answers "which model,
 // which version, is it ready" for the HTTP layer. A model that cannot be
 // served is kept with its reason; the others serve. Models are loaded and
-// unloaded one operation at a time per name.
+// unloaded one operation at a time per name. Every reason here may reach a
+// client, so none names a path of the server: files are named relative to
+// the repository, the repository itself by its role (the log has the rest).
 
 import { stat } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { DynamicBatcher } from './dynamic-batcher'
 import { NotFoundError, UnavailableError } from './errors'
 import type { SessionMetadata } from './inference-protocol'
 import type { InferencePool } from './inference-pool'
-import { isValidModelName, modelPath, readModelSource, scanModelRepository, type ModelSource } from './model-repository'
+import { MODEL_FILE, isValidModelName, modelPath, readModelSource, scanModelRepository, shownPath, withoutPath, type ModelSource } from './model-repository'
 import { isTensorType, tensorTypes, type TensorMap, type TensorSpec } from './tensor'
 import type { ModelConfig } from '../schemas/model-config'
 
@@ -47,17 +49,25 @@ export interface ModelVersion {
   released: boolean
 }
 
+/**
+ * A model's state as one operation left it. Never changed afterwards: each
+ * load and unload puts a new entry in place, so the entry an operation
+ * resolves to says what that operation did, whatever ran after it.
+ */
 export interface ModelEntry {
-  name: string
-  state: ModelState
+  readonly name: string
+  readonly state: ModelState
   /** Why the model is not ready, with the fix. */
-  reason?: string
-  config: ModelConfig
+  readonly reason?: string
+  readonly config: ModelConfig
   /** Every version in the repository. */
-  versions: number[]
+  readonly versions: readonly number[]
   /** Loaded versions, by number; the newest serves by default. */
-  loaded: Map<number, ModelVersion>
+  readonly loaded: ReadonlyMap<number, ModelVersion>
 }
+
+/** What every entry of one model shares, whatever its state. */
+type EntryBase = Pick<ModelEntry, 'name' | 'config' | 'versions'>
 
 /** One row of the repository index (Triton's model repository extension). */
 export interface RepositoryIndexRow {
@@ -107,6 +117,15 @@ function zeros (spec: TensorSpec): TensorMap[string] {
   return { type: spec.type, dims, data: tensorTypes[spec.type].create(length) }
 }
 
+function baseOf ({ name, config, versions }: EntryBase): EntryBase {
+  return { name, config, versions }
+}
+
+/** Why the repository could not be listed, without its path (the log line of the failure has it). */
+function unreadableRepository (error: unknown): string {
+  return `cannot read the model repository: ${withoutPath(error)}; make MODEL_REPOSITORY a readable folder (the server log names the folder)`
+}
+
 export class ModelManager {
   private readonly entries = new Map<string, ModelEntry>()
   private scanned = false
@@ -115,7 +134,12 @@ export class ModelManager {
   /** The last operation (load, unload) queued for each model name; never rejects. */
   private readonly operations = new Map<string, Promise<void>>()
 
-  constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {}
+  /** The repository's absolute path, to take out of messages that name it. */
+  private readonly root: string
+
+  constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {
+    this.root = resolve(options.repository)
+  }
 
   /** Loads every model of the repository. Never throws for one model's fault. */
   async loadAll (): Promise<void> {
@@ -123,7 +147,7 @@ export class ModelManager {
     try {
       sources = await scanModelRepository(this.options.repository)
     } catch (error) {
-      this.repositoryError = this.withoutRoot(`cannot read the model repository ${this.options.repository}: ${(error as Error).message}`)
+      this.repositoryError = unreadableRepository(error)
       throw error
     } finally {
       this.scanned = true
@@ -135,7 +159,8 @@ export class ModelManager {
    * (Re)loads one model from the repository folder, a folder added after
    * start included. NotFoundError when there is no such folder (the model,
    * if it is loaded, is then left as it is). A model that cannot be served is
-   * not an error: the entry says UNAVAILABLE with the reason.
+   * not an error: the entry says UNAVAILABLE with the reason. The entry is
+   * this load's outcome: an unload queued behind it does not change it.
    */
   async load (name: string): Promise<ModelEntry> {
     return this.serialize(name, async () => this.loadSource(await this.readSource(name)))
@@ -153,15 +178,14 @@ export class ModelManager {
       const entry = this.entries.get(name)
       if (entry === undefined) {
         const source = await this.readSource(name)
-        return { name, state: 'UNAVAILABLE', reason: NOT_LOADED, config: source.config, versions: source.versions, loaded: new Map() }
+        return this.unavailable(baseOf(source), NOT_LOADED)
       }
-      entry.state = 'UNLOADING'
-      entry.reason = undefined
-      const versions = [...entry.loaded.values()]
-      await this.release(versions)
-      entry.loaded.clear()
-      this.fail(entry, UNLOADED)
-      return entry
+      // The versions stay listed while they drain, so the index shows them UNLOADING.
+      this.entries.set(name, { ...baseOf(entry), state: 'UNLOADING', loaded: entry.loaded })
+      await this.release([...entry.loaded.values()])
+      const unloaded = this.unavailable(baseOf(entry), UNLOADED)
+      this.entries.set(name, unloaded)
+      return unloaded
     })
   }
 
@@ -182,8 +206,8 @@ export class ModelManager {
   /** A model folder of the repository, read; NotFoundError when there is none. */
   private async readSource (name: string): Promise<ModelSource> {
     const dir = join(this.options.repository, name)
-    const missing = (): NotFoundError => new NotFoundError(this.withoutRoot(
-      `model '${name}' is not in the model repository ${this.options.repository}: there is no folder ${dir}; put the model at ${join(dir, '1', 'model.onnx')}`))
+    const missing = (): NotFoundError => new NotFoundError(
+      `model '${name}' is not in the model repository: there is no folder '${name}' in it; put the model at ${shownPath(name, '1', MODEL_FILE)}`)
     // A valid name has no separator and no leading dot: it cannot leave the repository.
     if (!isValidModelName(name)) throw missing()
     try {
@@ -208,27 +232,10 @@ export class ModelManager {
 
   private async loadSource (source: ModelSource): Promise<ModelEntry> {
     const previous = this.entries.get(source.name)
-    const entry: ModelEntry = { name: source.name, state: 'LOADING', config: source.config, versions: source.versions, loaded: new Map() }
     // A model being reloaded keeps serving its old sessions until the new ones are ready.
-    if (previous?.state !== 'READY') this.entries.set(source.name, entry)
+    if (previous?.state !== 'READY') this.entries.set(source.name, { ...baseOf(source), state: 'LOADING', loaded: new Map() })
     const attempted: string[] = []
-    if (source.error !== undefined) {
-      this.fail(entry, source.error)
-    } else {
-      try {
-        for (const version of source.served) {
-          // A new key per load: a reload never swaps the session under requests
-          // that were checked against the old one's inputs.
-          const key = `${source.name}/${version}#${++this.generation}`
-          attempted.push(key)
-          entry.loaded.set(version, await this.loadVersion(source, version, key))
-        }
-        entry.state = 'READY'
-      } catch (error) {
-        entry.loaded.clear()
-        this.fail(entry, (error as Error).message)
-      }
-    }
+    const entry = source.error === undefined ? await this.loadVersions(source, attempted) : this.unavailable(baseOf(source), source.error)
     this.entries.set(source.name, entry)
     // Release what is not served now: the previous sessions, once the requests
     // already holding them are answered, and after a failure whatever this
@@ -239,29 +246,54 @@ export class ModelManager {
     return entry
   }
 
+  /** Loads every served version, READY with all of them or UNAVAILABLE with none; `attempted` gets each session key tried. */
+  private async loadVersions (source: ModelSource, attempted: string[]): Promise<ModelEntry> {
+    const loaded = new Map<number, ModelVersion>()
+    try {
+      for (const version of source.served) {
+        // A new key per load: a reload never swaps the session under requests
+        // that were checked against the old one's inputs.
+        const key = `${source.name}/${version}#${++this.generation}`
+        attempted.push(key)
+        loaded.set(version, await this.loadVersion(source, version, key))
+      }
+      return { ...baseOf(source), state: 'READY', loaded }
+    } catch (error) {
+      return this.unavailable(baseOf(source), (error as Error).message)
+    }
+  }
+
   /** Waits until no request holds `model` (bounded by the inference timeout's worth of polling). */
   private async drain (model: ModelVersion, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     while (model.inflight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
   }
 
-  private fail (entry: ModelEntry, reason: string): ModelEntry {
-    entry.state = 'UNAVAILABLE'
-    entry.reason = this.withoutRoot(reason)
-    return entry
+  private unavailable (base: EntryBase, reason: string): ModelEntry {
+    return { ...base, state: 'UNAVAILABLE', reason: this.withoutRoot(reason), loaded: new Map() }
   }
 
-  // Absolute paths tell a client about the host; the repository-relative one is enough.
+  /**
+   * The last guard for reasons carrying text from elsewhere (onnxruntime, the
+   * file system): a path inside the repository is shown relative to it and
+   * the repository's own path by its role, since absolute paths tell a
+   * client about the host.
+   */
   private withoutRoot (text: string): string {
-    return text.split(this.options.repository).join(relative(process.cwd(), this.options.repository) || '.')
+    // A repository at the file system root has no prefix worth taking out.
+    if (dirname(this.root) === this.root) return text
+    return text.split(this.root + sep).join('').split(this.root).join('the model repository')
   }
 
   private async loadVersion (source: ModelSource, version: number, key: string): Promise<ModelVersion> {
+    const path = modelPath(source, version)
     let metadata: SessionMetadata
     try {
-      metadata = await this.pool.load(key, modelPath(source, version))
+      metadata = await this.pool.load(key, path)
     } catch (error) {
-      throw new Error(`version ${version}: ${explainLoadFailure((error as Error).message)}`)
+      // onnxruntime names the file by the absolute path it was given.
+      const failure = (error as Error).message.split(path).join(shownPath(source.name, String(version), MODEL_FILE))
+      throw new Error(`version ${version}: ${explainLoadFailure(failure)}`)
     }
     const loaded = this.describe(source, version, key, metadata)
     await this.warmUp(loaded)
@@ -344,7 +376,7 @@ export class ModelManager {
       if (entry === undefined) return `DEFAULT_MODEL '${configured}' is not in the repository`
       if (entry.state !== 'READY') return `DEFAULT_MODEL '${configured}' is ${entry.state.toLowerCase()}: ${entry.reason ?? ''}`
     }
-    if (entries.length === 0) return `the model repository ${this.options.repository} holds no model`
+    if (entries.length === 0) return `the model repository holds no model; put one at <name>/1/${MODEL_FILE} in MODEL_REPOSITORY (the server log names the folder)`
     if (!entries.some(entry => entry.state === 'READY')) return 'no model could be loaded; GET /v1/models gives each reason'
     return undefined
   }
@@ -371,7 +403,7 @@ export class ModelManager {
     try {
       sources = await scanModelRepository(this.options.repository)
     } catch (error) {
-      throw new UnavailableError(this.withoutRoot(`cannot read the model repository ${this.options.repository}: ${(error as Error).message}`))
+      throw new UnavailableError(unreadableRepository(error))
     }
     const onDisk = new Map(sources.map(source => [source.name, source.versions]))
     const names = [...new Set([...this.entries.keys(), ...onDisk.keys()])].sort((a, b) => a.localeCompare(b))

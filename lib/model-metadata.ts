@@ -11,7 +11,7 @@ export function summarizeModel (entry: ModelEntry): ModelSummary {
     name: entry.name,
     state: entry.state,
     reason: entry.reason,
-    versions: entry.versions,
+    versions: [...entry.versions],
     served_versions: served,
     default_version: served.at(-1),
     description: entry.config.description

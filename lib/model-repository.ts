@@ -1,10 +1,12 @@
 // Reads a Triton-layout model repository: models/<name>/[config.json] and
 // models/<name>/<version>/model.onnx. Nothing here loads a session; it says
-// what is there and what is wrong with it, model by model.
+// what is there and what is wrong with it, model by model. What is wrong is
+// told as clients see it: paths relative to the repository, never the
+// server's own (those belong in its log).
 
 import type { Dirent } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
 import { ModelConfigSchema, type ModelConfig } from '../schemas/model-config'
@@ -32,6 +34,24 @@ export interface ModelSource {
 
 export function modelPath (source: ModelSource, version: number): string {
   return join(source.dir, String(version), MODEL_FILE)
+}
+
+/** A path inside the repository as a client is shown it: relative to the repository, with '/'. */
+export function shownPath (...segments: string[]): string {
+  return posix.join(...segments)
+}
+
+/**
+ * A file system error's message without the path it names
+ * ("ENOENT: no such file or directory, scandir '/srv/models'" →
+ * "ENOENT: no such file or directory"): the caller says which file it was.
+ */
+export function withoutPath (error: unknown): string {
+  const { message, syscall, path } = error as NodeJS.ErrnoException
+  if (path === undefined) return message
+  const at = syscall === undefined ? -1 : message.indexOf(`, ${syscall} '`)
+  // Whatever the message's shape, the path itself never stays in it.
+  return (at === -1 ? message : message.slice(0, at)).split(path).join('the file')
 }
 
 function describeMember (schema: TSchema): string {
@@ -65,7 +85,7 @@ async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { config: {} }
     // Reported like any other config problem: one model's fault must not stop the scan.
-    return { config: {}, error: `config.json cannot be read (${(err as Error).message}); make it a readable file or remove it` }
+    return { config: {}, error: `config.json cannot be read (${withoutPath(err)}); make it a readable file or remove it` }
   }
   let parsed: unknown
   try {
@@ -117,7 +137,7 @@ export async function readModelSource (root: string, name: string): Promise<Mode
   source.versions.sort((a, b) => a - b)
   source.served = applyVersionPolicy(source.versions, config.version_policy)
   if (source.error === undefined && source.versions.length === 0) {
-    source.error = `no version found; put the model at ${join(dir, '1', MODEL_FILE)}`
+    source.error = `no version found; put the model at ${shownPath(name, '1', MODEL_FILE)}`
   } else if (source.error === undefined && source.served.length === 0) {
     source.error = `version_policy ${JSON.stringify(config.version_policy)} matches none of the versions found (${source.versions.join(', ')})`
   }

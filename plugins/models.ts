@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { InferencePool } from '../lib/inference-pool'
 import { ModelManager } from '../lib/model-manager'
@@ -26,12 +27,17 @@ export default fp(async (fastify) => {
   fastify.decorate('models', models)
   fastify.decorate('predictionLimits', { maxRows: config.maxRows, maxElements: config.maxTensorElements })
 
+  // Reasons that clients see name files relative to the repository; the log
+  // is the server's own, so it names the folders in full for the operator.
   const loading = models.loadAll().then(() => {
-    for (const entry of models.list()) {
+    const entries = models.list()
+    if (entries.length === 0) fastify.log.warn({ repository: config.modelRepository }, 'the model repository holds no model')
+    else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
+    for (const entry of entries) {
       if (entry.state === 'READY') {
         fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()] }, 'model ready')
       } else {
-        fastify.log.warn({ model: entry.name, reason: entry.reason }, 'model unavailable')
+        fastify.log.warn({ model: entry.name, folder: join(config.modelRepository, entry.name), reason: entry.reason }, 'model unavailable')
       }
     }
   }, (error: unknown) => {

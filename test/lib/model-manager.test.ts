@@ -1,7 +1,7 @@
 import t from 'tap'
 import { caught } from '../helpers/caught'
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../lib/errors'
 import { InferencePool } from '../../lib/inference-pool'
 import { ModelManager, explainLoadFailure } from '../../lib/model-manager'
@@ -68,7 +68,6 @@ const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 6
 const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
 
-const shown = relative(process.cwd(), repository)
 const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, noinputs, static, sum, warmup, zipmap'
 
 t.test('before loading: nothing ready', async t => {
@@ -104,13 +103,14 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
 
   const broken = manager.entry('broken')
   t.match(broken.reason, /^version 1: .+\. The file is not a valid ONNX model: re-export it \(torch\.onnx\.export, skl2onnx\.to_onnx\) and check it with onnx\.checker\.check_model$/)
+  t.match(broken.reason, /^version 1: Load model from broken\/1\/model\.onnx failed:/, 'the file named relative to the repository')
   t.notMatch(broken.reason, repository, 'no absolute server path in a client-visible reason')
   t.same(broken.loaded.size, 0)
 
   t.equal(manager.entry('badconfig').reason,
     "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, cache, version_policy, prediction_output")
-  t.equal(manager.entry('empty').reason, `no version found; put the model at ${join(shown, 'empty', '1', 'model.onnx')}`,
-    'where to put the file, relative to the working folder')
+  t.equal(manager.entry('empty').reason, 'no version found; put the model at empty/1/model.onnx',
+    'where to put the file, relative to the repository')
   t.equal(manager.entry('badoutput').reason,
     "config.json: prediction_output 'probabilities' is not a tensor output of version 1; outputs: y")
   t.match(manager.entry('halfbroken').reason, /^version 2: .+re-export it/)
@@ -289,7 +289,7 @@ t.test('defaultModel skips a first model that cannot serve; notReadyReason check
   const broken = new ModelManager(pool, { repository: root, defaultModel: 'dm-a-broken' })
   await broken.loadAll()
   const reason = broken.entry('dm-a-broken').reason
-  t.match(reason, /^version 1: Load model from \S+ failed:Protobuf parsing failed\. The file is not a valid ONNX model: /)
+  t.match(reason, /^version 1: Load model from dm-a-broken\/1\/model\.onnx failed:Protobuf parsing failed\. The file is not a valid ONNX model: /)
   t.equal(broken.notReadyReason(), `DEFAULT_MODEL 'dm-a-broken' is unavailable: ${reason}`)
 
   const serving = new ModelManager(pool, { repository: root, defaultModel: 'dm-c-relu' })
@@ -310,19 +310,34 @@ t.test('notReadyReason: no model could be loaded, an empty and a missing reposit
   const emptyRoot = join(root, 'empty')
   const empty = new ModelManager(pool, { repository: emptyRoot })
   await empty.loadAll()
-  t.equal(empty.notReadyReason(), `the model repository ${emptyRoot} holds no model`)
+  t.equal(empty.notReadyReason(), 'the model repository holds no model; put one at <name>/1/model.onnx in MODEL_REPOSITORY (the server log names the folder)',
+    'what to do, without the path (which the log has)')
   t.equal(empty.defaultModel(), undefined)
 
   const missingRoot = join(root, 'missing')
   const missing = new ModelManager(pool, { repository: missingRoot })
   await t.rejects(missing.loadAll(), { code: 'ENOENT' })
-  const shown = relative(process.cwd(), missingRoot)
-  t.equal(missing.notReadyReason(), `cannot read the model repository ${shown}: ENOENT: no such file or directory, scandir '${shown}'`, 'the path relative, as in model reasons')
+  t.equal(missing.notReadyReason(), 'cannot read the model repository: ENOENT: no such file or directory; make MODEL_REPOSITORY a readable folder (the server log names the folder)',
+    'the error without the path (which the log has)')
   t.same(missing.list(), [])
   t.equal(missing.defaultModel(), undefined)
   const withDefault = new ModelManager(pool, { repository: missingRoot, defaultModel: 'iris' })
   await t.rejects(withDefault.loadAll())
-  t.match(withDefault.notReadyReason(), /^cannot read the model repository /, 'the repository error comes before DEFAULT_MODEL')
+  t.match(withDefault.notReadyReason(), /^cannot read the model repository: /, 'the repository error comes before DEFAULT_MODEL')
+})
+
+t.test('a runtime failure naming other files of the repository, or the repository itself, shows them relative to it', async t => {
+  const root = otherRepository(t.testdir(), { 'pt-relu': reluBytes(2) })
+  const paths = new ModelManager(pool, { repository: root })
+  const realLoad = pool.load.bind(pool)
+  t.teardown(() => { pool.load = realLoad })
+  pool.load = async (_key, path) => {
+    throw new Error(`Load model from ${path} failed: external data file ${join(dirname(path), 'weights.bin')} not found under ${root}`)
+  }
+  await paths.loadAll()
+  t.equal(paths.entry('pt-relu').reason,
+    'version 1: Load model from pt-relu/1/model.onnx failed: external data file pt-relu/1/weights.bin not found under the model repository. ' +
+    'Check that the file is a complete ONNX model that onnxruntime can open')
 })
 
 t.test('symlinked model and version folders are followed and served', async t => {

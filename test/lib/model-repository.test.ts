@@ -1,8 +1,9 @@
 import t from 'tap'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  MODEL_FILE, isValidModelName, modelPath, readModelSource, scanModelRepository, type ModelSource
+  MODEL_FILE, isValidModelName, modelPath, readModelSource, scanModelRepository, shownPath, withoutPath, type ModelSource
 } from '../../lib/model-repository'
 import { buildFixtureRepository, fixtureModels } from '../helpers/fixture-repository'
 
@@ -44,7 +45,7 @@ t.test('scans the fixture repository', async t => {
   t.same(models.badconfig.config, {}, 'a refused config is not half applied')
   t.same(models.badconfig.versions, [1])
 
-  t.equal(models.empty.error, `no version found; put the model at ${join(root, 'empty', '1', 'model.onnx')}`)
+  t.equal(models.empty.error, 'no version found; put the model at empty/1/model.onnx', 'relative to the repository: no server path')
   t.same(models.empty.versions, [])
   t.same(models.empty.served, [])
 })
@@ -146,6 +147,17 @@ t.test('config.json problems name the key and the fix', async t => {
   // One model's unreadable config must not stop the scan of the others
   t.match(models.nofile.error, /^config\.json cannot be read \(EISDIR/)
   t.same(models.nofile.config, {})
+})
+
+t.test('what clients are shown: paths inside the repository, file system errors without their path', async t => {
+  t.equal(shownPath('iris', '1', MODEL_FILE), 'iris/1/model.onnx')
+  const missing = join(t.testdir(), 'iris', 'config.json')
+  const error = await readFile(missing).catch((failure: unknown) => failure)
+  t.match((error as Error).message, missing, 'node names the absolute path')
+  t.equal(withoutPath(error), 'ENOENT: no such file or directory')
+  t.equal(withoutPath(new Error('Protobuf parsing failed')), 'Protobuf parsing failed', 'a message naming no path is kept')
+  t.equal(withoutPath(Object.assign(new Error(`cannot open ${missing} now`), { path: missing })), 'cannot open the file now',
+    'whatever its shape, the path never stays')
 })
 
 t.test('isValidModelName', async t => {

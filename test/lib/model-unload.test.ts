@@ -1,10 +1,10 @@
 import t from 'tap'
 import { caught } from '../helpers/caught'
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../lib/errors'
 import { InferencePool } from '../../lib/inference-pool'
-import { ModelManager, type RepositoryIndexRow } from '../../lib/model-manager'
+import { ModelManager, type ModelEntry, type RepositoryIndexRow } from '../../lib/model-manager'
 import type { TensorMap } from '../../lib/tensor'
 import { fixtureRepository } from '../helpers/build-app'
 
@@ -13,6 +13,10 @@ class GatedPool extends InferencePool {
   gated: (key: string) => boolean = () => false
   gate: Promise<void> = Promise.resolve()
   calls: string[] = []
+  /** Loads of the keys this picks fail as onnxruntime fails on a bad file, naming the file's absolute path. */
+  failLoad: (key: string) => boolean = () => false
+  /** Every load's outcome, in call order: what each load really did. */
+  loads: Array<{ key: string, ok: boolean }> = []
 
   /** Closes the gate for the keys `gated` picks; returns the function that opens it. */
   closeGate (gated: (key: string) => boolean): () => void {
@@ -32,7 +36,13 @@ class GatedPool extends InferencePool {
 
   override async load (key: string, path: string): ReturnType<InferencePool['load']> {
     this.calls.push(`load ${key}`)
-    return super.load(key, path)
+    if (this.failLoad(key)) {
+      this.loads.push({ key, ok: false })
+      throw new Error(`Load model from ${path} failed:Protobuf parsing failed.`)
+    }
+    const metadata = await super.load(key, path)
+    this.loads.push({ key, ok: true })
+    return metadata
   }
 
   override async unload (key: string): Promise<void> {
@@ -56,7 +66,6 @@ const pool = new GatedPool({ workers: 1, threadsPerSession: 1, maxPending: 16, t
 const repository = fixtureRepository(t)
 const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
-const shown = relative(process.cwd(), repository)
 
 t.before(() => manager.loadAll())
 
@@ -108,7 +117,7 @@ t.test('after unload: get() is 503 with the reason; a name never in the reposito
 
 t.test('unload and load of a name that is not a folder of the repository: 404 with the place to put it', async t => {
   const message = (name: string): string =>
-    `model '${name}' is not in the model repository ${shown}: there is no folder ${join(shown, name)}; put the model at ${join(shown, name, '1', 'model.onnx')}`
+    `model '${name}' is not in the model repository: there is no folder '${name}' in it; put the model at ${name}/1/model.onnx`
   await t.rejects(manager.unload('nope'), new NotFoundError(message('nope')), 'unload unknown')
   await t.rejects(manager.load('nope'), new NotFoundError(message('nope')), 'load unknown')
   await t.rejects(manager.load('nope'), { name: 'NotFoundError', statusCode: 404 })
@@ -185,6 +194,37 @@ t.test('a load and an unload of one model at the same time run one after the oth
   t.same(Array.from(outputs.output_label.data as BigInt64Array), [0n])
 })
 
+t.test('concurrent load and unload pairs: each resolves to what it did, which later operations never change', async t => {
+  cpSync(join(repository, 'mixed'), join(repository, 'pairs'), { recursive: true })
+  // Every third load fails in the pool, so outcomes differ from one load to the next.
+  let attempts = 0
+  pool.failLoad = key => key.startsWith('pairs/') && ++attempts % 3 === 0
+  t.teardown(() => { pool.failLoad = () => false })
+  const fromCall = pool.calls.length
+  const fromLoad = pool.loads.length
+
+  // What a caller sees the moment its promise settles, as the load route reads it.
+  const seen = (promise: Promise<ModelEntry>): Promise<{ state: string, reason?: string }> =>
+    promise.then(entry => ({ state: entry.state, reason: entry.reason }))
+  const pairs = Array.from({ length: 12 }, () => ({ load: manager.load('pairs'), unload: manager.unload('pairs') }))
+  const atLoad = await Promise.all(pairs.map(pair => seen(pair.load)))
+  const atUnload = await Promise.all(pairs.map(pair => seen(pair.unload)))
+
+  // The operation queue's history: one model, one operation at a time, in call order.
+  const loads = pool.loads.slice(fromLoad)
+  t.same(loads.map(load => load.ok), Array.from({ length: 12 }, (_, i) => (i + 1) % 3 !== 0), 'twelve loads reached the pool, every third failed')
+  const calls = pool.calls.slice(fromCall)
+  t.same(calls, loads.flatMap(load => [`load ${load.key}`, `unload ${load.key}`]),
+    'each load, then the release of its session (by the unload after it, or by the failed load itself) before the next load starts')
+
+  const failure = 'version 1: Load model from pairs/1/model.onnx failed:Protobuf parsing failed. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model'
+  t.same(atLoad, loads.map(load => load.ok ? { state: 'READY', reason: undefined } : { state: 'UNAVAILABLE', reason: failure }),
+    'a load resolves READY exactly when it loaded, else UNAVAILABLE with its own failure, never the state a later unload left')
+  t.same(await Promise.all(pairs.map(pair => seen(pair.load))), atLoad, 'and says so still after every operation has run')
+  t.same(atUnload, Array(12).fill({ state: 'UNAVAILABLE', reason: 'unloaded' }), 'each unload resolves unloaded')
+  t.match(manager.entry('pairs'), { state: 'UNAVAILABLE', reason: 'unloaded' }, 'the last operation, an unload, has the last word')
+})
+
 t.test('a failed operation does not block the next one on the same name', async t => {
   await t.rejects(manager.load('gone'), { name: 'NotFoundError', statusCode: 404 })
   mkdirSync(join(repository, 'gone', '1'), { recursive: true })
@@ -248,7 +288,6 @@ t.test('repository index: LOADING and UNLOADING, a version added after the load,
 
   const missingRoot = join(repository, 'missing')
   const elsewhere = new ModelManager(pool, { repository: missingRoot })
-  const missing = relative(process.cwd(), missingRoot)
-  await t.rejects(elsewhere.repositoryIndex(), new UnavailableError(`cannot read the model repository ${missing}: ENOENT: no such file or directory, scandir '${missing}'`))
+  await t.rejects(elsewhere.repositoryIndex(), new UnavailableError('cannot read the model repository: ENOENT: no such file or directory; make MODEL_REPOSITORY a readable folder (the server log names the folder)'))
   await t.rejects(elsewhere.repositoryIndex(), { name: 'UnavailableError', statusCode: 503 })
 })

@@ -44,9 +44,11 @@ const repository: FastifyPluginAsyncTypebox = async (fastify) => {
     if (parameters.length > 0) {
       throw new InputError('body.parameters', `body.parameters: load parameters (${parameters.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
     }
-    const entry = await fastify.models.load(name)
-    if (entry.state !== 'READY') {
-      throw new InputError('name', `failed to load model '${name}': ${entry.reason ?? `it is ${entry.state.toLowerCase()}`}`)
+    // The entry this load resolved to, not the model's entry now: an unload
+    // queued behind the load may already have run, and the answer is about the load.
+    const outcome = await fastify.models.load(name)
+    if (outcome.state !== 'READY') {
+      throw new InputError('name', `failed to load model '${name}': ${outcome.reason ?? `it is ${outcome.state.toLowerCase()}`}`)
     }
     return {}
   })

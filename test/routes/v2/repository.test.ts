@@ -1,8 +1,9 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { InferencePool } from '../../../lib/inference-pool'
 import { buildApp, bundledRepository, devToken } from '../../helpers/build-app'
 import { assertError } from '../../helpers/responses'
 
@@ -13,7 +14,6 @@ t.teardown(() => rmSync(repository, { recursive: true, force: true }))
 for (const name of ['iris', 'iris-petal-width']) cpSync(join(bundledRepository, name), join(repository, name), { recursive: true })
 mkdirSync(join(repository, 'broken', '1'), { recursive: true })
 writeFileSync(join(repository, 'broken', '1', 'model.onnx'), 'this is not an onnx model')
-const shown = relative(process.cwd(), repository)
 
 const env = { MODEL_REPOSITORY: repository, INFERENCE_THREADS: '1' }
 let app: FastifyInstance
@@ -140,7 +140,7 @@ t.test('load of a model that cannot be served: 400 with the reason; the others s
 })
 
 t.test('unknown models and bad requests', async t => {
-  const missing = `model 'nope' is not in the model repository ${shown}: there is no folder ${join(shown, 'nope')}; put the model at ${join(shown, 'nope', '1', 'model.onnx')}`
+  const missing = "model 'nope' is not in the model repository: there is no folder 'nope' in it; put the model at nope/1/model.onnx"
   assertV2Error(t, await post('/v2/repository/models/nope/load'), 404, missing)
   assertV2Error(t, await post('/v2/repository/models/nope/unload'), 404, missing)
   assertV2Error(t, await post('/v2/repository/models/.hidden/load'), 400,
@@ -186,6 +186,51 @@ t.test('load and unload under traffic: model A answers 200 or 503, never 500; mo
   t.ok((statuses.A.get(200) ?? 0) > 0, 'and some were answered')
   t.ok((statuses.B.get(200) ?? 0) > 0, 'B answered throughout')
   t.equal(app.models.entry('iris').state, 'READY', 'A serves again at the end')
+  t.equal((await predict('iris')).statusCode, 200)
+})
+
+t.test('concurrent load and unload pairs: each reply says what that operation did, not what a later one did', async t => {
+  // Every pool load of the storm with its outcome, recorded by the load
+  // itself: the truth the replies are checked against.
+  const poolLoads: Array<{ model: string, ok: boolean }> = []
+  const realLoad = InferencePool.prototype.load
+  t.teardown(() => { InferencePool.prototype.load = realLoad })
+  InferencePool.prototype.load = async function (this: InferencePool, key: string, path: string) {
+    const model = key.split('/')[0]
+    try {
+      const metadata = await realLoad.call(this, key, path)
+      poolLoads.push({ model, ok: true })
+      return metadata
+    } catch (error) {
+      poolLoads.push({ model, ok: false })
+      throw error
+    }
+  }
+
+  // 20 pairs on iris (which loads) and 5 on broken (which cannot), all in flight at once.
+  const pairs = (name: string, count: number): Array<Promise<{ name: string, op: string, res: LightMyRequestResponse }>> =>
+    Array.from({ length: count }, () => ['load', 'unload']).flat()
+      .map(op => post(`/v2/repository/models/${name}/${op}`).then(res => ({ name, op, res })))
+  const replies = await Promise.all([...pairs('iris', 20), ...pairs('broken', 5)])
+  const of = (name: string, op: string): LightMyRequestResponse[] => replies.filter(r => r.name === name && r.op === op).map(r => r.res)
+
+  const irisLoads = of('iris', 'load')
+  t.same(irisLoads.map(res => res.statusCode), Array(20).fill(200), `every iris load answered 200; got ${JSON.stringify(irisLoads.filter(res => res.statusCode !== 200).map(res => res.body))}`)
+  t.equal(poolLoads.filter(load => load.model === 'iris' && load.ok).length, 20, 'and 20 iris loads really loaded: a 200 for each load that succeeded')
+  t.equal(poolLoads.filter(load => load.model === 'iris' && !load.ok).length, 0)
+  t.same(of('iris', 'unload').map(res => res.statusCode), Array(20).fill(200), 'every iris unload answered 200')
+
+  const brokenLoads = of('broken', 'load')
+  t.equal(poolLoads.filter(load => load.model === 'broken' && !load.ok).length, 5, 'every broken load failed')
+  for (const res of brokenLoads) {
+    assertV2Error(t, res, 400, /^failed to load model 'broken': version 1: .*not a valid ONNX model: re-export it/)
+  }
+  t.same(of('broken', 'unload').map(res => res.statusCode), Array(5).fill(200))
+  const unloadingReplies = replies.filter(r => r.op === 'load' && /unload/.test(r.res.body)).map(r => r.res.body)
+  t.same(unloadingReplies, [], 'no load is answered with the state a later unload left')
+
+  // Put iris back for whatever runs next.
+  t.equal((await post('/v2/repository/models/iris/load')).statusCode, 200)
   t.equal((await predict('iris')).statusCode, 200)
 })
 

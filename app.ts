@@ -3,17 +3,24 @@
 
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import AutoLoad from '@fastify/autoload'
 import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './lib/config'
+import { bodyPending } from './plugins/connection-limits'
 import { isV2 } from './plugins/errors'
 import { RequestLogController } from './plugins/request-log'
 
 export interface AppOptions {
   config: AppConfig
 }
+
+// How often Node looks for requests past REQUEST_TIMEOUT_MS (its default,
+// 30 s, let a 1 s deadline stretch to 30 s). The check walks the open
+// connections in C++; four times a second costs nothing measurable.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 250
 
 // A client's id is kept when it is a sane token, so a trace can follow one
 // request across services; anything else (huge, control characters) is replaced.
@@ -35,8 +42,13 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
     genReqId: requestId,
     logController,
     bodyLimit: config.bodyLimit,
-    // A client has this long to send a whole request (slow-loris defence); Node answers 408.
+    // A client has this long to send a whole request, headers and body
+    // (slow-loris defence); the clientErrorHandler answers 408. Node checks it
+    // every connectionsCheckingInterval (below).
     requestTimeout: config.requestTimeoutMs,
+    // An idle keep-alive connection is closed after this (Node adds a second
+    // of grace, so a client reusing it just in time is not cut off).
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     trustProxy: config.trustProxy,
     routerOptions: {
       // Model names may be 128 characters; longer segments get a JSON 414.
@@ -49,13 +61,24 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
       // These replies skip the response hooks, so their log line is written here.
       reply.raw.once('finish', () => logController.requestCompleted(null, request, reply as FastifyReply))
       reply.header('x-request-id', request.id)
+      // Refused before the body was read: close rather than drain it (see plugins/connection-limits).
+      if (bodyPending(request.raw)) reply.header('connection', 'close')
       ;(reply as FastifyReply).code(statusCode).send(isV2(request.url)
         ? { error: error.message }
         : { statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
     },
-    // Node would answer a missing Host with an empty 400; the content-types
-    // plugin refuses it in JSON instead.
-    http: { requireHostHeader: false },
+    http: {
+      // Node would answer a missing Host with an empty 400; the content-types
+      // plugin refuses it in JSON instead.
+      requireHostHeader: false,
+      // Headers are part of the request: the same deadline. Node 20 also let a
+      // dripped body run until headersTimeout (default 60 s) whatever
+      // requestTimeout said. Node refuses a headersTimeout over requestTimeout
+      // at construction, so both are given here.
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS
+    },
     // Requests Node's HTTP parser refuses (bad framing, huge headers) get the
     // same JSON shape as every other error.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
@@ -65,7 +88,11 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
         ? 'the request was not received in time (REQUEST_TIMEOUT_MS)'
         : statusCode === 431 ? 'the request headers are larger than 16 KiB' : `malformed HTTP request: ${error.message}`
       const body = JSON.stringify({ statusCode, code: error.code ?? 'BAD_REQUEST', error: STATUS_CODES[statusCode], message })
-      if (socket.writable) {
+      // After a response has begun (one sent before a body that then timed
+      // out), another would corrupt it: only close. Node's own handler checks
+      // the same internal field.
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+      if (socket.writable && response?.headersSent !== true) {
         socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       }
       socket.destroy(error)

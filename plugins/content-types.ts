@@ -1,6 +1,7 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import { errorCodes, type FastifyRequest } from 'fastify'
 import { InputError, ServeError } from '../lib/errors'
 import { UNSUPPORTED_MEDIA_TYPE, isV2 } from './errors'
 
@@ -19,6 +20,59 @@ function isJson (text: string): boolean {
 
 function unsupportedMediaType (): ServeError {
   return new ServeError(415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', UNSUPPORTED_MEDIA_TYPE)
+}
+
+/**
+ * Passes inflated bytes on until there are more than `limit` of them, then
+ * fails with Fastify's own 413. Fastify counts the bytes too, but only stops
+ * listening: the inflater would go on turning a 1 MB bomb into 1 GiB (a
+ * second of CPU) after the answer. Failing here lets the caller destroy it.
+ */
+class InflatedBodyLimit extends Transform {
+  /** The compressed bytes received, which Fastify checks against Content-Length. */
+  receivedEncodedLength = 0
+  private inflatedLength = 0
+
+  constructor (private readonly limit: number) {
+    super()
+  }
+
+  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.inflatedLength += chunk.length
+    if (this.inflatedLength > this.limit) callback(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE())
+    else callback(null, chunk)
+  }
+
+  countEncoded (length: number): void {
+    this.receivedEncodedLength += length
+    // Compressed data may inflate to nothing (empty blocks): bound what is read as well.
+    if (this.receivedEncodedLength > this.limit) this.destroy(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE())
+  }
+}
+
+/**
+ * `payload` inflated with gzip or deflate, ending in a 413 at `limit`
+ * inflated (or received) bytes or a 400 for bad data. On either, and when the
+ * client goes away, the inflater is destroyed at once and `payload` unpiped,
+ * so the rest of a bomb is never inflated.
+ */
+function inflated (payload: Readable, encoding: 'gzip' | 'deflate', limit: number): InflatedBodyLimit {
+  const inflate = encoding === 'gzip' ? createGunzip() : createInflate()
+  const body = new InflatedBodyLimit(limit)
+  const onData = (chunk: Buffer): void => body.countEncoded(chunk.length)
+  payload.on('data', onData)
+  inflate.on('error', (error: Error) => {
+    body.destroy(Object.assign(error, { statusCode: 400, message: `body: not valid ${encoding} data (${error.message})` }))
+  })
+  body.once('close', () => {
+    payload.removeListener('data', onData)
+    payload.unpipe(inflate)
+    inflate.destroy()
+  })
+  // A client that disconnects mid-body: nothing will end the inflater otherwise.
+  payload.once('close', () => { if (!payload.readableEnded) body.destroy() })
+  payload.pipe(inflate).pipe(body)
+  return body
 }
 
 /**
@@ -44,17 +98,9 @@ export default fp(async (fastify) => {
     if (!isV2(request.url) || (encoding !== 'gzip' && encoding !== 'deflate')) {
       throw new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${isV2(request.url) ? '; use gzip, deflate or none' : ''}`)
     }
-    const inflate = encoding === 'gzip' ? createGunzip() : createInflate()
     // Fastify checks Content-Length against the bytes received, and BODY_LIMIT
-    // against the inflated ones (so a small bomb cannot grow past it).
-    const inflated = Object.assign(inflate, { receivedEncodedLength: 0 })
-    payload.on('data', (chunk: Buffer) => { inflated.receivedEncodedLength += chunk.length })
-    inflate.on('error', (error: Error & { statusCode?: number }) => {
-      error.statusCode = 400
-      error.message = `body: not valid ${encoding} data (${error.message})`
-    })
-    payload.pipe(inflate)
-    return inflated
+    // against the inflated ones; inflating stops at BODY_LIMIT.
+    return inflated(payload, encoding, request.routeOptions.bodyLimit)
   })
 
   fastify.removeContentTypeParser('text/plain')

@@ -87,9 +87,22 @@ export default fp(async (fastify) => {
     return send(reply, 500, 'INTERNAL_SERVER_ERROR', 'Internal Server Error')
   })
 
-  // Rate limited too, so nobody scans for URLs cheaply.
-  fastify.setNotFoundHandler({ preHandler: fastify.rateLimit() }, (request, reply) => {
+  // Unknown URLs are rate limited too, so nobody scans for URLs cheaply, and
+  // answered before their body is read: nobody makes the server read (or
+  // inflate) a body no route wants. preParsing runs after every onRequest
+  // hook (request id, security headers, load shedding) and before the body
+  // parser; a 404 sent from there leaves the body on the wire (the
+  // connection-limits plugin then closes the connection).
+  const notFoundLimit = fastify.rateLimit()
+  const notFound = (request: FastifyRequest): ServeError => {
     const path = request.url.split('?')[0].slice(0, 200)
-    return send(reply, 404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
+    return new ServeError(404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
+  }
+  fastify.addHook('preParsing', async (request, reply) => {
+    if (!request.is404) return
+    await notFoundLimit.call(fastify, request, reply)
+    throw notFound(request)
   })
+  // Reached only through reply.callNotFound(): the hook above answers unknown URLs.
+  fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request) => { throw notFound(request) })
 }, { name: 'errors', dependencies: ['request-log', 'rate-limit'] })

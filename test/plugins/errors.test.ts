@@ -31,6 +31,7 @@ function failingRoutes (fastify: FastifyInstance): void {
   fastify.get('/test/unavailable', async () => { throw new UnavailableError('model \'x\' is loading') })
   fastify.get('/test/overloaded', async () => { throw new OverloadedError('the inference queue is full (256 runs); retry shortly') })
   fastify.get('/test/timeout', async () => { throw new InferenceTimeoutError('inference took longer than 30000 ms') })
+  fastify.get('/test/call-not-found', (_request, reply) => { reply.callNotFound() })
 }
 
 let logged: LoggedApp
@@ -120,6 +121,30 @@ t.test('an unknown route is a JSON 404 naming the method and path, without the q
     { statusCode: 404, code: 'NOT_FOUND', message: 'Route POST:/v1/models not found' })
   const long = await get(`/${'x'.repeat(5000)}`)
   assertError(t, long, { statusCode: 404, code: 'NOT_FOUND', message: `Route GET:/${'x'.repeat(199)} not found` })
+})
+
+t.test('an unknown route is answered before its body is read: whatever the body, a 404 with one log line', async t => {
+  const requests: InjectOptions[] = [
+    // BODY_LIMIT is 1024 here: reading this body would have been a 413.
+    { method: 'POST', url: '/nope', headers: { 'x-request-id': 'unread-1' }, payload: { input_data: 'x'.repeat(5000) } },
+    // Neither a content type nor an encoding anything parses: would have been a 415.
+    { method: 'POST', url: '/nope', headers: { 'x-request-id': 'unread-2', 'content-type': 'application/xml', 'content-encoding': 'br' }, payload: '<x/>' },
+    { method: 'PUT', url: '/predict', headers: { 'x-request-id': 'unread-3' }, payload: { input_data: [1, 2, 3, 4] } }
+  ]
+  for (const request of requests) {
+    const res = await app.inject(request)
+    const id = String(request.headers?.['x-request-id'])
+    assertError(t, res, { statusCode: 404, code: 'NOT_FOUND', message: `Route ${String(request.method)}:${String(request.url)} not found` }, id)
+    t.equal(res.headers['x-request-id'], id, `${id}: the request id is echoed`)
+    t.match(res.headers['x-ratelimit-remaining'], /^\d+$/, `${id}: counted by the rate limit`)
+    const lines = logged.linesOf(id)
+    t.equal(lines.length, 1, `${id}: one log line`)
+    t.match(lines[0], { level: 30, res: { statusCode: 404 } }, `${id}: logged at info level`)
+  }
+})
+
+t.test('reply.callNotFound() from a route gives the same 404', async t => {
+  assertError(t, await get('/test/call-not-found'), { statusCode: 404, code: 'NOT_FOUND', message: 'Route GET:/test/call-not-found not found' })
 })
 
 t.test('every error outside /v2 has exactly {statusCode, code, error, message}', async t => {

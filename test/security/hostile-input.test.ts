@@ -277,6 +277,11 @@ const cases: HostileCase[] = [
   { name: 'body over BODY_LIMIT, chunked (no Content-Length to refuse up front)', url: '/predict', headers: { 'transfer-encoding': 'chunked' }, json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: tooLarge, via: 'socket' },
   { name: 'body over BODY_LIMIT with padding whitespace', url: '/v1/models/iris/predict', raw: `{"instances": [[5.1, 3.5, 1.4, 0.2]]${' '.repeat(BODY_LIMIT)}}`, expect: tooLarge },
   { name: 'body over BODY_LIMIT without a token is a 401 (auth runs before the body is read)', url: '/predict', authorization: null, json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: missingToken, via: 'both' },
+  // A refusal sent before the body was read closes the connection rather than draining the upload (the client asks to keep it).
+  { name: 'a 401 sent before a large body is read says Connection: close', url: '/predict', authorization: null, headers: { connection: 'keep-alive' }, json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: missingToken, responseHeaders: { connection: /^close$/ }, via: 'socket' },
+  // Unknown URLs are answered before their body is read or decoded.
+  { name: 'body over BODY_LIMIT to an unknown URL is a 404, not a 413 (the body is never read)', url: '/nope', json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: routeNotFound('Route POST:/nope not found'), via: 'both' },
+  { name: 'a gzip body to an unknown URL is a 404, not a 415 (never decoded)', url: '/predict/nope', headers: { 'content-encoding': 'gzip' }, raw: 'not gzip at all', expect: routeNotFound('Route POST:/predict/nope not found') },
 
   // --- 64-bit, 32-bit, bool and float64 inputs (fixture `mixed`: a float64 [2], b int64 [1], c int32 [], flag bool [1])
   mixedRaw('int64 2^53+1 as a JSON number', '{"a": [1.5, 2], "b": [9007199254740993], "c": 7, "flag": [true]}', badInput(`instances[0].b[0]: expected ${INT64_PAST_2_53}, received the number 9007199254740992`)),

@@ -56,6 +56,11 @@ export class InferencePool {
     return this.workers.length
   }
 
+  /** A run not answered by then is answered 504 (INFERENCE_TIMEOUT_MS). */
+  get timeoutMs (): number {
+    return this.options.timeoutMs
+  }
+
   /** Runs sent to workers and not yet answered, across the pool. */
   get pending (): number {
     return this.workers.reduce((sum, worker) => sum + worker.running, 0)

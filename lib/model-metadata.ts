@@ -1,7 +1,8 @@
 // What the HTTP APIs say about a model: plain objects in the shapes of
 // schemas/models.ts, built from the model manager's state.
 
-import type { ModelEntry, ModelVersion } from './model-manager'
+import type { ModelEntry } from './model-registry'
+import type { ModelVersion } from './model-version'
 import type { ModelMetadata, ModelSummary } from '../schemas/models'
 import { tensorTypes, type TensorSpec } from './tensor'
 
@@ -28,7 +29,13 @@ function tensorMetadata (spec: TensorSpec, model: ModelVersion): ModelMetadata['
   }
 }
 
-export function describeModel (entry: ModelEntry, model: ModelVersion): ModelMetadata {
+/**
+ * The model's metadata, with the status fields KServe V1 (`ready`) and TF
+ * Serving (`model_version_status`) clients read; `onlyVersion` narrows the
+ * status to the version a TF Serving client asked for.
+ */
+export function describeModel (entry: ModelEntry, model: ModelVersion, onlyVersion?: number): ModelMetadata {
+  const versions = onlyVersion === undefined ? [...entry.loaded.keys()].sort((a, b) => a - b) : [onlyVersion]
   return {
     ...summarizeModel(entry),
     inputs: model.inputs.map(spec => tensorMetadata(spec, model)),
@@ -36,7 +43,9 @@ export function describeModel (entry: ModelEntry, model: ModelVersion): ModelMet
     unserved_outputs: model.unservedOutputs,
     prediction_output: model.predictionOutput,
     labels: model.config.labels,
-    config: model.config
+    config: model.config,
+    ready: entry.state === 'READY',
+    model_version_status: versions.map(version => ({ version: String(version), state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }))
   }
 }
 

@@ -9,12 +9,13 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
-import { ModelConfigSchema, type ModelConfig } from '../schemas/model-config'
+import { ModelConfigSchema, UNSUPPORTED_CONFIG_KEYS, type ModelConfig } from '../schemas/model-config'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../schemas/models'
 
 export const MODEL_FILE = 'model.onnx'
 
-// Names become URL segments and folder names: no dots first, no separators.
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
+const MODEL_NAME = new RegExp(MODEL_NAME_PATTERN)
+const VERSION_FOLDER = new RegExp(MODEL_VERSION_PATTERN)
 
 export function isValidModelName (name: string): boolean {
   return MODEL_NAME.test(name)
@@ -54,21 +55,41 @@ export function withoutPath (error: unknown): string {
   return (at === -1 ? message : message.slice(0, at)).split(path).join('the file')
 }
 
+/** Why the repository could not be listed, without its path (the log line of the failure has it). */
+export function unreadableRepository (error: unknown): string {
+  return `cannot read the model repository: ${withoutPath(error)}; make MODEL_REPOSITORY a readable folder (the server log names the folder)`
+}
+
 function describeMember (schema: TSchema): string {
   if ('const' in schema) return JSON.stringify(schema.const)
   if (schema.type === 'array') return `a ${schema.minItems > 0 ? 'non-empty ' : ''}list of ${(schema.items as TSchema).type}s`
   return String(schema.type)
 }
 
+function pointerSegments (pointer: string): string[] {
+  return pointer.split('/').slice(1).map(segment => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+}
+
+/** A JSON pointer as a person reads it: /warmup/0/inputs/x → warmup[0].inputs.x. */
+function configPath (pointer: string): string {
+  return pointerSegments(pointer)
+    .map((segment, i) => /^\d+$/.test(segment) ? `[${segment}]` : i === 0 ? segment : `.${segment}`)
+    .join('')
+}
+
 /** The first problem of a config.json, as one line a person can act on. */
 function describeConfigError (value: unknown): string | undefined {
+  const unsupported = typeof value === 'object' && value !== null
+    ? Object.keys(UNSUPPORTED_CONFIG_KEYS).find(key => Object.hasOwn(value, key))
+    : undefined
+  if (unsupported !== undefined) return `${unsupported}: ${UNSUPPORTED_CONFIG_KEYS[unsupported]}`
   const error = Value.Errors(ModelConfigSchema, value).First()
   if (error === undefined) return undefined
-  const where = error.path === '' ? 'the file' : error.path.slice(1).replace(/\//g, '.')
+  const where = error.path === '' ? 'the file' : configPath(error.path)
   if (error.type === ValueErrorType.ObjectAdditionalProperties) {
-    const key = where.split('.').pop() ?? where
-    const allowed = where.includes('.') ? Object.keys(ModelConfigSchema.properties.dynamic_batching.properties) : Object.keys(ModelConfigSchema.properties)
-    return `unknown key '${key}'; allowed keys: ${allowed.join(', ')}`
+    // The error's schema is the object holding the unknown key.
+    const key = pointerSegments(error.path).at(-1) ?? where
+    return `unknown key '${key}'; allowed keys: ${Object.keys(error.schema.properties as object).join(', ')}`
   }
   if (error.type === ValueErrorType.Union) {
     // TypeBox only says "expected union value": list what is accepted instead.
@@ -131,7 +152,7 @@ export async function readModelSource (root: string, name: string): Promise<Mode
   const entries = await readdir(dir, { withFileTypes: true })
   for (const entry of entries) {
     // Triton ignores non-numeric folders; so do we (notes, exports, …).
-    if (!/^[1-9]\d{0,8}$/.test(entry.name) || !(await isDirectory(entry, dir))) continue
+    if (!VERSION_FOLDER.test(entry.name) || !(await isDirectory(entry, dir))) continue
     if (await hasFile(join(dir, entry.name, MODEL_FILE))) source.versions.push(Number(entry.name))
   }
   source.versions.sort((a, b) => a - b)

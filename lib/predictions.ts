@@ -1,35 +1,22 @@
-// The two row-oriented APIs over a model: `/predict` (one output, class names
-// for labels) and TF Serving's `instances` (every output).
+// The row- and column-oriented framings over the inference service:
+// `/predict` (one output, class names for labels), and the REST protocol of
+// TF Serving and KServe V1 (`instances` → `predictions`, or columnar
+// `inputs` → `outputs`).
 
 import { InputError } from './errors'
-import type { ModelManager, ModelVersion } from './model-manager'
-import { decodeRowOrRows, decodeRows, encodePredictions, tensorToRows, type DecodeLimits } from './tensor-codec'
-import type { TensorMap } from './tensor'
+import type { InferenceLog, InferenceService } from './inference-service'
+import type { ModelVersion } from './model-manager'
+import type { TensorSpec } from './tensor'
+import { decodeColumns, decodeRowOrRows, decodeRows, encodePredictions } from './tensor-codec'
+import { nestedJson, rowsJson } from './tensor-json'
 
-export interface PredictionLimits extends DecodeLimits {
-  /** Rows one request may carry, whatever the model allows. */
-  maxRows: number
+export interface Framed<Reply> {
+  reply: Reply
+  log: InferenceLog
 }
 
-export interface PredictionResult {
-  predictions: unknown[]
-  rows: number
-  /** Time spent in the inference pool, queueing included. */
-  inferenceMs: number
-}
-
-function checkRows (model: ModelVersion, feeds: TensorMap, field: string, limits: PredictionLimits): number {
-  const rows = Object.values(feeds)[0].dims[0]
-  const modelMax = model.config.max_batch_size ?? 0
-  const max = modelMax > 0 ? Math.min(modelMax, limits.maxRows) : limits.maxRows
-  if (rows > max) {
-    throw new InputError(field, `${field}: at most ${max} ${max === 1 ? 'row' : 'rows'} per request for model '${model.name}', received ${rows}`)
-  }
-  return rows
-}
-
-function isIntegerType (type: string): boolean {
-  return /^u?int(8|16|32|64)$/.test(type)
+function isIntegerType (spec: TensorSpec | undefined): boolean {
+  return spec !== undefined && /^u?int(8|16|32|64)$/.test(spec.type)
 }
 
 /** Replaces class indices with the configured class names; other values pass through. */
@@ -38,24 +25,46 @@ function applyLabels (value: unknown, labels: readonly string[]): unknown {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < labels.length ? labels[value] : value
 }
 
-/** `/predict`: `input_data` is one row or an array of rows; one prediction per row. */
-export async function predictOutput (manager: ModelManager, model: ModelVersion, inputData: unknown, limits: PredictionLimits): Promise<PredictionResult> {
-  const feeds = decodeRowOrRows(inputData, model.inputs, 'input_data', limits)
-  const rows = checkRows(model, feeds, 'input_data', limits)
-  const { outputs, ms } = await manager.run(model, feeds, [model.predictionOutput])
-  let predictions = tensorToRows(outputs[model.predictionOutput], model.predictionOutput)
+/** `/predict`: `input_data` is one row or an array of rows; one prediction per row of the model's prediction output. */
+export async function predictOutput (service: InferenceService, model: ModelVersion, inputData: unknown): Promise<Framed<{ prediction: unknown[] }>> {
+  const feeds = decodeRowOrRows(inputData, model.inputs, 'input_data', service.limits)
+  const output = model.predictionOutput
+  const { outputs, log } = await service.run(model, feeds, { fetches: [output], field: 'input_data', rows: true })
+  const predictions = rowsJson(outputs[output], output)
   const labels = model.config.labels
-  const spec = model.outputs.find(output => output.name === model.predictionOutput)
-  if (labels !== undefined && spec !== undefined && isIntegerType(spec.type)) {
-    predictions = predictions.map(value => applyLabels(value, labels))
-  }
-  return { predictions, rows, inferenceMs: ms }
+  const labelled = labels !== undefined && isIntegerType(model.outputs.find(spec => spec.name === output))
+  return { reply: { prediction: labelled ? predictions.map(value => applyLabels(value, labels)) : predictions }, log }
 }
 
-/** TF Serving's row format: `instances` in, `predictions` out, every tensor output. */
-export async function predictInstances (manager: ModelManager, model: ModelVersion, instances: unknown[], limits: PredictionLimits): Promise<PredictionResult> {
-  const feeds = decodeRows(instances, model.inputs, { field: 'instances', limits })
-  const rows = checkRows(model, feeds, 'instances', limits)
-  const { outputs, ms } = await manager.run(model, feeds)
-  return { predictions: encodePredictions(outputs, rows), rows, inferenceMs: ms }
+export interface TfServingRequest {
+  instances?: unknown[]
+  inputs?: unknown
+  signature_name?: string
+}
+
+export type TfServingReply = { predictions: unknown[] } | { outputs: unknown }
+
+/**
+ * TF Serving's and KServe V1's predict: rows in `instances` give
+ * `predictions` (per row the output, or an object keyed by output name);
+ * columns in `inputs` (one input's batch, or an object keyed by input name)
+ * give `outputs` in the same form.
+ */
+export async function predictTfServing (service: InferenceService, model: ModelVersion, body: TfServingRequest): Promise<Framed<TfServingReply>> {
+  if (body.signature_name !== undefined && body.signature_name !== 'serving_default') {
+    throw new InputError('signature_name', `signature_name: expected 'serving_default' (an ONNX model has one signature), received '${body.signature_name.slice(0, 64)}'`)
+  }
+  if ((body.instances === undefined) === (body.inputs === undefined)) {
+    throw new InputError('body', 'body: expected either instances (rows) or inputs (columns), not both and not neither')
+  }
+  if (body.instances !== undefined) {
+    const feeds = decodeRows(body.instances, model.inputs, { field: 'instances', limits: service.limits })
+    const { outputs, log } = await service.run(model, feeds, { field: 'instances', rows: true })
+    return { reply: { predictions: encodePredictions(outputs, log.rows) }, log }
+  }
+  const feeds = decodeColumns(body.inputs, model.inputs, 'inputs', service.limits)
+  const { outputs, log } = await service.run(model, feeds, { field: 'inputs', rows: true })
+  const names = Object.keys(outputs)
+  const columns = names.length === 1 ? nestedJson(outputs[names[0]]) : Object.fromEntries(names.map(name => [name, nestedJson(outputs[name])]))
+  return { reply: { outputs: columns }, log }
 }

@@ -70,6 +70,9 @@ function bigIntCheck (min: bigint, max: bigint, label: string) {
   }
 }
 
+/** onnxruntime keeps strings as C strings: one with a NUL would come back cut short, so it is refused. */
+export const NUL_PROBLEM = 'a string without the NUL character (\\u0000), which onnxruntime cannot carry'
+
 const toNumber = (value: unknown): number => value as number
 const toBigInt = (value: unknown): bigint => BigInt(value as number | string)
 
@@ -94,7 +97,7 @@ export const tensorTypes: Record<TensorType, TypeInfo> = {
   string: {
     datatype: 'BYTES',
     create: n => new Array<string>(n).fill(''),
-    check: value => typeof value === 'string' ? undefined : 'a string',
+    check: value => typeof value !== 'string' ? 'a string' : value.includes('\0') ? NUL_PROBLEM : undefined,
     toElement: value => value as string
   }
 }

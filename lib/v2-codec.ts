@@ -13,11 +13,13 @@
 // little-endian platforms (x64, arm64).
 
 import { InputError } from './errors'
-import { describeValue } from './tensor-codec'
+import type { InferenceLog, InferenceService } from './inference-service'
+import type { ModelVersion } from './model-manager'
 import {
-  elementCount, elementToJson, formatShape, tensorTypes,
+  NUL_PROBLEM, elementCount, formatShape, tensorTypes,
   type TensorArray, type TensorData, type TensorMap, type TensorSpec, type TensorType
 } from './tensor'
+import { ElementBudget, JsonTensorReader, describeValue, flatJson, isPlainObject } from './tensor-json'
 
 /** The request header that gives the length of the JSON part of a body with binary tensors. */
 export const HEADER_LENGTH_HEADER = 'inference-header-content-length'
@@ -97,10 +99,6 @@ export interface V2Model {
 export interface V2Limits {
   /** Elements one request may carry across all its inputs. */
   maxElements: number
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** A client-supplied name or datatype for a message, quoted and cut short. */
@@ -211,40 +209,21 @@ function checkShape (value: unknown, spec: TensorSpec, field: string): number[] 
   return shape
 }
 
-/** Fills `data` from flat or nested JSON values, checking every element. */
+/** The tensor from flat or nested JSON values, every element checked. */
 function decodeJsonData (value: unknown, spec: TensorSpec, shape: number[], count: number, field: string): TensorArray {
   const dataField = `${field}.data`
-  const info = tensorTypes[spec.type]
   const datatype = v2DatatypeOf(spec.type)
   if (!Array.isArray(value)) {
     throw new InputError(dataField, `${dataField}: expected an array of ${count} ${datatype} values for shape ${formatShape(shape)}, flat or nested, received ${describeValue(value)}`)
   }
-  const data = info.create(count)
-  let next = 0
-  const put = (element: unknown, elementField: string): void => {
-    const problem = info.check(element)
-    if (problem !== undefined) {
-      throw new InputError(elementField, `${elementField}: expected ${problem}, received ${describeValue(element)}`)
-    }
-    data[next++] = info.toElement(element) as never
-  }
-  if (shape.length > 0 && Array.isArray(value[0])) {
-    // Nested: every level must have exactly the length of its dimension.
-    const walk = (level: unknown, depth: number, levelField: string): void => {
-      if (depth === shape.length) return put(level, levelField)
-      if (!Array.isArray(level) || level.length !== shape[depth]) {
-        throw new InputError(levelField, `${levelField}: expected an array of ${shape[depth]} (nested data must match shape ${formatShape(shape)}), received ${describeValue(level)}`)
-      }
-      for (let i = 0; i < level.length; i++) walk(level[i], depth + 1, `${levelField}[${i}]`)
-    }
-    walk(value, 0, dataField)
-    return data
-  }
-  if (value.length !== count) {
+  const nested = shape.length > 0 && Array.isArray(value[0])
+  if (!nested && value.length !== count) {
     throw new InputError(dataField, `${dataField}: expected ${count} ${datatype} values for shape ${formatShape(shape)}, received an array of ${value.length}`)
   }
-  for (let i = 0; i < count; i++) put(value[i], `${dataField}[${i}]`)
-  return data
+  // The shape was charged to the request's budget already.
+  const reader = new JsonTensorReader(spec.type, nested ? [...shape] : [count], () => `shape ${formatShape(shape)} of ${datatype}`, new ElementBudget(Infinity))
+  reader.read(value, dataField)
+  return reader.toArray()
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -268,6 +247,7 @@ function decodeBinaryStrings (chunk: Buffer, count: number, field: string): stri
     } catch {
       throw new InputError(field, `${field}: binary BYTES element ${i} is not valid UTF-8; this server takes BYTES as UTF-8 text`)
     }
+    if (data[i].includes('\0')) throw new InputError(field, `${field}: binary BYTES element ${i}: expected ${NUL_PROBLEM}`)
     offset += length
   }
   if (offset !== chunk.length) {
@@ -384,7 +364,7 @@ export function decodeInferRequest (
   const firstSeen = new Map<string, string>()
   const feeds: TensorMap = {}
   const pending: PendingBinary[] = []
-  let elements = 0
+  const budget = new ElementBudget(limits.maxElements)
   inputs.forEach((input: unknown, i) => {
     const field = `inputs[${i}]`
     if (!isPlainObject(input)) {
@@ -409,10 +389,7 @@ export function decodeInferRequest (
     }
     const shape = checkShape(input.shape, spec, field)
     const count = elementCount(shape)
-    elements += count
-    if (elements > limits.maxElements) {
-      throw new InputError(`${field}.shape`, `${field}.shape: expected at most ${limits.maxElements} tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received ${elements} with shape ${formatShape(shape)}`)
-    }
+    budget.takeShape(shape, `${field}.shape`)
 
     const inputParameters = parametersOf(input, `${field}.`)
     refuseUnsupported(inputParameters, ['shared_memory_region'], `${field}.parameters`)
@@ -480,17 +457,6 @@ export interface EncodeResponseArgs {
   requested: RequestedOutput[]
 }
 
-/** The tensor's elements as a flat, row-major JSON array. */
-function flatJson (tensor: TensorData): unknown[] {
-  const { type, data } = tensor
-  if (type === 'bool' || type === 'float16' || type === 'int64' || type === 'uint64') {
-    const out = new Array<unknown>(data.length)
-    for (let i = 0; i < data.length; i++) out[i] = elementToJson(type, data[i])
-    return out
-  }
-  return Array.from(data as ArrayLike<unknown>)
-}
-
 /** The tensor's bytes in the binary format. */
 function binaryOf (tensor: TensorData): Buffer {
   const data = tensor.data
@@ -528,4 +494,12 @@ export function encodeInferResponse (args: EncodeResponseArgs): EncodedInferResp
   }), 'utf8')
   if (binaries.length === 0) return { body: json }
   return { body: Buffer.concat([json, ...binaries]), headerLength: json.length }
+}
+
+/** A v2 infer over the inference service: the encoded response and the log line's facts. */
+export async function inferV2 (service: InferenceService, model: ModelVersion, body: Buffer, headerLength: number | undefined): Promise<{ response: EncodedInferResponse, log: InferenceLog }> {
+  const decoded = decodeInferRequest(body, headerLength, model, service.limits)
+  const { outputs, log } = await service.run(model, decoded.feeds, { fetches: decoded.outputs.map(output => output.name), field: 'inputs' })
+  const response = encodeInferResponse({ modelName: model.name, modelVersion: String(model.version), id: decoded.id, outputs, requested: decoded.outputs })
+  return { response, log }
 }

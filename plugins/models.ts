@@ -2,7 +2,6 @@ import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { InferencePool } from '../lib/inference-pool'
 import { ModelManager } from '../lib/model-manager'
-import type { PredictionLimits } from '../lib/predictions'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,9 +22,14 @@ export default fp(async (fastify) => {
     maxPending: config.inferenceQueue,
     timeoutMs: config.inferenceTimeoutMs
   })
-  const models = new ModelManager(pool, { repository: config.modelRepository, defaultModel: config.defaultModel })
+  const models = new ModelManager(pool, {
+    repository: config.modelRepository,
+    defaultModel: config.defaultModel,
+    // By then the pool has answered every run holding a version being let go.
+    drainTimeoutMs: config.inferenceTimeoutMs,
+    log: fastify.log
+  })
   fastify.decorate('models', models)
-  fastify.decorate('predictionLimits', { maxRows: config.maxRows, maxElements: config.maxTensorElements })
 
   // Reasons that clients see name files relative to the repository; the log
   // is the server's own, so it names the folders in full for the operator.
@@ -55,6 +59,5 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Settles when the first load of the repository has finished, well or not. */
     modelsLoaded: Promise<void>
-    predictionLimits: PredictionLimits
   }
 }

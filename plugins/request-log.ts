@@ -1,12 +1,6 @@
 import fp from 'fastify-plugin'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
-
-export interface InferenceLog {
-  model: string
-  version: number
-  rows: number
-  inferenceMs: number
-}
+import type { InferenceLog } from '../lib/inference-service'
 
 declare module 'fastify' {
   interface FastifyRequest {

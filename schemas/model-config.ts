@@ -1,5 +1,26 @@
 import { Type, type Static } from '@sinclair/typebox'
 
+/** One input of a warm-up sample: its whole shape and the value of every element. */
+const WarmupInputSchema = Type.Object({
+  shape: Type.Array(Type.Integer({ minimum: 1 }), {
+    maxItems: 32,
+    description: 'The tensor\'s shape, batch dimension included: [1, 3, 224, 224]'
+  }),
+  fill: Type.Optional(Type.Union([Type.Number(), Type.Boolean(), Type.String()], {
+    description: 'The value of every element, of the input\'s type; default 0 (false, \'\')'
+  }))
+}, { additionalProperties: false })
+
+/**
+ * Triton's model_warmup, reduced to what a JSON file says plainly: each
+ * sample gives every input of the model a shape (and a fill value) and runs
+ * once per inference worker before the model is ready.
+ */
+const WarmupSampleSchema = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 128, description: 'Named in the reason when the sample fails' })),
+  inputs: Type.Record(Type.String(), WarmupInputSchema, { description: 'Every input of the model, by name' })
+}, { additionalProperties: false })
+
 /** `models/<name>/config.json`: everything optional, unknown keys refused. */
 export const ModelConfigSchema = Type.Object({
   description: Type.Optional(Type.String({ maxLength: 2000 })),
@@ -9,13 +30,25 @@ export const ModelConfigSchema = Type.Object({
     max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
     preferred_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536 }))
   }, { additionalProperties: false })),
-  cache: Type.Optional(Type.Boolean()),
   version_policy: Type.Optional(Type.Union([
     Type.Literal('latest'),
     Type.Literal('all'),
     Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })
   ])),
-  prediction_output: Type.Optional(Type.String({ description: 'The output /predict returns; default the first' }))
+  prediction_output: Type.Optional(Type.String({ description: 'The output /predict returns; default the first' })),
+  warmup: Type.Optional(Type.Array(WarmupSampleSchema, {
+    maxItems: 16,
+    description: 'Samples run before the model is ready; [] runs none. Without it, a model whose only dynamic dimension is the batch runs zeros with one row, and any other model is not warmed up'
+  }))
 }, { additionalProperties: false, $id: 'ModelConfig' })
 
 export type ModelConfig = Static<typeof ModelConfigSchema>
+export type WarmupSample = Static<typeof WarmupSampleSchema>
+
+/**
+ * Keys that name a feature that does not exist yet: refused, with why, rather
+ * than accepted and ignored, so nobody believes a model is cached.
+ */
+export const UNSUPPORTED_CONFIG_KEYS: Readonly<Record<string, string>> = {
+  cache: 'response caching is not available yet; remove the key'
+}

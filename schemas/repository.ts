@@ -2,8 +2,7 @@
 // /v2/repository API): index, load, unload. Admin scope.
 
 import { Type, type Static } from '@sinclair/typebox'
-
-const ModelState = Type.Union([Type.Literal('READY'), Type.Literal('UNAVAILABLE'), Type.Literal('LOADING'), Type.Literal('UNLOADING')])
+import { ModelStateSchema } from './models'
 
 export const RepositoryIndexBody = Type.Object({
   ready: Type.Optional(Type.Boolean({ description: 'true: only the model versions that are ready' }))
@@ -12,7 +11,7 @@ export const RepositoryIndexBody = Type.Object({
 export const RepositoryIndexRowSchema = Type.Object({
   name: Type.String(),
   version: Type.Optional(Type.String({ description: 'Absent for a model folder that holds no version', examples: ['1'] })),
-  state: ModelState,
+  state: ModelStateSchema,
   reason: Type.String({ description: 'Why the version is not ready, with the fix; \'\' when ready', examples: ['unloaded'] })
 })
 

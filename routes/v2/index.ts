@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox'
 import { version as serverVersion } from '../../package.json'
 import { tritonModelConfig, v2ModelMetadata } from '../../lib/model-metadata'
-import { HEADER_LENGTH_HEADER, decodeInferRequest, encodeInferResponse, parseHeaderLength } from '../../lib/v2-codec'
+import { HEADER_LENGTH_HEADER, inferV2, parseHeaderLength } from '../../lib/v2-codec'
 import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, V2ErrorSchema, v2Errors } from '../../schemas/v2'
 
 // The Open Inference Protocol (KServe v2), as Triton and MLServer speak it.
@@ -66,12 +66,10 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 200: V2InferResponse, ...v2Errors(400, 401, 403, 404, 413, 415, 429, 503, 504) }
       }
     }, async (request, reply) => {
-      const model = fastify.models.get(request.params.name, version(request.params.version))
+      const model = fastify.inference.model(request.params.name, version(request.params.version))
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-      const decoded = decodeInferRequest(body, parseHeaderLength(request.headers[HEADER_LENGTH_HEADER]), model, fastify.predictionLimits)
-      const { outputs, ms } = await fastify.models.run(model, decoded.feeds, decoded.outputs.map(output => output.name))
-      request.inference = { model: model.name, version: model.version, rows: Object.values(decoded.feeds)[0].dims[0] ?? 1, inferenceMs: ms }
-      const encoded = encodeInferResponse({ modelName: model.name, modelVersion: String(model.version), id: decoded.id, outputs, requested: decoded.outputs })
+      const { response: encoded, log } = await inferV2(fastify.inference, model, body, parseHeaderLength(request.headers[HEADER_LENGTH_HEADER]))
+      request.inference = log
       // Already encoded (the binary extension appends raw bytes to the JSON):
       // Fastify sends a Buffer as it is; the 200 schema documents its JSON part.
       const payload = encoded.body as unknown as Static<typeof V2InferResponse>

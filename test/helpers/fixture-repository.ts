@@ -104,6 +104,41 @@ function reluModel (graphName: string, dims: Dim[]): Uint8Array {
   })
 }
 
+/**
+ * A 3×3 convolution with an all-ones kernel, so each output element is the
+ * sum of a 3×3 window: input `image` [batch, 1, height, width], every
+ * dimension but the channel dynamic; output `sums` [batch, 1, height-2, width-2].
+ * A 1×1 image is refused by the runtime, as by any real image model.
+ */
+export function windowSumModel (): Uint8Array {
+  return encodeModel({
+    graphName: 'window_sum',
+    inputs: [tensorInput('image', ElemType.FLOAT, ['batch', 1, 'height', 'width'])],
+    outputs: [tensorOutput('sums', ElemType.FLOAT, ['batch', 1, 'sums_height', 'sums_width'])],
+    initializers: [floatInitializer('kernel', [1, 1, 3, 3], Array(9).fill(1))],
+    nodes: [node('Conv', ['image', 'kernel'], ['sums'], [attribute.ints('kernel_shape', [3, 3])])]
+  })
+}
+
+/** What windowSumModel gives for one height×width image (row-major): each 3×3 window's sum. */
+export function windowSums (image: number[], height: number, width: number): number[] {
+  const sums: number[] = []
+  for (let row = 0; row + 3 <= height; row++) {
+    for (let column = 0; column + 3 <= width; column++) {
+      let sum = 0
+      for (let i = 0; i < 9; i++) sum += image[(row + Math.floor(i / 3)) * width + column + (i % 3)]
+      sums.push(sum)
+    }
+  }
+  return sums
+}
+
+/** Writes `<dir>/<name>/1/model.onnx` and, when given, the model's config.json. */
+export function writeModelFolder (dir: string, name: string, model: Uint8Array, config?: object): void {
+  writeFile(join(dir, name, '1', 'model.onnx'), model)
+  if (config !== undefined) writeConfig(dir, name, config)
+}
+
 export function buildFixtureRepository (dir: string): void {
   writeFile(join(dir, 'sum', '1', 'model.onnx'), sumModel(1))
   writeFile(join(dir, 'sum', '2', 'model.onnx'), sumModel(2))

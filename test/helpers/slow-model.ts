@@ -1,7 +1,8 @@
 // A model whose runs take long enough (tens to hundreds of ms) to keep the
 // inference workers busy, for tests of liveness, queueing and shutdown.
 
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
 
@@ -29,3 +30,14 @@ export function writeSlowModel (dir: string, name = 'slow', layers = 128): void 
   writeFileSync(join(dir, name, '1', 'model.onnx'), model)
   writeFileSync(join(dir, name, 'config.json'), JSON.stringify({ max_batch_size: 1024 }))
 }
+
+/** A repository holding only the slow model, removed after the test. */
+export function slowRepository (t: { teardown: (fn: () => unknown) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-serve-slow-'))
+  writeSlowModel(dir)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A v1 instances body of `rows` rows for the slow model. */
+export const slowRows = (rows: number): string => JSON.stringify({ instances: Array.from({ length: rows }, () => new Array(SLOW_WIDTH).fill(0.25)) })

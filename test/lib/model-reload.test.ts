@@ -1,6 +1,7 @@
-import t from 'tap'
+import { performance } from 'node:perf_hooks'
+import t, { type Test } from 'tap'
 import { InferencePool } from '../../lib/inference-pool'
-import { ModelManager } from '../../lib/model-manager'
+import { ModelManager, type ModelManagerOptions } from '../../lib/model-manager'
 import type { TensorMap } from '../../lib/tensor'
 import { fixtureRepository } from '../helpers/build-app'
 
@@ -19,18 +20,29 @@ class GatedPool extends InferencePool {
     this.unloaded.push(key)
     return super.unload(key)
   }
+
+  /** Holds the runs of `key` until the returned function is called. */
+  closeGate (key: string): () => void {
+    let open: () => void = () => {}
+    this.gated = key
+    this.gate = new Promise(resolve => { open = resolve })
+    return open
+  }
+}
+
+/** A gated pool and a manager over a fresh fixture repository, loaded; closed after the test. */
+async function loadedManager (t: Test, options: Partial<ModelManagerOptions> = {}): Promise<{ pool: GatedPool, manager: ModelManager }> {
+  const pool = new GatedPool({ workers: 1, threadsPerSession: 1, maxPending: 8, timeoutMs: 30_000 })
+  const manager = new ModelManager(pool, { repository: fixtureRepository(t), ...options })
+  t.teardown(() => manager.close())
+  await manager.loadAll()
+  return { pool, manager }
 }
 
 t.test('a reload releases the old sessions only once the runs holding them are answered', async t => {
-  const pool = new GatedPool({ workers: 1, threadsPerSession: 1, maxPending: 8, timeoutMs: 30_000 })
-  const manager = new ModelManager(pool, { repository: fixtureRepository(t) })
-  t.teardown(() => manager.close())
-  await manager.loadAll()
+  const { pool, manager } = await loadedManager(t)
   const old = manager.get('mixed')
-
-  let open: () => void = () => {}
-  pool.gated = old.key
-  pool.gate = new Promise(resolve => { open = resolve })
+  const open = pool.closeGate(old.key)
   const feeds: TensorMap = {
     a: { type: 'float64', dims: [1, 2], data: Float64Array.of(1.5, 2) },
     b: { type: 'int64', dims: [1, 1], data: BigInt64Array.of(3n) },
@@ -53,4 +65,21 @@ t.test('a reload releases the old sessions only once the runs holding them are a
   t.equal(entry.state, 'READY')
   t.ok(pool.unloaded.includes(old.key), 'released after')
   t.not(manager.get('mixed').key, old.key, 'the new sessions serve under a new key')
+})
+
+t.test('a release waits for a run that never ends only as long as the drain bound (INFERENCE_TIMEOUT_MS)', async t => {
+  const { pool, manager } = await loadedManager(t, { drainTimeoutMs: 300 })
+  const model = manager.get('sum')
+  const open = pool.closeGate(model.key)
+  // Held at the gate, before the pool (and its timeout) ever sees it.
+  const stuck = manager.run(model, { x: { type: 'float32', dims: [1, 3], data: Float32Array.of(1, 2, 3) } }).catch((error: Error) => error)
+  const start = performance.now()
+  const entry = await manager.unload('sum')
+  const waited = performance.now() - start
+  t.ok(waited >= 250 && waited < 5000, `the unload went ahead after the bound (${Math.round(waited)} ms)`)
+  t.equal(entry.reason, 'unloaded')
+  t.equal(model.inflight, 1, 'the run still held the version')
+  t.ok(pool.unloaded.includes(model.key), 'its session was released')
+  open()
+  t.match(await stuck, { message: `model ${model.key} is not loaded in this worker` }, 'the straggler fails alone')
 })

@@ -41,7 +41,7 @@ t.test('scans the fixture repository', async t => {
   t.same(models.broken.served, [1])
 
   t.equal(models.badconfig.error,
-    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, cache, version_policy, prediction_output")
+    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, prediction_output, warmup")
   t.same(models.badconfig.config, {}, 'a refused config is not half applied')
   t.same(models.badconfig.versions, [1])
 
@@ -132,7 +132,9 @@ t.test('config.json problems name the key and the fix', async t => {
   writeModel(root, 'negative', ['1'], '{"max_batch_size": -1}')
   writeModel(root, 'labels', ['1'], '{"labels": "setosa"}')
   writeModel(root, 'array', ['1'], '[]')
-  writeModel(root, 'ok', ['1'], '{"description": "d", "labels": ["a"], "max_batch_size": 0, "dynamic_batching": {"max_queue_delay_ms": 2, "preferred_batch_size": 8}, "cache": true, "version_policy": "all", "prediction_output": "y"}')
+  writeModel(root, 'ok', ['1'], '{"description": "d", "labels": ["a"], "max_batch_size": 0, "dynamic_batching": {"max_queue_delay_ms": 2, "preferred_batch_size": 8}, "version_policy": "all", "prediction_output": "y", "warmup": [{"name": "small", "inputs": {"x": {"shape": [1, 3], "fill": 0.5}}}]}')
+  writeModel(root, 'cache', ['1'], '{"max_batch_size": 4, "cache": true}')
+  writeModel(root, 'cacheoff', ['1'], '{"cache": false, "colour": "red"}')
   writeModel(root, 'nofile', [])
   mkdirSync(join(root, 'nofile', 'config.json'))
   const models = byName(await scanModelRepository(root))
@@ -144,9 +146,31 @@ t.test('config.json problems name the key and the fix', async t => {
   t.equal(models.array.error, 'config.json: the file: expected object')
   t.equal(models.ok.error, undefined)
   t.same(models.ok.config.dynamic_batching, { max_queue_delay_ms: 2, preferred_batch_size: 8 })
+  t.same(models.ok.config.warmup, [{ name: 'small', inputs: { x: { shape: [1, 3], fill: 0.5 } } }])
+  // Accepted and read by nothing would tell an operator the model is cached
+  t.equal(models.cache.error, 'config.json: cache: response caching is not available yet; remove the key')
+  t.same(models.cache.config, {})
+  t.equal(models.cacheoff.error, 'config.json: cache: response caching is not available yet; remove the key', 'whatever its value, before any other problem')
   // One model's unreadable config must not stop the scan of the others
   t.match(models.nofile.error, /^config\.json cannot be read \(EISDIR/)
   t.same(models.nofile.config, {})
+})
+
+t.test('config.json warmup: each problem named by its place in the list', async t => {
+  const root = t.testdir()
+  const cases: Record<string, [unknown, string]> = {
+    notalist: [{ inputs: {} }, 'warmup: expected array'],
+    nokey: [[{ name: 'a' }], 'warmup[0].inputs: expected required property'],
+    extra: [[{ inputs: {}, batch_size: 4 }], "unknown key 'batch_size'; allowed keys: name, inputs"],
+    inputextra: [[{ inputs: { x: { shape: [1], zero_data: true } } }], "unknown key 'zero_data'; allowed keys: shape, fill"],
+    noshape: [[{ inputs: { x: { fill: 1 } } }], 'warmup[0].inputs.x.shape: expected required property'],
+    zero: [[{ inputs: {} }, { inputs: { x: { shape: [1, 0] } } }], 'warmup[1].inputs.x.shape[1]: expected integer to be greater or equal to 1'],
+    fill: [[{ inputs: { x: { shape: [1], fill: [1] } } }], 'warmup[0].inputs.x.fill: expected number or boolean or string, received [1]'],
+    toomany: [Array(17).fill({ inputs: {} }), 'warmup: expected array length to be less or equal to 16']
+  }
+  for (const [name, [warmup]] of Object.entries(cases)) writeModel(root, name, ['1'], JSON.stringify({ warmup }))
+  const models = byName(await scanModelRepository(root))
+  for (const [name, [, reason]] of Object.entries(cases)) t.equal(models[name].error, `config.json: ${reason}`, name)
 })
 
 t.test('what clients are shown: paths inside the repository, file system errors without their path', async t => {

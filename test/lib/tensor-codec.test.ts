@@ -2,8 +2,9 @@ import t, { type Test } from 'tap'
 import { InputError } from '../../lib/errors'
 import type { TensorData, TensorSpec, TensorType } from '../../lib/tensor'
 import {
-  decodeRowOrRows, decodeRows, describeValue, encodePredictions, tensorToNested, tensorToRows
+  decodeRowOrRows, decodeRows, describeValue, encodePredictions
 } from '../../lib/tensor-codec'
+import { nestedJson, rowsJson } from '../../lib/tensor-json'
 
 const features: TensorSpec[] = [{ name: 'features', type: 'float32', shape: [-1, 4] }]
 const mixed: TensorSpec[] = [
@@ -98,7 +99,7 @@ t.test('int64', async t => {
   t.ok(tensors.x.data instanceof BigInt64Array)
   t.same(values(tensors.x), [1n, -2n, 2n ** 63n - 1n, -(2n ** 63n), 9007199254740993n, 9007199254740991n])
   // Back to JSON: exact, as numbers while safe and as decimal strings beyond 2^53
-  t.same(tensorToRows(tensors.x, 'x'), [[1, -2], [big, '-9223372036854775808'], ['9007199254740993', 9007199254740991]])
+  t.same(rowsJson(tensors.x, 'x'), [[1, -2], [big, '-9223372036854775808'], ['9007199254740993', 9007199254740991]])
   t.same(encodePredictions({ x: tensors.x }, 3)[2], ['9007199254740993', 9007199254740991])
 
   // JSON.parse has already rounded 9007199254740993 to 9007199254740992: refuse, and say to send a string
@@ -120,7 +121,7 @@ t.test('int64', async t => {
 t.test('uint64 refuses negatives with its range', async t => {
   const tensors = decodeRows(['18446744073709551615'], one('uint64', [-1]), { field: 'instances' })
   t.ok(tensors.x.data instanceof BigUint64Array)
-  t.same(tensorToRows(tensors.x, 'x'), ['18446744073709551615'])
+  t.same(rowsJson(tensors.x, 'x'), ['18446744073709551615'])
   refuses(t, [-1], one('uint64', [-1]),
     'instances[0]: expected an integer within uint64 range [0, 18446744073709551615], received the number -1', 'instances[0]')
 })
@@ -129,7 +130,7 @@ t.test('bool: only true and false', async t => {
   const tensors = decodeRows([[true], [false]], one('bool', [-1, 1]), { field: 'instances' })
   t.ok(tensors.x.data instanceof Uint8Array)
   t.same(values(tensors.x), [1, 0])
-  t.same(tensorToRows(tensors.x, 'x'), [[true], [false]])
+  t.same(rowsJson(tensors.x, 'x'), [[true], [false]])
   for (const [value, received] of [[1, 'the number 1'], [0, 'the number 0'], ['true', 'a string'], [null, 'null']] as const) {
     refuses(t, [[value]], one('bool', [-1, 1]), `instances[0][0]: expected a boolean (true or false), received ${received}`, 'instances[0][0]')
   }
@@ -153,7 +154,7 @@ t.test('small integer and float16 types', async t => {
   const half = decodeRows([[1, -2.5]], one('float16'), { field: 'instances' })
   t.ok(half.x.data instanceof Uint16Array, 'float16 travels as raw bits')
   t.same(values(half.x), [0x3c00, 0xc100])
-  t.same(tensorToRows(half.x, 'x'), [[1, -2.5]])
+  t.same(rowsJson(half.x, 'x'), [[1, -2.5]])
   refuses(t, [[1, 70000]], one('float16'), 'instances[0][1]: expected a number within float16 range [-65504, 65504], received the number 70000', 'instances[0][1]')
 })
 
@@ -251,11 +252,11 @@ t.test('batch dimension, empty requests and element limit', async t => {
   const limits = { maxElements: 8 }
   t.same(decodeRows([[1, 2, 3, 4], [5, 6, 7, 8]], features, { field: 'instances', limits }).features.dims, [2, 4], 'exactly at the limit')
   const error = inputError(t, () => decodeRows([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], features, { field: 'instances', limits }))
-  t.equal(error.message, 'instances[2][0]: too many elements; a request may carry at most 8 tensor elements (MAX_TENSOR_ELEMENTS), received more')
+  t.equal(error.message, 'instances[2][0]: expected at most 8 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more')
   t.equal(error.field, 'instances[2][0]')
   // The budget is shared across every input of the request
   const shared = inputError(t, () => decodeRows([{ a: [1, 2], b: [1], c: 1, flag: [true] }, { a: [1, 2], b: [1], c: 1, flag: [true] }], mixed, { field: 'instances', limits: { maxElements: 7 } }))
-  t.equal(shared.message, 'instances[1].b[0]: too many elements; a request may carry at most 7 tensor elements (MAX_TENSOR_ELEMENTS), received more', 'the second row overflows at its second input')
+  t.equal(shared.message, 'instances[1].b[0]: expected at most 7 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more', 'the second row overflows at its second input')
 })
 
 t.test('decodeRowOrRows tells one row from many', async t => {
@@ -299,7 +300,7 @@ t.test('decodeRowOrRows tells one row from many', async t => {
   t.equal(error.message, 'input_data: expected at least one row, received none')
 
   error = inputError(t, () => decodeRowOrRows([row, row, row], features, 'input_data', { maxElements: 10 }))
-  t.equal(error.message, 'input_data[2][2]: too many elements; a request may carry at most 10 tensor elements (MAX_TENSOR_ELEMENTS), received more')
+  t.equal(error.message, 'input_data[2][2]: expected at most 10 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more')
 })
 
 t.test('encodePredictions and tensorToRows', async t => {
@@ -315,12 +316,12 @@ t.test('encodePredictions and tensorToRows', async t => {
   ], 'several outputs: one object per row keyed by output name')
   t.throws(() => encodePredictions({ label }, 3), { message: "output 'label' has 2 rows for 3 input rows" })
   const scalar: TensorData = { type: 'float32', dims: [], data: new Float32Array([7]) }
-  t.throws(() => tensorToRows(scalar, 'loss'), { message: "output 'loss' is a scalar, not one value per row" })
-  t.equal(tensorToNested(scalar), 7)
-  t.same(tensorToNested(probabilities), [[0.5, 0.25, 0.25], [0, 0, 1]])
+  t.throws(() => rowsJson(scalar, 'loss'), { message: "output 'loss' is a scalar, not one value per row" })
+  t.equal(nestedJson(scalar), 7)
+  t.same(nestedJson(probabilities), [[0.5, 0.25, 0.25], [0, 0, 1]])
   const cube: TensorData = { type: 'int32', dims: [2, 2, 2], data: new Int32Array([1, 2, 3, 4, 5, 6, 7, 8]) }
-  t.same(tensorToRows(cube, 'cube'), [[[1, 2], [3, 4]], [[5, 6], [7, 8]]])
+  t.same(rowsJson(cube, 'cube'), [[[1, 2], [3, 4]], [[5, 6], [7, 8]]])
   const empty: TensorData = { type: 'float32', dims: [2, 0], data: new Float32Array(0) }
-  t.same(tensorToRows(empty, 'empty'), [[], []])
-  t.same(tensorToRows({ type: 'string', dims: [2], data: ['a', 'b'] }, 's'), ['a', 'b'])
+  t.same(rowsJson(empty, 'empty'), [[], []])
+  t.same(rowsJson({ type: 'string', dims: [2], data: ['a', 'b'] }, 's'), ['a', 'b'])
 })

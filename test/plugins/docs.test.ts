@@ -64,7 +64,14 @@ t.test('the versioned predict path documents both path parameters', async t => {
   t.match(parameters.version, { in: 'path', required: true })
   t.equal(parameters.version.description, 'a model version: a positive integer')
   t.strictSame(parameters.version.schema, { type: 'string', pattern: '^[1-9][0-9]{0,8}$' })
-  t.strictSame(operation.requestBody?.content['application/json'].schema.required, ['instances'])
+  const body = operation.requestBody?.content['application/json'].schema
+  t.strictSame(Object.keys(body?.properties ?? {}), ['instances', 'inputs', 'signature_name'], 'rows or columns, as TF Serving takes them')
+})
+
+t.test('TF Serving\'s and KServe V1\'s colon paths are documented as such', async t => {
+  t.ok(doc.paths['/v1/models/{name}:predict']?.post, JSON.stringify(Object.keys(doc.paths).filter(path => path.startsWith('/v1'))))
+  t.ok(doc.paths['/v1/models/{name}/versions/{version}:predict']?.post)
+  t.ok(doc.paths['/v1/models/{name}/versions/{version}'].get, 'one version\'s status')
 })
 
 t.test('GET /docs answers the Swagger UI page', async t => {

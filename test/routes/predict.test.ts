@@ -193,7 +193,7 @@ t.test('limits: BODY_LIMIT, MAX_ROWS, MAX_TENSOR_ELEMENTS, with DEFAULT_MODEL=ir
 
   t.test('more elements than MAX_TENSOR_ELEMENTS is a 400 naming the limit', async t => {
     assertError(t, await post(app, { input_data: [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]] }),
-      badInput('input_data[3][1]: too many elements; a request may carry at most 10 tensor elements (MAX_TENSOR_ELEMENTS), received more'))
+      badInput('input_data[3][1]: expected at most 10 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more'))
   })
 
   t.test('a body over BODY_LIMIT is a JSON 413', async t => {

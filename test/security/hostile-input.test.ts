@@ -251,7 +251,11 @@ const cases: HostileCase[] = [
   { name: '1e999 parses to Infinity and is refused', url: '/v1/models/iris/predict', raw: '{"instances": [[1e999, 3.5, 1.4, 0.2]]}', expect: badInput(`instances[0][0]: expected ${FLOAT32_RANGE}, received the number Infinity`) },
 
   // --- shapes and types on /v1 (iris, and iris-petal-width: features float32 [batch, 3])
-  { name: 'instances missing (TF Serving columnar "inputs" instead)', url: '/v1/models/iris/predict', json: { inputs: [setosa] }, expect: invalid('body.instances: is required') },
+  { name: 'neither instances nor inputs', url: '/v1/models/iris/predict', json: {}, expect: badInput('body: expected either instances (rows) or inputs (columns), not both and not neither') },
+  { name: 'both instances and inputs', url: '/v1/models/iris:predict', json: { instances: [setosa], inputs: [setosa] }, expect: badInput('body: expected either instances (rows) or inputs (columns), not both and not neither') },
+  { name: 'columnar inputs of the wrong width', url: '/v1/models/iris:predict', json: { inputs: [[5.1, 3.5]] }, expect: badInput('inputs[0]: expected an array of 4 (shape [-1, 4] of float32), received an array of 2') },
+  { name: 'columnar inputs keyed by an unknown input', url: '/v1/models/iris:predict', json: { inputs: { feature: [setosa] } }, expect: badInput('inputs: unknown input \'feature\'; the model\'s inputs are features') },
+  { name: 'a signature other than serving_default', url: '/v1/models/iris:predict', json: { instances: [setosa], signature_name: '__proto__' }, expect: badInput('signature_name: expected \'serving_default\' (an ONNX model has one signature), received \'__proto__\'') },
   { name: 'instances an object', url: '/v1/models/iris/predict', json: { instances: { features: setosa } }, expect: invalid('body.instances: must be array, received an object') },
   { name: 'instances a string', url: '/v1/models/iris/predict', json: { instances: '[[5.1, 3.5, 1.4, 0.2]]' }, expect: invalid('body.instances: must be array, received a string') },
   { name: 'instances null', url: '/v1/models/iris/predict', json: { instances: null }, expect: invalid('body.instances: must be array, received null') },
@@ -264,14 +268,14 @@ const cases: HostileCase[] = [
 
   // --- unknown top-level keys
   { name: 'unknown key next to input_data', url: '/predict', json: { input_data: setosa, model: 'iris' }, expect: invalid('body.model: is not allowed here') },
-  { name: 'unknown key next to instances (signature_name)', url: '/v1/models/iris/predict', json: { instances: [setosa], signature_name: 'serving_default' }, expect: invalid('body.signature_name: is not allowed here') },
+  { name: 'unknown key next to instances', url: '/v1/models/iris/predict', json: { instances: [setosa], signature: 'serving_default' }, expect: invalid('body.signature: is not allowed here') },
   { name: 'both input_data and instances on /predict', url: '/predict', json: { input_data: setosa, instances: [setosa] }, expect: invalid('body.instances: is not allowed here') },
 
   // --- limits (MAX_ROWS 20, MAX_TENSOR_ELEMENTS 100, BODY_LIMIT 256 kB; mixed: max_batch_size 8)
   { name: 'rows over MAX_ROWS on /predict', url: '/predict', json: { input_data: rowsOf(21, setosa) }, expect: badInput('input_data: at most 20 rows per request for model \'iris\', received 21') },
   { name: 'rows over MAX_ROWS on /v1', url: '/v1/models/iris-petal-width/predict', json: { instances: rowsOf(21, [1, 2, 3]) }, expect: badInput('instances: at most 20 rows per request for model \'iris-petal-width\', received 21') },
-  { name: 'elements over MAX_TENSOR_ELEMENTS on /predict', url: '/predict', json: { input_data: rowsOf(26, setosa) }, expect: badInput('input_data[25][0]: too many elements; a request may carry at most 100 tensor elements (MAX_TENSOR_ELEMENTS), received more') },
-  { name: 'elements over MAX_TENSOR_ELEMENTS on /v1', url: '/v1/models/iris-petal-width/predict', json: { instances: rowsOf(40, [1, 2, 3]) }, expect: badInput('instances[33][1]: too many elements; a request may carry at most 100 tensor elements (MAX_TENSOR_ELEMENTS), received more') },
+  { name: 'elements over MAX_TENSOR_ELEMENTS on /predict', url: '/predict', json: { input_data: rowsOf(26, setosa) }, expect: badInput('input_data[25][0]: expected at most 100 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more') },
+  { name: 'elements over MAX_TENSOR_ELEMENTS on /v1', url: '/v1/models/iris-petal-width/predict', json: { instances: rowsOf(40, [1, 2, 3]) }, expect: badInput('instances[33][1]: expected at most 100 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received more') },
   { name: 'rows over the model\'s max_batch_size', app: 'fixture', url: '/v1/models/mixed/predict', json: { instances: Array.from({ length: 9 }, () => mixedRow) }, expect: badInput('instances: at most 8 rows per request for model \'mixed\', received 9') },
   { name: 'body over BODY_LIMIT', url: '/predict', json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: tooLarge, via: 'both' },
   { name: 'body over BODY_LIMIT, chunked (no Content-Length to refuse up front)', url: '/predict', headers: { 'transfer-encoding': 'chunked' }, json: { input_data: Array.from({ length: 60_000 }, () => 1.25) }, expect: tooLarge, via: 'socket' },

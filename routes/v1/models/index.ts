@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { describeModel, summarizeModel } from '../../../lib/model-metadata'
-import { predictInstances } from '../../../lib/predictions'
+import { predictTfServing, type TfServingReply as TfServingReplyType, type TfServingRequest } from '../../../lib/predictions'
 import { errorResponses } from '../../../schemas/errors'
-import { ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
-import { InstancesBody, InstancesReply } from '../../../schemas/predict'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
+import { TfServingBody, TfServingReply } from '../../../schemas/predict'
 
 // Model metadata and predictions need the predict scope.
 const config = { scope: 'predict' } as const
@@ -18,41 +18,55 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
     models: fastify.models.list().map(summarizeModel)
   }))
 
+  const metadataSchema = {
+    tags: ['models'],
+    response: { 200: ModelMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
+  }
   fastify.get('/:name', {
     config,
-    schema: {
-      summary: 'A model\'s metadata: versions, inputs, outputs, labels, config',
-      tags: ['models'],
-      params: ModelParams,
-      response: { 200: ModelMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
-    }
+    schema: { ...metadataSchema, summary: 'A model\'s metadata: versions, inputs, outputs, labels, config, status', params: ModelParams }
   }, async (request) => {
-    const entry = fastify.models.entry(request.params.name)
-    return describeModel(entry, fastify.models.get(entry.name))
+    const model = fastify.inference.model(request.params.name)
+    return describeModel(fastify.models.entry(model.name), model)
+  })
+
+  fastify.get('/:name/versions/:version', {
+    config,
+    schema: { ...metadataSchema, summary: 'One version\'s metadata and status (TF Serving\'s model status)', params: ModelVersionParams }
+  }, async (request) => {
+    const model = fastify.inference.model(request.params.name, Number(request.params.version))
+    return describeModel(fastify.models.entry(model.name), model, model.version)
   })
 
   const predictSchema = {
     tags: ['predict'],
-    body: InstancesBody,
-    response: { 200: InstancesReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
+    body: TfServingBody,
+    response: { 200: TfServingReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
+  }
+  const description = 'TF Serving and KServe V1 REST: rows in `instances` give `predictions`; columns in `inputs` give `outputs`.'
+  const predict = async (request: FastifyRequest, name: string, body: TfServingRequest, version?: string): Promise<TfServingReplyType> => {
+    const model = fastify.inference.model(name, version === undefined ? undefined : Number(version))
+    const { reply, log } = await predictTfServing(fastify.inference, model, body)
+    request.inference = log
+    return reply
   }
 
-  async function predict (request: FastifyRequest, name: string, instances: unknown[], version?: number): Promise<{ predictions: unknown[] }> {
-    const model = fastify.models.get(name, version)
-    const result = await predictInstances(fastify.models, model, instances, fastify.predictionLimits)
-    request.inference = { model: model.name, version: model.version, rows: result.rows, inferenceMs: result.inferenceMs }
-    return { predictions: result.predictions }
+  // TF Serving's and KServe's own paths put the verb after a colon; the
+  // router takes a literal colon as '::' after a parameter bounded by a pattern.
+  const name = `:name(${MODEL_NAME_PATTERN.slice(0, -1)})`
+  const version = `:version(${MODEL_VERSION_PATTERN.slice(0, -1)})`
+  for (const path of [`/${name}::predict`, '/:name/predict']) {
+    fastify.post(path, {
+      config,
+      schema: { ...predictSchema, summary: 'Predict with a model\'s newest version', description, params: ModelParams }
+    }, async (request) => predict(request, request.params.name, request.body))
   }
-
-  fastify.post('/:name/predict', {
-    config,
-    schema: { ...predictSchema, summary: 'Predict with a model\'s default version (TF Serving row format)', params: ModelParams }
-  }, async (request) => predict(request, request.params.name, request.body.instances))
-
-  fastify.post('/:name/versions/:version/predict', {
-    config,
-    schema: { ...predictSchema, summary: 'Predict with one version of a model (TF Serving row format)', params: ModelVersionParams }
-  }, async (request) => predict(request, request.params.name, request.body.instances, Number(request.params.version)))
+  for (const path of [`/:name/versions/${version}::predict`, '/:name/versions/:version/predict']) {
+    fastify.post(path, {
+      config,
+      schema: { ...predictSchema, summary: 'Predict with one version of a model', description, params: ModelVersionParams }
+    }, async (request) => predict(request, request.params.name, request.body, request.params.version))
+  }
 }
 
 export default models

@@ -48,7 +48,7 @@ t.test('GET /v1/models lists every model with its state, failing ones UNAVAILABL
     state: 'UNAVAILABLE',
     versions: [1],
     served_versions: [],
-    reason: 'config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, cache, version_policy, prediction_output'
+    reason: 'config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, prediction_output, warmup'
   })
   t.match(byName.broken, { name: 'broken', state: 'UNAVAILABLE', versions: [1], served_versions: [] })
   t.notOk('default_version' in byName.broken)
@@ -88,7 +88,9 @@ t.test('GET /v1/models/:name', async t => {
       ],
       unserved_outputs: [],
       prediction_output: 'total',
-      config: { max_batch_size: 8 }
+      config: { max_batch_size: 8 },
+      ready: true,
+      model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }]
     })
   })
 
@@ -154,7 +156,7 @@ t.test('GET /v1/models/:name', async t => {
     assertError(t, config, {
       statusCode: 503,
       code: 'ONNX_SERVE_UNAVAILABLE',
-      message: 'model \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, cache, version_policy, prediction_output'
+      message: 'model \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, prediction_output, warmup'
     })
     const empty = await app.inject({ method: 'GET', url: '/v1/models/empty' })
     assertError(t, empty, { statusCode: 503, code: 'ONNX_SERVE_UNAVAILABLE', message: /^model 'empty' is unavailable: no version found; put the model at / })
@@ -288,10 +290,14 @@ t.test('POST /v1/models/:name[/versions/:v]/predict', async t => {
       badInput('instances: expected at least one row, received none'))
   })
 
-  t.test('missing instances and unknown keys are 400s naming the field', async t => {
-    assertError(t, await predict('/v1/models/sum/predict', { inputs: rows }), invalid('body.instances: is required'))
-    assertError(t, await predict('/v1/models/sum/predict', { instances: rows, signature_name: 'serving_default' }),
-      invalid('body.signature_name: is not allowed here'))
+  t.test('neither or both of instances and inputs, unknown keys and other signatures are 400s naming the field', async t => {
+    const either = badInput('body: expected either instances (rows) or inputs (columns), not both and not neither')
+    assertError(t, await predict('/v1/models/sum/predict', {}), either)
+    assertError(t, await predict('/v1/models/sum/predict', { instances: rows, inputs: rows }), either)
+    assertError(t, await predict('/v1/models/sum/predict', { instances: rows, outputs: ['y'] }), invalid('body.outputs: is not allowed here'))
+    assertError(t, await predict('/v1/models/sum/predict', { instances: rows, signature_name: 'classify' }),
+      badInput('signature_name: expected \'serving_default\' (an ONNX model has one signature), received \'classify\''))
+    t.equal((await predict('/v1/models/sum/predict', { instances: rows, signature_name: 'serving_default' })).statusCode, 200, 'TF Serving clients name the default signature')
   })
 
   t.test('bad rows name the instance and element', async t => {

@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../helpers/build-app'
+import { buildApp } from '../helpers/build-app'
 
 // onnxruntime sessions created and released over and over have been
 // reported to leak upstream. Sessions live in the inference worker threads of

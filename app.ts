@@ -10,8 +10,8 @@ import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './lib/config'
 import { bodyPending } from './plugins/connection-limits'
-import { isV2 } from './plugins/errors'
 import { RequestLogController } from './plugins/request-log'
+import { fastifyErrorBody, protocolErrorBody } from './schemas/errors'
 
 export interface AppOptions {
   config: AppConfig
@@ -55,7 +55,9 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
       maxParamLength: 200
     },
     // A malformed URL (bad percent-encoding) or an over-long segment is caught
-    // by the router before the error handler: answer in the same JSON shape.
+    // by the router before any route, and so before any scope's error
+    // handler: answer in the shape the URL's scope would (its prefix is all
+    // there is to go by here).
     frameworkErrors: (error, request, reply) => {
       const statusCode = error.statusCode ?? 400
       // These replies skip the response hooks, so their log line is written here.
@@ -63,9 +65,8 @@ export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
       reply.header('x-request-id', request.id)
       // Refused before the body was read: close rather than drain it (see plugins/connection-limits).
       if (bodyPending(request.raw)) reply.header('connection', 'close')
-      ;(reply as FastifyReply).code(statusCode).send(isV2(request.url)
-        ? { error: error.message }
-        : { statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
+      const body = /^\/v2(\/|\?|$)/.test(request.url) ? protocolErrorBody : fastifyErrorBody
+      ;(reply as FastifyReply).code(statusCode).send(body(statusCode, error.code, error.message))
     },
     http: {
       // Node would answer a missing Host with an empty 400; the content-types
@@ -118,6 +119,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   })
   await fastify.register(AutoLoad, {
     dir: join(__dirname, 'routes'),
+    // A folder's autohooks file sets up its scope (routes/v2: the protocol's
+    // error shape and body parsing), for its subfolders too.
+    autoHooks: true,
+    cascadeHooks: true,
     options: opts
   })
 }

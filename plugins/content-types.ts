@@ -1,13 +1,18 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
 import fp from 'fastify-plugin'
-import { errorCodes, type FastifyRequest } from 'fastify'
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { InputError, ServeError } from '../lib/errors'
-import { UNSUPPORTED_MEDIA_TYPE, isV2 } from './errors'
+import { UNSUPPORTED_MEDIA_TYPE } from './errors'
 
-// The v2 infer body is decoded by lib/v2-codec (JSON, or a JSON header followed
-// by binary tensors), so it is handed over raw.
-const V2_INFER = /^\/v2\/models\/[^/?]+(\/versions\/[^/?]+)?\/infer(\?|$)/
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route takes gzip and deflate bodies (set for a whole scope, /v2, by an onRoute hook). */
+    compressedBodies?: boolean
+    /** The handler gets the body as a Buffer, whatever its content type (v2 infer decodes its own). */
+    rawBody?: boolean
+  }
+}
 
 function isJson (text: string): boolean {
   try {
@@ -75,14 +80,30 @@ function inflated (payload: Readable, encoding: 'gzip' | 'deflate', limit: numbe
   return body
 }
 
+type Done = (error: Error | null, value?: unknown) => void
+
+/**
+ * Fastify's JSON parser refuses `__proto__` and `constructor.prototype`
+ * keys (good) but calls that "not valid JSON" (confusing): this says what
+ * was refused. For the content-type parsers of any scope.
+ */
+export function jsonBodyParser (fastify: FastifyInstance): (request: FastifyRequest, body: Buffer, done: Done) => void {
+  const parse = fastify.getDefaultJsonParser('error', 'error')
+  return (request, body, done) => {
+    const text = body.toString('utf8')
+    parse(request, text, (error: Error | null, value: unknown) => {
+      if (error !== null && isJson(text)) done(new InputError('body', 'body: the keys __proto__ and constructor.prototype are not allowed in a request body'))
+      else done(error, value)
+    })
+  }
+}
+
 /**
  * Requests are HTTP/1.1 with a Host header and JSON bodies. Fastify also
  * parses text/plain by default, which would turn a wrong content type into a
- * confusing validation error instead of 415. Its JSON parser refuses
- * `__proto__` and `constructor.prototype` keys (good) but calls that "not
- * valid JSON" (confusing): say what was refused. On /v2, as NVIDIA's
- * tritonclient sends them, bodies may come without a content type and
- * compressed with gzip or deflate.
+ * confusing validation error instead of 415. Bodies are not compressed,
+ * except on routes that say they take gzip or deflate (the /v2 scope, as
+ * NVIDIA's tritonclient sends them); those are inflated only up to BODY_LIMIT.
  */
 export default fp(async (fastify) => {
   // HTTP/1.1 requires Host (RFC 9112 §3.2).
@@ -95,37 +116,17 @@ export default fp(async (fastify) => {
   fastify.addHook('preParsing', async (request, _reply, payload) => {
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
     if (encoding === 'identity') return payload
-    if (!isV2(request.url) || (encoding !== 'gzip' && encoding !== 'deflate')) {
-      throw new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${isV2(request.url) ? '; use gzip, deflate or none' : ''}`)
+    const compressed = request.routeOptions.config.compressedBodies === true
+    if (!compressed || (encoding !== 'gzip' && encoding !== 'deflate')) {
+      throw new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${compressed ? '; use gzip, deflate or none' : ''}`)
     }
     // Fastify checks Content-Length against the bytes received, and BODY_LIMIT
     // against the inflated ones; inflating stops at BODY_LIMIT.
     return inflated(payload, encoding, request.routeOptions.bodyLimit)
   })
 
-  fastify.removeContentTypeParser('text/plain')
-
-  const parseJson = fastify.getDefaultJsonParser('error', 'error')
-  const json = (request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void): void => {
-    // Triton's repository calls may come with a content type and no body.
-    if (body.length === 0 && isV2(request.url)) return done(null, undefined)
-    parseJson(request, body.toString('utf8'), (error: Error | null, value: unknown) => {
-      if (error !== null && isJson(body.toString('utf8'))) {
-        done(new InputError('body', 'body: the keys __proto__ and constructor.prototype are not allowed in a request body'), undefined)
-      } else {
-        done(error, value)
-      }
-    })
-  }
-  fastify.removeContentTypeParser('application/json')
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
-    if (V2_INFER.test(request.url)) done(null, body)
-    else json(request, body, done)
-  })
-  // Any other type, or none: only /v2 takes it (raw for infer, else as JSON).
-  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (request: FastifyRequest, body: Buffer, done) => {
-    if (V2_INFER.test(request.url)) done(null, body)
-    else if (isV2(request.url)) json(request, body, done)
-    else done(unsupportedMediaType(), undefined)
-  })
+  fastify.removeContentTypeParser(['text/plain', 'application/json'])
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(fastify))
+  // Any other type, or none.
+  fastify.addContentTypeParser('*', (_request, _payload, done) => done(unsupportedMediaType(), undefined))
 }, { name: 'content-types', dependencies: ['errors'] })

@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { AuthError, ServeError } from '../lib/errors'
-import { describeValue } from '../lib/tensor-codec'
-import type { ErrorResponse } from '../schemas/errors'
+import { describeValue } from '../lib/tensor-json'
+import { fastifyErrorBody, type ErrorBody } from '../schemas/errors'
 
 interface ValidationIssue {
   instancePath: string
@@ -36,18 +36,6 @@ function validationMessage (error: FastifyError): string {
   return `${field}: ${expected === undefined ? message : `expected ${expected}`}, received ${describeValue(issue.data)}`
 }
 
-/** The Open Inference Protocol's clients (tritonclient) parse every non-200 as `{"error": ...}`. */
-export function isV2 (url: string): boolean {
-  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')
-}
-
-function send (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
-  const body: ErrorResponse | { error: string } = isV2(reply.request.url)
-    ? { error: message }
-    : { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message }
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body)
-}
-
 /** Fastify's own 415 says only "Unsupported Media Type": say what is supported. */
 export const UNSUPPORTED_MEDIA_TYPE = 'Unsupported Media Type: send application/json'
 
@@ -55,15 +43,17 @@ export const UNSUPPORTED_MEDIA_TYPE = 'Unsupported Media Type: send application/
 const DEFAULT_RETRY_AFTER = '5'
 
 /**
- * One place that turns errors into JSON (on /v2, the protocol's
- * `{"error": message}`): our own errors and Fastify's 4xx
- * keep their message; any other error says nothing of internals: a 5xx
- * status it carries on purpose (a plugin's 503) is kept with the standard
- * phrase, anything else is a 500. Errors answered with a 5xx go to the
- * request's one log line (request-log), with the request id and the stack.
+ * Turns errors into JSON in the shape `body` gives: our own errors and
+ * Fastify's 4xx keep their message; any other error says nothing of
+ * internals: a 5xx status it carries on purpose (a plugin's 503) is kept
+ * with the standard phrase, anything else is a 500. Errors answered with a
+ * 5xx go to the request's one log line (request-log), with the request id
+ * and the stack. A scope with another error shape (/v2) sets its own.
  */
-export default fp(async (fastify) => {
-  fastify.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+export function errorHandler (body: ErrorBody) {
+  const send = (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply =>
+    reply.code(statusCode).type('application/json; charset=utf-8').send(body(statusCode, code, message))
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (error.validation !== undefined) {
       return send(reply, 400, 'FST_ERR_VALIDATION', validationMessage(error))
     }
@@ -85,7 +75,18 @@ export default fp(async (fastify) => {
       return send(reply, status, phrase.toUpperCase().replace(/\W+/g, '_'), phrase)
     }
     return send(reply, 500, 'INTERNAL_SERVER_ERROR', 'Internal Server Error')
-  })
+  }
+}
+
+/** The refusal of a URL no route serves. */
+export function notFound (request: FastifyRequest): ServeError {
+  const path = request.url.split('?')[0].slice(0, 200)
+  return new ServeError(404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
+}
+
+/** Errors in Fastify's JSON shape, and unknown URLs answered 404 before their body is read. */
+export default fp(async (fastify) => {
+  fastify.setErrorHandler(errorHandler(fastifyErrorBody))
 
   // Unknown URLs are rate limited too, so nobody scans for URLs cheaply, and
   // answered before their body is read: nobody makes the server read (or
@@ -94,10 +95,6 @@ export default fp(async (fastify) => {
   // parser; a 404 sent from there leaves the body on the wire (the
   // connection-limits plugin then closes the connection).
   const notFoundLimit = fastify.rateLimit()
-  const notFound = (request: FastifyRequest): ServeError => {
-    const path = request.url.split('?')[0].slice(0, 200)
-    return new ServeError(404, 'NOT_FOUND', `Route ${request.method}:${path} not found`)
-  }
   fastify.addHook('preParsing', async (request, reply) => {
     if (!request.is404) return
     await notFoundLimit.call(fastify, request, reply)
@@ -105,4 +102,12 @@ export default fp(async (fastify) => {
   })
   // Reached only through reply.callNotFound(): the hook above answers unknown URLs.
   fastify.setNotFoundHandler({ preHandler: notFoundLimit }, async (request) => { throw notFound(request) })
+  fastify.decorate('notFoundRateLimit', notFoundLimit)
 }, { name: 'errors', dependencies: ['request-log', 'rate-limit'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The quota unknown URLs are charged to, for scopes that set their own not-found handler. */
+    notFoundRateLimit: preHandlerAsyncHookHandler
+  }
+}

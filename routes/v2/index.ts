@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox'
 import { version as serverVersion } from '../../package.json'
 import { tritonModelConfig, v2ModelMetadata } from '../../lib/model-metadata'
+import { notFound } from '../../plugins/errors'
 import { HEADER_LENGTH_HEADER, inferV2, parseHeaderLength } from '../../lib/v2-codec'
 import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, V2ErrorSchema, v2Errors } from '../../schemas/v2'
 
@@ -11,6 +12,9 @@ const probe = { rateLimit: false, shed: false } as const
 const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration']
 
 const v2: FastifyPluginAsyncTypebox = async (fastify) => {
+  // Unknown URLs under /v2 get the protocol's {"error"} (autohooks.ts sets its error handler).
+  fastify.setNotFoundHandler({ preHandler: fastify.notFoundRateLimit }, async (request) => { throw notFound(request) })
+
   fastify.get('/', {
     config: predict,
     schema: { summary: 'Server metadata and the protocol extensions served', tags: ['v2'], response: { 200: V2ServerMetadata, ...v2Errors(401, 403, 429) } }
@@ -58,7 +62,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
     })
 
     fastify.post(`${path}/infer`, {
-      config: predict,
+      config: { ...predict, rawBody: true },
       schema: {
         summary: 'Inference: JSON tensors, or Triton\'s binary tensor data extension',
         tags: ['v2'],

@@ -13,6 +13,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, devToken } from '../helpers/build-app'
 import { assertError } from '../helpers/responses'
+import { parseResponse, type RawResponse } from '../helpers/raw-http'
 
 const MiB = 1024 * 1024
 const token = devToken({ sub: 'tester', scope: 'predict' })
@@ -40,19 +41,13 @@ function bomb (encoding: 'gzip' | 'deflate', mib: number): Buffer {
   return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), ...blocks, last, trailer])
 }
 
-interface Exchange {
-  statusCode: number
-  headers: Record<string, string>
-  body: string
-}
-
 /**
  * Sends `head` then `body` on a new connection and reads until the server
  * closes it or a whole response has arrived; at most `timeoutMs`. A raw
  * socket, because the server may close before the upload is done: what it
  * answered first is still read.
  */
-function exchange (port: number, head: string, body: Buffer = Buffer.alloc(0), timeoutMs = 10_000): Promise<Exchange> {
+function exchange (port: number, head: string, body: Buffer = Buffer.alloc(0), timeoutMs = 10_000): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     const socket = connect(port, '127.0.0.1', () => {
@@ -74,21 +69,6 @@ function exchange (port: number, head: string, body: Buffer = Buffer.alloc(0), t
     socket.on('error', () => {})
     socket.on('close', finish)
   })
-}
-
-/** The response in `text` when it is complete (headers and Content-Length bytes of body). */
-function parseResponse (text: string): Exchange | undefined {
-  const split = text.indexOf('\r\n\r\n')
-  if (split < 0) return undefined
-  const [statusLine, ...lines] = text.slice(0, split).split('\r\n')
-  const headers: Record<string, string> = {}
-  for (const line of lines) {
-    const colon = line.indexOf(':')
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-  }
-  const body = text.slice(split + 4)
-  if (body.length < Number(headers['content-length'] ?? 0)) return undefined
-  return { statusCode: Number(statusLine.split(' ')[1]), headers, body }
 }
 
 /** The head of a POST whose body is `length` bytes, or chunked. */
@@ -113,7 +93,7 @@ async function settle (): Promise<void> {
  * The CPU this process spends from sending `requests` until `afterMs` after
  * the last answer, less what it spends idle over as long a time.
  */
-async function cpuCost (requests: () => Promise<Exchange[]>, afterMs = 1500): Promise<{ answers: Exchange[], costMs: number, elapsedMs: number }> {
+async function cpuCost (requests: () => Promise<RawResponse[]>, afterMs = 1500): Promise<{ answers: RawResponse[], costMs: number, elapsedMs: number }> {
   await settle()
   const started = Date.now()
   const before = process.cpuUsage()

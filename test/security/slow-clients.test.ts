@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { buildApp, devToken } from '../helpers/build-app'
+import { parseResponse, type RawResponse } from '../helpers/raw-http'
 
 const token = devToken({ sub: 'tester', scope: 'predict' })
 const REQUEST_TIMEOUT_MS = 1000
@@ -19,35 +20,13 @@ const KEEP_ALIVE_TIMEOUT_MS = 1000
 // Node checks deadlines four times a second (app.ts); the rest is a busy machine's slack.
 const DEADLINE_SLACK_MS = 1500
 
-interface Response {
-  statusCode: number
-  headers: Record<string, string>
-  body: string
-}
-
-/** The first response in `text` once it is complete (headers and Content-Length bytes of body). */
-function parseResponse (text: string): Response | undefined {
-  const split = text.indexOf('\r\n\r\n')
-  if (split < 0) return undefined
-  const [statusLine, ...lines] = text.slice(0, split).split('\r\n')
-  const headers: Record<string, string> = {}
-  for (const line of lines) {
-    const colon = line.indexOf(':')
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-  }
-  const length = Number(headers['content-length'] ?? 0)
-  const body = text.slice(split + 4)
-  if (body.length < length) return undefined
-  return { statusCode: Number(statusLine.split(' ')[1]), headers, body: body.slice(0, length) }
-}
-
 /** A raw connection that records what arrives, when the first response completed, and when it closed. */
 class Client {
   readonly socket: Socket
   readonly opened = Date.now()
   /** Everything the server sent since the last request (get). */
   received = ''
-  response: Response | undefined
+  response: RawResponse | undefined
   respondedAt: number | undefined
   closedAt: number | undefined
   readonly closed: Promise<void>
@@ -108,7 +87,7 @@ class Client {
   }
 
   /** Sends a keep-alive GET and waits (at most 5 s) for its response. */
-  async get (path: string): Promise<Response | undefined> {
+  async get (path: string): Promise<RawResponse | undefined> {
     this.response = undefined
     this.received = ''
     this.socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`)
@@ -223,7 +202,7 @@ t.test('MAX_CONNECTIONS_PER_ADDRESS: the first N connections work, one more is c
   // A connection that closes frees its place (the server sees the close a moment later).
   clients[0].socket.destroy()
   await clients[0].closed
-  let replacement: Response | undefined
+  let replacement: RawResponse | undefined
   for (let attempt = 0; attempt < 20 && replacement === undefined; attempt++) {
     await sleep(50)
     const client = new Client(limited.port)

@@ -1,127 +1,121 @@
-// Measures onnx-serve against its ceilings, in one run on this machine:
-//   - the in-process runtime: onnxruntime-node's session.run in a loop, no HTTP;
-//   - a bare Fastify echo server: HTTP + JSON parse + serialize, no inference;
-//   - onnx-serve's /predict, /v1 instances and /v2 infer with the bundled iris model.
-// Each server is pinned to core 0 and autocannon to core 1 (taskset), so the
-// load generator does not steal the server's CPU. Targets only 127.0.0.1.
+// Measures onnx-serve beside three ceilings, in one run on this machine:
+//   - in-process: onnxruntime-node's session.run in a loop, no HTTP;
+//   - a bare Fastify JSON echo: HTTP + JSON parse + serialize, no inference;
+//   - a naive handler: ~20 lines of Fastify calling session.run on the event loop;
+// for two generated MLPs and the bundled iris model (scripts/bench/scenarios.ts).
+// Servers are pinned to core 0 and the load generator (autocannon, its own
+// process) to core 1, so the load does not steal the server's CPU. Targets
+// 127.0.0.1 only; every run is bounded in time. Writes bench/results/<label>.*
 //
-//   npm run bench [-- --seconds 10 --connections 32]
+//   npm run bench [-- --seconds 10 --scenarios small,large,iris --soak N --profile --node PATH]
+//   npm run bench -- --help
 
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { createSigner } from 'fast-jwt'
-import * as ort from 'onnxruntime-node'
-import { DEVELOPMENT_SECRET } from '../lib/auth-key'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './bench/args'
+import { chartPoints, chartSpec, renderSvg } from './bench/chart'
+import { writeRepositories, type ModelKey } from './bench/models'
+import { freePort, pinned, terminateChildren } from './bench/processes'
+import { runProfile } from './bench/profile-run'
+import { fileLabel, markdownReport, notes, writeResults } from './bench/report'
+import type { BenchResults } from './bench/results'
+import { RATE_LIMIT_MAX, estimateSeconds, runScenarios, type BenchContext } from './bench/run'
+import { describeScenario, scenariosFor } from './bench/scenarios'
+import { runSoak } from './bench/soak'
 import { findProjectRoot } from './build-models'
+import { mintToken } from './token'
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '32' },
-    port: { type: 'string', default: '3999' }
+function options (root: string): BenchOptions {
+  try {
+    return parseBenchArgs(process.argv.slice(2), { node: process.execPath, outDir: join(root, 'bench', 'results') })
+  } catch (error) {
+    if (!(error instanceof BenchArgsError)) throw error
+    process.stderr.write(`bench: ${error.message}\n\n${USAGE}`)
+    process.exit(2)
   }
-})
-const seconds = Number(args.seconds)
-const connections = Number(args.connections)
-const port = Number(args.port)
-const root = findProjectRoot(__dirname)
-const row = [5.1, 3.5, 1.4, 0.2]
-const pinned = availableParallelism() >= 2
-// The server runs without a configured key, so it takes development-secret tokens.
-const token = createSigner({ key: DEVELOPMENT_SECRET, expiresIn: 3_600_000 })({ sub: 'bench', scope: 'predict' })
-
-function pin (core: number, command: string[]): string[] {
-  return pinned ? ['taskset', '-c', String(core), ...command] : command
-}
-
-async function inProcessCeiling (): Promise<number> {
-  const session = await ort.InferenceSession.create(join(root, 'models', 'iris', '1', 'model.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 })
-  const features = new ort.Tensor('float32', Float32Array.from(row), [1, 4])
-  const until = Date.now() + seconds * 1000
-  let runs = 0
-  while (Date.now() < until) {
-    await session.run({ features })
-    runs++
-  }
-  await session.release()
-  return runs / seconds
-}
-
-async function startPinned (command: string[], env: Record<string, string>): Promise<ChildProcess> {
-  const [file, ...rest] = pin(0, command)
-  const child = spawn(file, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', chunk => { if (String(chunk).includes('listening at')) resolve() })
-    child.on('exit', code => reject(new Error(`${command.join(' ')} exited with ${code}`)))
-  })
-  return child
-}
-
-async function waitReady (url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const res = await fetch(url).catch(() => undefined)
-    if (res?.status === 200) return
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  throw new Error(`${url} never became ready`)
-}
-
-interface LoadResult {
-  requests: { average: number, total: number }
-  latency: { p50: number, p99: number }
-  non2xx: number
-  errors: number
-}
-
-async function load (path: string, body: unknown): Promise<LoadResult> {
-  const [file, ...rest] = pin(1, [process.execPath, require.resolve('autocannon/autocannon.js'),
-    '-j', '-c', String(connections), '-d', String(seconds), '-m', 'POST',
-    '-H', 'content-type=application/json', '-H', `authorization=Bearer ${token}`, '-b', JSON.stringify(body), `http://127.0.0.1:${port}${path}`])
-  const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'ignore'] })
-  let out = ''
-  child.stdout.on('data', chunk => { out += String(chunk) })
-  await once(child, 'exit')
-  return JSON.parse(out) as LoadResult
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  child.kill('SIGTERM')
-  if (child.exitCode === null) await once(child, 'exit')
 }
 
 async function main (): Promise<void> {
-  const results: Record<string, { rps: number, p50?: number, p99?: number, failed?: number }> = {}
-  results['in-process session.run'] = { rps: await inProcessCeiling() }
+  const root = findProjectRoot(__dirname)
+  const opts = options(root)
+  if (opts.help) {
+    process.stdout.write(USAGE)
+    return
+  }
+  const serverNode = execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim()
+  const label = fileLabel(new Date(), serverNode, opts)
+  const scenarios = opts.soakSeconds > 0 ? [] : scenariosFor(opts.groups, opts.smallConnections)
+  const models: ModelKey[] = opts.soakSeconds > 0 || opts.profile ? ['small'] : []
+  for (const scenario of scenarios) if (!models.includes(scenario.model)) models.push(scenario.model)
 
-  const echo = await startPinned([process.execPath, join(root, 'dist', 'scripts', 'echo-server.js')], { PORT: String(port) })
-  const echoLoad = await load('/echo', { input_data: row })
-  await stop(echo)
-  results['fastify echo'] = { rps: echoLoad.requests.average, p50: echoLoad.latency.p50, p99: echoLoad.latency.p99, failed: echoLoad.non2xx + echoLoad.errors }
+  process.stderr.write(`bench: ${label}: servers on Node ${serverNode} (${opts.node}), load on Node ${process.version}; ` +
+    `INFERENCE_THREADS=${opts.inferenceThreads}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file\n`)
+  if (opts.soakSeconds > 0) {
+    process.stderr.write(`bench: soak only, ${opts.soakSeconds} s (+${opts.warmupSeconds} s warm-up)\n`)
+  } else {
+    process.stderr.write(`bench: ${scenarios.length} scenarios, about ${Math.ceil(estimateSeconds(scenarios, opts) / 60)} min: ` +
+      scenarios.map(describeScenario).join('; ') + '\n')
+  }
 
-  const server = await startPinned([process.execPath, join(root, 'dist', 'server.js')], {
-    PORT: String(port), MODEL_REPOSITORY: join(root, 'models'), INFERENCE_THREADS: '1', LOG_LEVEL: 'info', RATE_LIMIT_MAX: '10000000'
+  const tmp = mkdtempSync(join(tmpdir(), 'onnx-serve-bench-'))
+  const ctx: BenchContext = {
+    options: opts,
+    root,
+    tmp,
+    logDir: join(tmp, 'logs'),
+    repositories: writeRepositories(join(tmp, 'models'), models, root),
+    port: opts.port === 0 ? await freePort() : opts.port,
+    // Long enough for any run, soak included: an expired token would turn the tail of a run into 401s.
+    token: mintToken({ sub: 'bench', scope: 'predict', ttlSeconds: 3600 + opts.soakSeconds + estimateSeconds(scenarios, opts) }, { NODE_ENV: 'development' }),
+    logIssues: []
+  }
+  mkdirSync(ctx.logDir)
+  const results: BenchResults = {
+    label,
+    date: new Date().toISOString(),
+    node: { server: serverNode, serverPath: opts.node, load: process.version },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), pinned },
+    settings: {
+      seconds: opts.seconds,
+      warmupSeconds: opts.warmupSeconds,
+      inferenceThreads: opts.inferenceThreads,
+      rateLimitMax: RATE_LIMIT_MAX,
+      logLevel: 'info',
+      logDestination: opts.keep ? `a file in ${ctx.logDir}` : 'a file (deleted after the run; --keep keeps it)'
+    },
+    scenarios: [],
+    logIssues: ctx.logIssues,
+    notes: []
+  }
+  try {
+    if (opts.soakSeconds > 0) {
+      results.soak = await runSoak(ctx)
+    } else {
+      results.scenarios = await runScenarios(ctx, scenarios)
+      if (opts.profile) results.profile = await runProfile(ctx, label)
+    }
+  } finally {
+    if (opts.keep) process.stderr.write(`bench: logs and models kept in ${tmp}\n`)
+    else rmSync(tmp, { recursive: true, force: true })
+  }
+
+  results.notes = notes(results)
+  const markdown = markdownReport(results)
+  const points = chartPoints(results)
+  const svg = points.length > 0 ? await renderSvg(chartSpec(results, points)) : undefined
+  const files = writeResults(opts.outDir, results, markdown, svg)
+  process.stdout.write(markdown + '\n')
+  process.stdout.write(`Written: ${Object.values(files).map(file => relative(process.cwd(), file)).join(', ')}\n`)
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping the servers\n`)
+    terminateChildren()
+    process.exit(130)
   })
-  await waitReady(`http://127.0.0.1:${port}/health/ready`)
-  for (const [name, path, body] of [
-    ['onnx-serve /predict', '/predict', { input_data: row }],
-    ['onnx-serve /v1 instances', '/v1/models/iris/predict', { instances: [row] }],
-    ['onnx-serve /v2 infer (JSON)', '/v2/models/iris/infer', { inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: row }] }]
-  ] as const) {
-    const result = await load(path, body)
-    results[name] = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, failed: result.non2xx + result.errors }
-  }
-  await stop(server)
-
-  const echoRps = results['fastify echo'].rps
-  const runtimeRps = results['in-process session.run'].rps
-  process.stdout.write(`onnx-serve bench: ${seconds}s per run, ${connections} connections, server on core 0, load on core 1${pinned ? '' : ' (not pinned: one core)'}\n\n`)
-  process.stdout.write('| run | req/s | p50 ms | p99 ms | failed | vs echo | vs in-process |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n')
-  for (const [name, r] of Object.entries(results)) {
-    process.stdout.write(`| ${name} | ${r.rps.toFixed(0)} | ${r.p50 ?? '-'} | ${r.p99 ?? '-'} | ${r.failed ?? '-'} | ${(r.rps / echoRps).toFixed(2)} | ${(r.rps / runtimeRps).toFixed(2)} |\n`)
-  }
 }
 
 main().catch(error => {

@@ -1,0 +1,117 @@
+// The bench's command line. Pure: parsing only, so it is tested without running anything.
+
+import { parseArgs } from 'node:util'
+import { DEFAULT_SMALL_CONNECTIONS, SCENARIO_GROUPS, type ScenarioGroup } from './scenarios'
+
+export interface BenchOptions {
+  /** Measured seconds per run (after the warm-up). */
+  seconds: number
+  warmupSeconds: number
+  groups: ScenarioGroup[]
+  /** The connection sweep of the small model. */
+  smallConnections: number[]
+  /** onnx-serve's INFERENCE_THREADS: 1, as its process is pinned to one core. */
+  inferenceThreads: number
+  /** The Node binary of the server processes (the load generator always runs on this one). */
+  node: string
+  /** > 0: a soak of this many seconds instead of the scenarios. */
+  soakSeconds: number
+  /** Profile onnx-serve (--cpu-prof) in an extra small-model 10-connection run. */
+  profile: boolean
+  /** 0: a free port. */
+  port: number
+  outDir: string
+  /** Appended to the results' file names. */
+  label?: string
+  /** Keep the server logs and the temporary model repository. */
+  keep: boolean
+  help: boolean
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --seconds N            measured seconds per run (default 10)
+  --warmup N             warm-up seconds before each run (default 2)
+  --scenarios LIST       comma-separated: ${SCENARIO_GROUPS.join(', ')} (default small,large,iris)
+  --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
+  --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
+  --node PATH            Node binary for the server processes (default: this one)
+  --soak N               only a soak: small model, 10 connections, N seconds, RSS every second
+  --profile              also profile onnx-serve (--cpu-prof) in a small-model 10-connection run
+  --port N               server port (default 0: a free one)
+  --out DIR              results folder (default bench/results)
+  --label TEXT           appended to the results' file names
+  --keep                 keep the server logs and model repository (their folder is printed)
+`
+
+export class BenchArgsError extends Error {}
+
+function integer (name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new BenchArgsError(`--${name} ${JSON.stringify(value)} is invalid; expected an integer from ${min} to ${max}`)
+  }
+  return Number(value)
+}
+
+function groupList (value: string): ScenarioGroup[] {
+  const groups = value.split(',').map(item => item.trim())
+  for (const group of groups) {
+    if (!(SCENARIO_GROUPS as readonly string[]).includes(group)) {
+      throw new BenchArgsError(`--scenarios: unknown scenario ${JSON.stringify(group)}; expected some of ${SCENARIO_GROUPS.join(', ')}`)
+    }
+  }
+  return [...new Set(groups as ScenarioGroup[])]
+}
+
+function connectionList (value: string): number[] {
+  const counts = value.split(',').map(item => integer('connections', item.trim(), 1, 1024))
+  return [...new Set(counts)].sort((a, b) => a - b)
+}
+
+export function parseBenchArgs (argv: string[], defaults: { node: string, outDir: string }): BenchOptions {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        seconds: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        scenarios: { type: 'string', default: 'small,large,iris' },
+        connections: { type: 'string', default: DEFAULT_SMALL_CONNECTIONS.join(',') },
+        'inference-threads': { type: 'string', default: '1' },
+        node: { type: 'string', default: defaults.node },
+        soak: { type: 'string', default: '0' },
+        profile: { type: 'boolean', default: false },
+        port: { type: 'string', default: '0' },
+        out: { type: 'string', default: defaults.outDir },
+        label: { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      }
+    }))
+  } catch (error) {
+    throw new BenchArgsError((error as Error).message)
+  }
+  const soakSeconds = integer('soak', values.soak, 0, 7 * 24 * 3600)
+  // The slope is fitted over the second half: fewer than 4 samples say nothing.
+  if (soakSeconds > 0 && soakSeconds < 4) throw new BenchArgsError('--soak must be at least 4 seconds: the slope is fitted over the second half of the samples')
+  if (values.label !== undefined && !/^[\w.-]{1,64}$/.test(values.label)) {
+    throw new BenchArgsError('--label may hold letters, digits, ".", "_" and "-" only (it goes into file names), at most 64')
+  }
+  return {
+    seconds: integer('seconds', values.seconds, 1, 3600),
+    warmupSeconds: integer('warmup', values.warmup, 0, 600),
+    groups: groupList(values.scenarios),
+    smallConnections: connectionList(values.connections),
+    inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),
+    node: values.node,
+    soakSeconds,
+    profile: values.profile,
+    port: integer('port', values.port, 0, 65535),
+    outDir: values.out,
+    label: values.label,
+    keep: values.keep,
+    help: values.help
+  }
+}

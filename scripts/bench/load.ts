@@ -1,0 +1,110 @@
+// The load generator, a process of its own that the bench pins to core 1:
+// autocannon, run programmatically because its CLI sends one body forever.
+// Each connection cycles through a pool of pre-serialized random rows
+// (autocannon's `requests`, built once, so no CPU goes into building bodies
+// while measuring). Prints JSON lines: {"event":"warmed"} when the warm-up
+// is over, then {"event":"done","result":{...}}.
+//
+//   node dist/scripts/bench/load.js '<LoadConfig as JSON>'
+
+import autocannon from 'autocannon'
+import { MODELS, type ModelKey } from './models'
+import { BODY_POOL_SIZE, bodyPool, type BodyKind } from './scenarios'
+import { LatencyHistogram, type LatencySummary } from './stats'
+
+export interface LoadConfig {
+  /** http://127.0.0.1:PORT/path: loopback only. */
+  url: string
+  kind: BodyKind
+  model: ModelKey
+  connections: number
+  warmupSeconds: number
+  seconds: number
+  /** Bearer token; the ceilings ignore it, onnx-serve checks it on every request. */
+  token: string
+  seed: number
+}
+
+export interface LoadResult {
+  /** process.hrtime in µs (CLOCK_MONOTONIC, the clock of --cpu-prof's timestamps) at the measured run's start and end. */
+  startUs: number
+  endUs: number
+  seconds: number
+  /** 2xx responses per second: refused requests are errors, not throughput. */
+  rps: number
+  ok: number
+  non2xx: number
+  /** Socket errors and timeouts (autocannon counts a timeout as an error too). */
+  errors: number
+  timeouts: number
+  statusCodes: Record<string, number>
+  /** Of 2xx responses, in ms at 1 µs resolution (autocannon's own are whole ms). */
+  latency: LatencySummary
+  /** CPU the load generator used, as a fraction of its one core: near 1, it was the bottleneck. */
+  loadCpu: number
+}
+
+function nowUs (): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
+
+function runOnce (config: LoadConfig, seconds: number, requests: autocannon.Request[]): Promise<LoadResult> {
+  const latencies = new LatencyHistogram()
+  const cpuBefore = process.cpuUsage()
+  const startUs = nowUs()
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({
+      url: config.url,
+      connections: config.connections,
+      duration: seconds,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${config.token}` },
+      requests
+    }, (error, result) => {
+      if (error !== null && error !== undefined) return reject(error)
+      const endUs = nowUs()
+      const cpu = process.cpuUsage(cpuBefore)
+      const elapsed = (endUs - startUs) / 1e6
+      const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count ?? 0]))
+      resolve({
+        startUs,
+        endUs,
+        seconds: elapsed,
+        rps: latencies.count / elapsed,
+        ok: latencies.count,
+        non2xx: result.non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+        statusCodes,
+        latency: latencies.summary(),
+        loadCpu: (cpu.user + cpu.system) / 1e6 / elapsed
+      })
+    })
+    // The tracker passes the client first; the typings describe the client's own event.
+    const tracker = instance as unknown as NodeJS.EventEmitter
+    tracker.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime)
+    })
+  })
+}
+
+function emit (line: object): void {
+  process.stdout.write(JSON.stringify(line) + '\n')
+}
+
+async function main (): Promise<void> {
+  const config = JSON.parse(process.argv[2]) as LoadConfig
+  const url = new URL(config.url)
+  if (url.hostname !== '127.0.0.1') throw new Error(`the bench loads 127.0.0.1 only, not ${url.hostname}`)
+  const requests = bodyPool(config.kind, MODELS[config.model], BODY_POOL_SIZE, config.seed)
+    .map(body => ({ method: 'POST' as const, path: url.pathname, body }))
+  if (config.warmupSeconds > 0) await runOnce(config, config.warmupSeconds, requests)
+  emit({ event: 'warmed', at: nowUs() })
+  emit({ event: 'done', result: await runOnce(config, config.seconds, requests) })
+}
+
+if (require.main === module) {
+  main().catch(error => {
+    process.stderr.write(`load: ${error instanceof Error ? error.stack : String(error)}\n`)
+    process.exit(1)
+  })
+}

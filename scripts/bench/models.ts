@@ -1,0 +1,101 @@
+// The models the bench serves: two ReLU MLPs generated here with fixed-seed
+// weights (so every run and every machine serves the same bytes), and the
+// bundled iris classifier. They go into a temporary model repository, one
+// folder per model, never into models/.
+
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { mulberry32 } from '../build-models'
+import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../onnx-graph'
+
+export type ModelKey = 'small' | 'large' | 'iris'
+
+export interface BenchModel {
+  key: ModelKey
+  /** The name it is served under. */
+  name: string
+  input: string
+  /** Floats in one row. */
+  width: number
+}
+
+export const MODELS: Record<ModelKey, BenchModel> = {
+  small: { key: 'small', name: 'mlp-small', input: 'features', width: 64 },
+  large: { key: 'large', name: 'mlp-large', input: 'features', width: 64 },
+  iris: { key: 'iris', name: 'iris', input: 'features', width: 4 }
+}
+
+export interface MlpSpec {
+  name: string
+  /** Layer widths, input first: [64, 256, 256, 10]. */
+  layers: number[]
+  seed: number
+}
+
+export const MLP_SPECS: Record<'small' | 'large', MlpSpec> = {
+  small: { name: MODELS.small.name, layers: [64, 256, 256, 10], seed: 1 },
+  large: { name: MODELS.large.name, layers: [64, 2048, 2048, 10], seed: 2 }
+}
+
+// What the issue asks the MLPs to be served with: batches merged up to 64 rows.
+export const MLP_CONFIG = { max_batch_size: 64, dynamic_batching: { max_queue_delay_ms: 2 } }
+
+/** A ReLU MLP as ONNX: MatMul + Add per layer, ReLU between layers, raw scores out. */
+export function mlpOnnx (spec: MlpSpec): Uint8Array {
+  const random = mulberry32(spec.seed)
+  const initializers = []
+  const nodes = []
+  let previous = 'features'
+  for (let layer = 1; layer < spec.layers.length; layer++) {
+    const fanIn = spec.layers[layer - 1]
+    const fanOut = spec.layers[layer]
+    // He-uniform: activations keep their scale through the ReLUs, so outputs stay finite.
+    const bound = Math.sqrt(6 / fanIn)
+    const weights = new Float32Array(fanIn * fanOut).map(() => (random() * 2 - 1) * bound)
+    const bias = new Float32Array(fanOut).map(() => (random() * 2 - 1) * 0.01)
+    initializers.push(floatInitializer(`w${layer}`, [fanIn, fanOut], weights), floatInitializer(`b${layer}`, [fanOut], bias))
+    const last = layer === spec.layers.length - 1
+    nodes.push(node('MatMul', [previous, `w${layer}`], [`mm${layer}`]))
+    nodes.push(node('Add', [`mm${layer}`, `b${layer}`], [last ? 'scores' : `pre${layer}`]))
+    if (!last) nodes.push(node('Relu', [`pre${layer}`], [`h${layer}`]))
+    previous = `h${layer}`
+  }
+  return encodeModel({
+    graphName: spec.name,
+    docString: `Benchmark MLP ${spec.layers.join('→')}, ReLU, He-uniform weights from seed ${spec.seed}; not trained.`,
+    inputs: [tensorInput('features', ElemType.FLOAT, ['batch', spec.layers[0]])],
+    outputs: [tensorOutput('scores', ElemType.FLOAT, ['batch', spec.layers[spec.layers.length - 1]])],
+    initializers,
+    nodes
+  })
+}
+
+/**
+ * Writes one repository per model under `dir` (`dir/<key>/<name>/...`), so
+ * each onnx-serve process loads only the model under test. Returns the
+ * repository folder of each model.
+ */
+export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: string): Record<ModelKey, string> {
+  const repositories = {} as Record<ModelKey, string>
+  for (const key of keys) {
+    const repository = join(dir, key)
+    const model = MODELS[key]
+    if (key === 'iris') {
+      cpSync(join(projectRoot, 'models', 'iris'), join(repository, model.name), { recursive: true })
+    } else {
+      mkdirSync(join(repository, model.name, '1'), { recursive: true })
+      writeFileSync(join(repository, model.name, '1', 'model.onnx'), mlpOnnx(MLP_SPECS[key]))
+      writeFileSync(join(repository, model.name, 'config.json'), JSON.stringify({
+        description: `benchmark MLP ${MLP_SPECS[key].layers.join('→')}`,
+        ...MLP_CONFIG
+      }, null, 2) + '\n')
+    }
+    repositories[key] = repository
+  }
+  return repositories
+}
+
+/** The model file of a repository written by writeRepositories. */
+export function modelFile (repository: string, key: ModelKey): string {
+  return join(repository, MODELS[key].name, '1', 'model.onnx')
+}

@@ -1,0 +1,150 @@
+// Turns results into the Markdown table printed and saved, notes on anything
+// that makes a row suspect, and the files under bench/results/.
+
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BenchResults, Run, ScenarioResult } from './results'
+import { TARGET_NAMES, type Target } from './scenarios'
+import { formatProfileSummary } from './profile-summary'
+
+// Past this share of its core, the load generator may be what limits a row.
+const LOAD_CPU_WARNING = 0.9
+// Below this, a soak's slope is mostly where the GC sawtooth happened to stop.
+const SHORT_SOAK_SECONDS = 300
+
+export function fileLabel (date: Date, nodeVersion: string, options: { seconds: number, soakSeconds: number, profile: boolean, label?: string }): string {
+  const pad = (value: number): string => String(value).padStart(2, '0')
+  const stamp = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}${pad(date.getMinutes())}`
+  const mode = options.soakSeconds > 0 ? `soak${options.soakSeconds}s` : `${options.seconds}s${options.profile ? '-profile' : ''}`
+  return [stamp, `node${nodeVersion.replace(/^v/, '')}`, mode, options.label].filter(part => part !== undefined).join('-')
+}
+
+/** How a run compares with a ceiling of the same scenario: undefined when that ceiling was not run. */
+export function ratio (run: Run, scenario: ScenarioResult, ceiling: Target): number | undefined {
+  const base = scenario.runs.find(candidate => candidate.target === ceiling)
+  return base === undefined || base.rps === 0 ? undefined : run.rps / base.rps
+}
+
+function ms (value: number): string {
+  if (!Number.isFinite(value)) return '-'
+  return value < 10 ? value.toFixed(2) : value.toFixed(1)
+}
+
+function fixed (value: number | undefined, digits: number): string {
+  return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits)
+}
+
+function runName (run: Run): string {
+  const name = run.target === 'in-process' ? `${TARGET_NAMES[run.target]} (latency: one call)` : TARGET_NAMES[run.target]
+  return run.sharedWith === undefined ? name : `${name} (run of ${run.sharedWith})`
+}
+
+export function markdownTable (scenarios: ScenarioResult[]): string {
+  const lines = [
+    '| scenario | run | req/s | p50 ms | p99 ms | errors | peak RSS MB | vs echo | vs naive | vs in-process |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const scenario of scenarios) {
+    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn`
+    for (const run of scenario.runs) {
+      lines.push(`| ${where} | ${runName(run)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
+        `${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** What makes a row suspect or surprising, in words. */
+export function notes (results: BenchResults): string[] {
+  const found: string[] = []
+  for (const scenario of results.scenarios) {
+    for (const run of scenario.runs) {
+      if (run.load === undefined || run.sharedWith !== undefined) continue
+      const who = `${scenario.id}, ${TARGET_NAMES[run.target]}`
+      if (run.load.loadCpu > LOAD_CPU_WARNING) {
+        found.push(`${who}: the load generator used ${(run.load.loadCpu * 100).toFixed(0)}% of its core, so this row may be bounded by autocannon rather than the server.`)
+      }
+      if (run.errors > 0) {
+        const codes = Object.entries(run.load.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${count}× ${code}`)
+        found.push(`${who}: ${run.errors} errors (${[...codes, `${run.load.errors - run.load.timeouts} socket errors`, `${run.load.timeouts} timeouts`].join(', ')}).`)
+      }
+      if ((run.load.statusCodes['429'] ?? 0) > 0) found.push(`${who}: the rate limit answered 429; raise RATE_LIMIT_MAX.`)
+    }
+    const served = scenario.runs.find(run => run.target === 'onnx-serve')
+    const inProcess = served === undefined ? undefined : ratio(served, scenario, 'in-process')
+    if (inProcess !== undefined && inProcess > 1) {
+      found.push(`${scenario.id}: onnx-serve beats the 1-row in-process loop (${inProcess.toFixed(2)}×): dynamic batching runs many rows per session.run.`)
+    }
+  }
+  if (results.logIssues.length > 0) {
+    found.push('Server log lines at warn and above: ' + results.logIssues
+      .map(issue => `${issue.process}: ${issue.count}× level ${issue.level} "${issue.msg}"`).join('; ') + '.')
+  }
+  return found
+}
+
+export function markdownReport (results: BenchResults): string {
+  const { settings, node, machine } = results
+  const parts = [
+    `# onnx-serve bench ${results.label}`,
+    '',
+    `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process) on Node ${node.load}; ` +
+      `${machine.cpu}, ${machine.cores} cores; ${machine.pinned ? 'servers and the in-process loop pinned to core 0, load generator to core 1 (taskset)' : 'NOT pinned (one core)'}. ` +
+      (results.soak === undefined ? `Each run: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured` : `${settings.warmupSeconds} s warm-up, then the soak`) +
+      '; every request carries one fresh random row (1024 per pool, cycled).',
+    '',
+    `onnx-serve as shipped: a development-secret JWT bearer token on every request, rate limit on (RATE_LIMIT_MAX=${settings.rateLimitMax} per 60 s window per subject: ` +
+      'more than any run here sends, so it never answers 429), request logs at ' +
+      `${settings.logLevel} to ${settings.logDestination}, metrics and security headers on, INFERENCE_THREADS=${settings.inferenceThreads}.`,
+    ''
+  ]
+  if (results.scenarios.length > 0) {
+    parts.push(markdownTable(results.scenarios),
+      'req/s counts 2xx responses only; errors are non-2xx responses, socket errors and timeouts; p50/p99 are of 2xx responses (1 µs resolution). ' +
+      'The echo answers on onnx-serve\'s path with its body; the naive handler gets the same rows as `{"input_data": [row]}` on `/predict`. ' +
+      'Ratios divide req/s by the ceiling\'s in the same scenario.', '')
+  }
+  if (results.soak !== undefined) {
+    const { soak } = results
+    parts.push(`## Soak: ${soak.model}, ${soak.connections} connections, ${soak.seconds} s`, '',
+      '| idle RSS MB | start MB | peak MB | end MB | slope MB/min (2nd half) | req/s | p99 ms | errors |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| ${soak.idleRssMb.toFixed(1)} | ${soak.summary.startMb.toFixed(1)} | ${soak.summary.peakMb.toFixed(1)} | ${soak.summary.endMb.toFixed(1)} | ` +
+        `${fixed(soak.summary.slopeMbPerMin, 2)} | ${soak.load.rps.toFixed(0)} | ${ms(soak.load.latency.p99)} | ${soak.load.non2xx + soak.load.errors} |`, '',
+      `${soak.summary.samples} samples of VmRSS, one a second, in the JSON file.` +
+        // V8's heap grows and is collected in a sawtooth of tens of MB: over seconds, that is all a slope shows.
+        (soak.seconds < SHORT_SOAK_SECONDS ? ` A soak this short shows the heap's garbage-collection sawtooth more than a trend: run ${SHORT_SOAK_SECONDS} s or more for a slope that means something.` : ''), '')
+  }
+  if (results.profile !== undefined) {
+    parts.push('## CPU profile of onnx-serve (small-c10, measured window only)', '',
+      `Profiles in \`${results.profile.dir}\`; this run is extra, its numbers are not in the table: ` +
+      `${results.profile.load.rps.toFixed(0)} req/s, p99 ${ms(results.profile.load.latency.p99)} ms under the profiler.`, '')
+    for (const thread of results.profile.threads) parts.push(formatProfileSummary(thread.summary, thread.file))
+  }
+  const found = notes(results)
+  if (found.length > 0) parts.push('## Notes', '', ...found.map(note => `- ${note}`), '')
+  return parts.join('\n')
+}
+
+export interface WrittenFiles {
+  json: string
+  markdown: string
+  svg?: string
+  latestSvg?: string
+}
+
+/** Writes <label>.json, .md and, given a chart, <label>.svg and latest.svg. */
+export function writeResults (outDir: string, results: BenchResults, markdown: string, svg?: string): WrittenFiles {
+  mkdirSync(outDir, { recursive: true })
+  const base = join(outDir, results.label)
+  const files: WrittenFiles = { json: `${base}.json`, markdown: `${base}.md` }
+  writeFileSync(files.json, JSON.stringify(results, null, 2) + '\n')
+  writeFileSync(files.markdown, markdown)
+  if (svg !== undefined) {
+    files.svg = `${base}.svg`
+    files.latestSvg = join(outDir, 'latest.svg')
+    writeFileSync(files.svg, svg)
+    writeFileSync(files.latestSvg, svg)
+  }
+  return files
+}

@@ -1,0 +1,98 @@
+// What is measured: the scenarios, the URL and body each target is sent, and
+// the pools of random rows the load generator cycles through.
+
+import { mulberry32 } from '../build-models'
+import { MODELS, type BenchModel, type ModelKey } from './models'
+
+/** The onnx-serve API a scenario goes through. */
+export type Route = 'predict' | 'v1' | 'v2'
+/** Who answers: onnx-serve and its three ceilings. */
+export type Target = 'onnx-serve' | 'echo' | 'naive' | 'in-process'
+/** A request body's shape: one of onnx-serve's routes, or the naive handler's. */
+export type BodyKind = Route | 'naive'
+
+export const TARGET_NAMES: Record<Target, string> = {
+  'onnx-serve': 'onnx-serve',
+  echo: 'Fastify echo',
+  naive: 'naive handler',
+  'in-process': 'in-process session.run'
+}
+
+export interface Scenario {
+  /** e.g. small-c10, iris-v2-c10. */
+  id: string
+  model: ModelKey
+  connections: number
+  route: Route
+}
+
+export const SCENARIO_GROUPS = ['small', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2'] as const
+export type ScenarioGroup = typeof SCENARIO_GROUPS[number]
+
+export const DEFAULT_SMALL_CONNECTIONS = [1, 10, 64]
+export const LARGE_CONNECTIONS = 64
+export const IRIS_CONNECTIONS = 10
+/** Rows each load generator cycles through: enough that no two requests in flight share one. */
+export const BODY_POOL_SIZE = 1024
+
+/** The scenarios of the selected groups, in the order they run and print. */
+export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS): Scenario[] {
+  const selected = new Set<ScenarioGroup>(groups)
+  const scenarios: Scenario[] = []
+  if (selected.has('small')) {
+    for (const connections of smallConnections) scenarios.push({ id: `small-c${connections}`, model: 'small', connections, route: 'predict' })
+  }
+  if (selected.has('large')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict' })
+  for (const route of ['predict', 'v1', 'v2'] as const) {
+    if (selected.has('iris') || selected.has(`iris-${route}`)) {
+      scenarios.push({ id: `iris-${route}-c${IRIS_CONNECTIONS}`, model: 'iris', connections: IRIS_CONNECTIONS, route })
+    }
+  }
+  return scenarios
+}
+
+export function describeScenario (scenario: Scenario): string {
+  const model = MODELS[scenario.model]
+  return `${model.name} ${routePath(scenario.route, model)} · ${scenario.connections} conn`
+}
+
+/** The onnx-serve path of a route; the echo server answers on the same path. */
+export function routePath (route: Route, model: BenchModel): string {
+  switch (route) {
+    case 'predict': return '/predict'
+    case 'v1': return `/v1/models/${model.name}:predict`
+    case 'v2': return `/v2/models/${model.name}/infer`
+  }
+}
+
+/** The path and body shape each HTTP target gets in a scenario. */
+export function requestShape (target: Exclude<Target, 'in-process'>, scenario: Scenario): { path: string, kind: BodyKind } {
+  if (target === 'naive') return { path: '/predict', kind: 'naive' }
+  // The echo parses and serializes exactly what onnx-serve is sent.
+  return { path: routePath(scenario.route, MODELS[scenario.model]), kind: scenario.route }
+}
+
+export function requestBody (kind: BodyKind, model: BenchModel, row: number[]): unknown {
+  switch (kind) {
+    case 'predict': return { input_data: row }
+    case 'v1': return { instances: [row] }
+    case 'v2': return { inputs: [{ name: model.input, shape: [1, row.length], datatype: 'FP32', data: row }] }
+    case 'naive': return { input_data: [row] }
+  }
+}
+
+// Iris measurements (cm) span these ranges; rows drawn in them look like real flowers to the model.
+const IRIS_RANGES: Array<[number, number]> = [[4.3, 7.9], [2.0, 4.4], [1.0, 6.9], [0.1, 2.5]]
+
+/** `count` random rows for a model, the same for a given seed; values rounded as a client would send them. */
+export function randomRows (model: BenchModel, count: number, seed: number): number[][] {
+  const random = mulberry32(seed)
+  return Array.from({ length: count }, () => model.key === 'iris'
+    ? IRIS_RANGES.map(([low, high]) => Math.round((low + random() * (high - low)) * 10) / 10)
+    : Array.from({ length: model.width }, () => Math.round((random() * 2 - 1) * 1e4) / 1e4))
+}
+
+/** Serialized bodies, one per random row: every target of a model is sent the same rows. */
+export function bodyPool (kind: BodyKind, model: BenchModel, count: number, seed: number): string[] {
+  return randomRows(model, count, seed).map(row => JSON.stringify(requestBody(kind, model, row)))
+}

@@ -1,0 +1,115 @@
+// Numbers from samples: latency percentiles, resident memory from /proc, and
+// the least-squares slope a soak reports.
+
+import { readFileSync } from 'node:fs'
+
+export interface LatencySummary {
+  count: number
+  mean: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  max: number
+}
+
+const MICROS_PER_MS = 1000
+// 1 µs buckets up to 1 s: 4 MB, exact enough, and bounded however long a soak runs.
+const BUCKETS = 1_000_000
+
+/** Latencies (ms) at 1 µs resolution; slower ones are kept as they are (there are few). */
+export class LatencyHistogram {
+  private readonly counts = new Uint32Array(BUCKETS)
+  private readonly slow: number[] = []
+  private total = 0
+  count = 0
+
+  record (ms: number): void {
+    const micros = Math.round(ms * MICROS_PER_MS)
+    if (micros < BUCKETS) this.counts[Math.max(0, micros)]++
+    else this.slow.push(ms)
+    this.total += ms
+    this.count++
+  }
+
+  /** Nearest-rank percentile (p in 0..100), in ms. */
+  percentile (p: number): number {
+    if (this.count === 0) return NaN
+    const rank = Math.min(this.count, Math.max(1, Math.ceil((p / 100) * this.count)))
+    let seen = 0
+    for (let micros = 0; micros < BUCKETS; micros++) {
+      seen += this.counts[micros]
+      if (seen >= rank) return micros / MICROS_PER_MS
+    }
+    return this.slow.sort((a, b) => a - b)[rank - seen - 1]
+  }
+
+  summary (): LatencySummary {
+    return {
+      count: this.count,
+      mean: this.count === 0 ? NaN : this.total / this.count,
+      p50: this.percentile(50),
+      p90: this.percentile(90),
+      p99: this.percentile(99),
+      p999: this.percentile(99.9),
+      max: this.percentile(100)
+    }
+  }
+}
+
+/** VmRSS of a /proc/<pid>/status text, in kB; undefined when absent (a zombie has none). */
+export function parseVmRss (status: string): number | undefined {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)
+  return match === null ? undefined : Number(match[1])
+}
+
+/** The resident memory of a live process in MB, or undefined once it is gone. */
+export function readRssMb (pid: number): number | undefined {
+  try {
+    const kb = parseVmRss(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return kb === undefined ? undefined : kb / 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** Least-squares slope of y over x; NaN with fewer than two distinct x. */
+export function slope (points: Array<{ x: number, y: number }>): number {
+  const n = points.length
+  const meanX = points.reduce((sum, point) => sum + point.x, 0) / n
+  const meanY = points.reduce((sum, point) => sum + point.y, 0) / n
+  let covariance = 0
+  let variance = 0
+  for (const { x, y } of points) {
+    covariance += (x - meanX) * (y - meanY)
+    variance += (x - meanX) ** 2
+  }
+  return variance === 0 ? NaN : covariance / variance
+}
+
+export interface RssSample {
+  /** Seconds since the soak's load started. */
+  t: number
+  rssMb: number
+}
+
+export interface SoakSummary {
+  startMb: number
+  peakMb: number
+  endMb: number
+  /** MB per minute, least squares over the second half of the samples (after the heap settled). */
+  slopeMbPerMin: number
+  samples: number
+}
+
+export function summarizeSoak (samples: RssSample[]): SoakSummary {
+  if (samples.length === 0) throw new Error('no RSS samples: the server process was gone before the soak began')
+  const secondHalf = samples.slice(Math.floor(samples.length / 2))
+  return {
+    startMb: samples[0].rssMb,
+    peakMb: Math.max(...samples.map(sample => sample.rssMb)),
+    endMb: samples[samples.length - 1].rssMb,
+    slopeMbPerMin: slope(secondHalf.map(sample => ({ x: sample.t, y: sample.rssMb }))) * 60,
+    samples: samples.length
+  }
+}

@@ -1,0 +1,98 @@
+import t from 'tap'
+import { BenchArgsError, parseBenchArgs } from '../../scripts/bench/args'
+import { MODELS } from '../../scripts/bench/models'
+import { bodyPool, describeScenario, randomRows, requestBody, requestShape, scenariosFor } from '../../scripts/bench/scenarios'
+
+const defaults = { node: '/usr/bin/node', outDir: '/srv/bench/results' }
+
+t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference thread', async t => {
+  t.strictSame(parseBenchArgs([], defaults), {
+    seconds: 10,
+    warmupSeconds: 2,
+    groups: ['small', 'large', 'iris'],
+    smallConnections: [1, 10, 64],
+    inferenceThreads: 1,
+    node: '/usr/bin/node',
+    soakSeconds: 0,
+    profile: false,
+    port: 0,
+    outDir: '/srv/bench/results',
+    label: undefined,
+    keep: false,
+    help: false
+  })
+})
+
+t.test('every flag', async t => {
+  const options = parseBenchArgs(['--seconds', '2', '--warmup', '0', '--scenarios', 'small,iris-v2,small', '--connections', '64,1',
+    '--inference-threads', '2', '--node', '/tmp/node24/bin/node', '--soak', '20', '--profile', '--port', '4000', '--out', '/tmp/out',
+    '--label', 'after-fix.1', '--keep', '-h'], defaults)
+  t.strictSame(options, {
+    seconds: 2,
+    warmupSeconds: 0,
+    groups: ['small', 'iris-v2'],
+    smallConnections: [1, 64],
+    inferenceThreads: 2,
+    node: '/tmp/node24/bin/node',
+    soakSeconds: 20,
+    profile: true,
+    port: 4000,
+    outDir: '/tmp/out',
+    label: 'after-fix.1',
+    keep: true,
+    help: true
+  })
+})
+
+t.test('bad values are refused with the flag named', async t => {
+  const refused: Array<[string[], RegExp]> = [
+    [['--seconds', '0'], /--seconds "0" is invalid; expected an integer from 1 to 3600/],
+    [['--seconds', '1.5'], /--seconds "1\.5" is invalid/],
+    [['--warmup', '-1'], /--warmup/],
+    [['--connections', '10,x'], /--connections "x" is invalid/],
+    [['--connections', '0'], /--connections "0" is invalid/],
+    [['--inference-threads', '0'], /--inference-threads/],
+    [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, large, iris, iris-predict, iris-v1, iris-v2/],
+    [['--soak', '3'], /--soak must be at least 4 seconds/],
+    [['--port', '70000'], /--port/],
+    [['--label', 'a/b'], /--label may hold letters/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['stray'], /Unexpected argument 'stray'/]
+  ]
+  for (const [argv, message] of refused) t.throws(() => parseBenchArgs(argv, defaults), { constructor: BenchArgsError, message }, argv.join(' '))
+})
+
+t.test('scenariosFor: the groups in a fixed order', async t => {
+  t.strictSame(scenariosFor(['iris', 'large', 'small']).map(scenario => scenario.id),
+    ['small-c1', 'small-c10', 'small-c64', 'large-c64', 'iris-predict-c10', 'iris-v1-c10', 'iris-v2-c10'])
+  t.strictSame(scenariosFor(['iris-v1', 'small'], [10]).map(scenario => scenario.id), ['small-c10', 'iris-v1-c10'])
+  t.strictSame(scenariosFor(['large'])[0], { id: 'large-c64', model: 'large', connections: 64, route: 'predict' })
+  t.equal(describeScenario(scenariosFor(['iris-v2'])[0]), 'iris /v2/models/iris/infer · 10 conn')
+})
+
+t.test('each target is sent its own shape of the same rows', async t => {
+  const [v1] = scenariosFor(['iris-v1'])
+  t.strictSame(requestShape('onnx-serve', v1), { path: '/v1/models/iris:predict', kind: 'v1' })
+  t.strictSame(requestShape('echo', v1), { path: '/v1/models/iris:predict', kind: 'v1' }, 'the echo gets what onnx-serve gets')
+  t.strictSame(requestShape('naive', v1), { path: '/predict', kind: 'naive' })
+  const row = [5.1, 3.5, 1.4, 0.2]
+  t.strictSame(requestBody('predict', MODELS.iris, row), { input_data: row })
+  t.strictSame(requestBody('v1', MODELS.iris, row), { instances: [row] })
+  t.strictSame(requestBody('v2', MODELS.iris, row), { inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: row }] })
+  t.strictSame(requestBody('naive', MODELS.iris, row), { input_data: [row] })
+})
+
+t.test('random rows: fresh per request, the same for a seed, in the model\'s ranges', async t => {
+  const rows = randomRows(MODELS.small, 100, 7)
+  t.equal(rows.length, 100)
+  t.ok(rows.every(row => row.length === 64 && row.every(value => value >= -1 && value <= 1)))
+  t.equal(new Set(rows.map(row => row.join())).size, 100, 'no two rows alike')
+  t.strictSame(randomRows(MODELS.small, 100, 7), rows, 'deterministic')
+  t.notSame(randomRows(MODELS.small, 1, 8)[0], rows[0], 'another seed, other rows')
+  const iris = randomRows(MODELS.iris, 200, 7)
+  t.ok(iris.every(([sepalLength, sepalWidth, petalLength, petalWidth]) =>
+    sepalLength >= 4.3 && sepalLength <= 7.9 && sepalWidth >= 2 && sepalWidth <= 4.4 &&
+    petalLength >= 1 && petalLength <= 6.9 && petalWidth >= 0.1 && petalWidth <= 2.5), 'iris rows within the data set\'s ranges')
+  const bodies = bodyPool('v2', MODELS.iris, 3, 7)
+  t.strictSame(JSON.parse(bodies[0]), requestBody('v2', MODELS.iris, iris[0]))
+})

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { findProjectRoot } from '../../scripts/build-models'
+import { MLP_CONFIG, MLP_SPECS, MODELS, mlpOnnx, modelFile, writeRepositories } from '../../scripts/bench/models'
+import { randomRows } from '../../scripts/bench/scenarios'
+
+const root = findProjectRoot(__dirname)
+// Built once: coverage instrumentation makes each build of 80k weights take seconds.
+const smallBytes = mlpOnnx(MLP_SPECS.small)
+
+t.test('the small MLP: same bytes for the same seed, [batch, 64] in, [batch, 10] finite scores out', async t => {
+  const tiny = { name: 'tiny', layers: [4, 8, 3], seed: 1 }
+  t.strictSame(mlpOnnx(tiny), mlpOnnx(tiny), 'deterministic')
+  t.notSame(mlpOnnx({ ...tiny, seed: 99 }), mlpOnnx(tiny), 'another seed, other weights')
+  const session = await ort.InferenceSession.create(smallBytes)
+  t.teardown(() => session.release())
+  t.strictSame(session.inputNames, ['features'])
+  t.strictSame(session.outputNames, ['scores'])
+  const rows = randomRows(MODELS.small, 3, 7)
+  const { scores } = await session.run({ features: new ort.Tensor('float32', Float32Array.from(rows.flat()), [3, 64]) })
+  t.strictSame(scores.dims, [3, 10])
+  const values = Array.from(scores.data as Float32Array)
+  t.ok(values.every(Number.isFinite), 'finite')
+  t.ok(new Set(values).size > 20, 'rows get different scores')
+})
+
+t.test('writeRepositories: one repository per model, the MLPs with dynamic batching, iris copied', async t => {
+  const dir = t.testdir()
+  const repositories = writeRepositories(dir, ['small', 'iris'], root)
+  t.strictSame(repositories, { small: join(dir, 'small'), iris: join(dir, 'iris') })
+  t.strictSame(JSON.parse(readFileSync(join(dir, 'small', 'mlp-small', 'config.json'), 'utf8')), {
+    description: 'benchmark MLP 64→256→256→10',
+    ...MLP_CONFIG
+  })
+  t.strictSame(MLP_CONFIG, { max_batch_size: 64, dynamic_batching: { max_queue_delay_ms: 2 } })
+  t.strictSame(readFileSync(modelFile(repositories.small, 'small')), Buffer.from(smallBytes))
+  t.strictSame(readFileSync(modelFile(repositories.iris, 'iris')), readFileSync(join(root, 'models', 'iris', '1', 'model.onnx')))
+  t.ok(existsSync(join(dir, 'iris', 'iris', 'config.json')))
+  t.notOk(existsSync(join(dir, 'large')), 'only the models asked for')
+  t.strictSame(MLP_SPECS.large.layers, [64, 2048, 2048, 10])
+})

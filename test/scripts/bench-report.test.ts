@@ -1,0 +1,173 @@
+import t from 'tap'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chartPoints, chartSpec, renderSvg } from '../../scripts/bench/chart'
+import type { LoadResult } from '../../scripts/bench/load'
+import { fileLabel, markdownReport, markdownTable, notes, ratio, writeResults } from '../../scripts/bench/report'
+import type { BenchResults, Run, ScenarioResult } from '../../scripts/bench/results'
+import type { Target } from '../../scripts/bench/scenarios'
+
+function load (rps: number, extra: Partial<LoadResult> = {}): LoadResult {
+  return {
+    startUs: 0,
+    endUs: 10e6,
+    seconds: 10,
+    rps,
+    ok: rps * 10,
+    non2xx: 0,
+    errors: 0,
+    timeouts: 0,
+    statusCodes: { 200: rps * 10 },
+    latency: { count: rps * 10, mean: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5 },
+    loadCpu: 0.5,
+    ...extra
+  }
+}
+
+function run (target: Target, rps: number, p99: number, extra: Partial<Run> = {}): Run {
+  return { target, rps, p50: p99 / 4, p99, errors: 0, peakRssMb: 100, ...(target === 'in-process' ? {} : { load: load(rps) }), ...extra }
+}
+
+function small (connections: number, served: number): ScenarioResult {
+  return {
+    id: `small-c${connections}`,
+    model: 'mlp-small',
+    modelShape: '64→256→256→10',
+    route: 'predict',
+    path: '/predict',
+    connections,
+    runs: [
+      run('in-process', 50000, 0.03, connections === 1 ? {} : { sharedWith: 'small-c1' }),
+      run('echo', 20000 + connections * 100, connections * 0.2),
+      run('naive', 10000 + connections * 50, connections * 0.5),
+      run('onnx-serve', served, connections * 0.9)
+    ]
+  }
+}
+
+function fakeResults (): BenchResults {
+  const v2: ScenarioResult = {
+    id: 'iris-v2-c10',
+    model: 'iris',
+    modelShape: '4→3 (softmax regression)',
+    route: 'v2',
+    path: '/v2/models/iris/infer',
+    connections: 10,
+    runs: [
+      run('echo', 20000, 2, { load: load(20000, { loadCpu: 0.97 }) }),
+      run('onnx-serve', 3000, 9, {
+        errors: 12,
+        load: load(3000, { non2xx: 10, errors: 2, timeouts: 1, statusCodes: { 200: 30000, 429: 4, 503: 6 } })
+      })
+    ]
+  }
+  return {
+    label: '2026-12-01T2130-node20.20.2-10s',
+    date: '2026-12-01T21:30:00.000Z',
+    node: { server: 'v20.20.2', serverPath: '/usr/bin/node', load: 'v20.20.2' },
+    machine: { cpu: 'Test CPU', cores: 2, pinned: true },
+    settings: { seconds: 10, warmupSeconds: 2, inferenceThreads: 1, rateLimitMax: 10000000, logLevel: 'info', logDestination: 'a file' },
+    scenarios: [small(1, 2000), small(10, 5000), small(64, 60000), v2],
+    logIssues: [{ process: 'onnx-serve-iris', level: 50, msg: 'request completed (500 POST /predict)', count: 3 }],
+    notes: []
+  }
+}
+
+t.test('fileLabel: date, Node version, mode, label; no host name', async t => {
+  const date = new Date(2026, 11, 1, 9, 5)
+  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 0, profile: false }), '2026-12-01T0905-node20.20.2-10s')
+  t.equal(fileLabel(date, 'v24.1.0', { seconds: 2, soakSeconds: 0, profile: true, label: 'x' }), '2026-12-01T0905-node24.1.0-2s-profile-x')
+  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 600, profile: false }), '2026-12-01T0905-node20.20.2-soak600s')
+})
+
+t.test('ratios against the ceilings of the same scenario', async t => {
+  const scenario = small(10, 5000)
+  const served = scenario.runs[3]
+  t.equal(ratio(served, scenario, 'echo'), 5000 / 21000)
+  t.equal(ratio(served, scenario, 'naive'), 5000 / 10500)
+  t.equal(ratio(served, scenario, 'in-process'), 0.1)
+  t.equal(ratio(served, { ...scenario, runs: [served] }, 'echo'), undefined, 'no echo run: no ratio')
+})
+
+t.test('markdownTable: one row per run, ceilings first', async t => {
+  const table = markdownTable([small(10, 5000)])
+  const lines = table.trim().split('\n')
+  t.equal(lines.length, 6)
+  t.equal(lines[0], '| scenario | run | req/s | p50 ms | p99 ms | errors | peak RSS MB | vs echo | vs naive | vs in-process |')
+  t.equal(lines[2], '| small-c10: mlp-small `/predict`, 10 conn | in-process session.run (latency: one call) (run of small-c1) | 50000 | 0.01 | 0.03 | - | 100 | 2.38 | 4.76 | 1.00 |')
+  t.equal(lines[5], '| small-c10: mlp-small `/predict`, 10 conn | onnx-serve | 5000 | 2.25 | 9.00 | 0 | 100 | 0.24 | 0.48 | 0.10 |')
+})
+
+t.test('notes: saturated load generator, errors, 429s, batching past the in-process loop, log lines', async t => {
+  const found = notes(fakeResults())
+  const expected = [
+    /small-c64: onnx-serve beats the 1-row in-process loop \(1\.20×\)/,
+    /iris-v2-c10, Fastify echo: the load generator used 97% of its core/,
+    /iris-v2-c10, onnx-serve: 12 errors \(4× 429, 6× 503, 1 socket errors, 1 timeouts\)/,
+    /iris-v2-c10, onnx-serve: the rate limit answered 429/,
+    /onnx-serve-iris: 3× level 50 "request completed \(500 POST \/predict\)"/
+  ]
+  t.equal(found.length, expected.length)
+  expected.forEach((pattern, i) => t.match(found[i], pattern))
+})
+
+t.test('markdownReport: settings, table, soak and notes', async t => {
+  const results = fakeResults()
+  results.soak = {
+    seconds: 20,
+    connections: 10,
+    model: 'mlp-small',
+    load: load(4000),
+    idleRssMb: 90,
+    summary: { startMb: 100, peakMb: 130, endMb: 120, slopeMbPerMin: 0.5, samples: 21 },
+    samples: []
+  }
+  results.profile = {
+    dir: 'bench/profiles/x',
+    load: load(1500),
+    threads: [{ file: 'main thread: CPU.1.2.3.0.001.cpuprofile', summary: { totalMs: 100, nonIdleMs: 80, stages: [{ stage: 'auth', ms: 40, percent: 50 }], top: [] } }]
+  }
+  const report = markdownReport(results)
+  t.match(report, /^# onnx-serve bench 2026-12-01T2130-node20\.20\.2-10s\n/)
+  t.match(report, /RATE_LIMIT_MAX=10000000 per 60 s window/)
+  t.match(report, /INFERENCE_THREADS=1/)
+  t.match(report, /servers and the in-process loop pinned to core 0, load generator to core 1/)
+  t.match(report, /\| iris-v2-c10: iris `\/v2\/models\/iris\/infer`, 10 conn \| onnx-serve \| 3000 \|/)
+  t.match(report, /## Soak: mlp-small, 10 connections, 20 s\n\n.*\n.*\n\| 90\.0 \| 100\.0 \| 130\.0 \| 120\.0 \| 0\.50 \| 4000 \| 3\.00 \| 0 \|/)
+  t.match(report, /2 s warm-up, then the soak; every request/)
+  t.match(report, /A soak this short shows the heap's garbage-collection sawtooth/)
+  t.notMatch(markdownReport({ ...results, soak: { ...results.soak, seconds: 600 } }), /sawtooth/, 'not said of a long soak')
+  t.match(report, /## CPU profile of onnx-serve \(small-c10, measured window only\)\n\nProfiles in `bench\/profiles\/x`; .* 1500 req\/s/)
+  t.match(report, /\*\*main thread: CPU\.1\.2\.3\.0\.001\.cpuprofile\*\*: 80 ms on CPU of 100 ms sampled\n\n.*\n.*\n\| auth \| 40\.0 \| 50\.0 \|/)
+  t.match(report, /## Notes\n\n- /)
+})
+
+t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG', async t => {
+  const results = fakeResults()
+  const points = chartPoints(results)
+  t.equal(points.length, 10, 'three HTTP series at three connection counts, one in-process value')
+  t.strictSame(points.at(-1), { series: 'in-process session.run', connections: null, rps: 50000, p99: 0.03 })
+  t.notOk(points.some(point => point.series === 'Fastify echo' && point.connections === 10 && point.rps === 20000), 'iris runs are not drawn')
+  t.strictSame(chartPoints({ ...results, scenarios: [results.scenarios[3]] }), [], 'no small-model run, no chart')
+
+  const svg = await renderSvg(chartSpec(results, points))
+  t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  for (const name of ['onnx-serve', 'naive handler', 'Fastify echo', 'in-process session.run', 'throughput (req/s)', 'p99 latency (ms, log scale)', 'connections']) {
+    t.ok(svg.includes(name), `the SVG shows "${name}"`)
+  }
+
+  const dir = t.testdir()
+  const files = writeResults(dir, results, '# report\n', svg)
+  t.strictSame(readdirSync(dir).sort(), [`${results.label}.json`, `${results.label}.md`, `${results.label}.svg`, 'latest.svg'])
+  t.strictSame(files, {
+    json: join(dir, `${results.label}.json`),
+    markdown: join(dir, `${results.label}.md`),
+    svg: join(dir, `${results.label}.svg`),
+    latestSvg: join(dir, 'latest.svg')
+  })
+  t.strictSame(JSON.parse(readFileSync(files.json, 'utf8')), results)
+  t.equal(readFileSync(join(dir, 'latest.svg'), 'utf8'), svg)
+
+  const withoutChart = t.testdir()
+  t.strictSame(Object.keys(writeResults(join(withoutChart, 'new'), results, '# report\n')), ['json', 'markdown'], 'no SVG when there is no chart')
+})

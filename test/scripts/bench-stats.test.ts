@@ -1,0 +1,78 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { logIssues } from '../../scripts/bench/server-log'
+import { LatencyHistogram, parseVmRss, readRssMb, slope, summarizeSoak } from '../../scripts/bench/stats'
+
+t.test('LatencyHistogram: nearest-rank percentiles at 1 µs', async t => {
+  const empty = new LatencyHistogram()
+  t.ok(Number.isNaN(empty.percentile(50)))
+  t.ok(Number.isNaN(empty.summary().mean))
+
+  const histogram = new LatencyHistogram()
+  for (let i = 1; i <= 1000; i++) histogram.record(i / 1000)
+  histogram.record(1500)
+  histogram.record(2500.5)
+  const summary = histogram.summary()
+  t.equal(summary.count, 1002)
+  t.equal(summary.p50, 0.501)
+  t.equal(summary.p90, 0.902)
+  t.equal(summary.p99, 0.992)
+  t.equal(summary.p999, 1500, 'rank 1001 of 1002: beyond a second the value is kept as it is')
+  t.equal(summary.max, 2500.5)
+  t.ok(Math.abs(summary.mean - (500.5 + 1500 + 2500.5) / 1002) < 1e-9)
+  const rounded = new LatencyHistogram()
+  rounded.record(0.0004)
+  rounded.record(-1)
+  t.equal(rounded.percentile(100), 0, 'below a µs, and clock steps back, count as 0')
+})
+
+t.test('parseVmRss and readRssMb', async t => {
+  t.equal(parseVmRss('Name:\tnode\nVmHWM:\t  200000 kB\nVmRSS:\t  123456 kB\nThreads:\t11\n'), 123456)
+  t.equal(parseVmRss('Name:\tzombie\nState:\tZ (zombie)\n'), undefined)
+  const own = readRssMb(process.pid)
+  t.ok(own !== undefined && own > 10 && own < 4096, `this process: ${own} MB`)
+  t.equal(readRssMb(2 ** 30), undefined, 'no such process')
+})
+
+t.test('slope: least squares', async t => {
+  t.equal(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2)
+  t.equal(slope([{ x: 0, y: 1 }, { x: 1, y: 0 }, { x: 2, y: 1 }, { x: 3, y: 0 }]), -0.2)
+  t.ok(Number.isNaN(slope([{ x: 1, y: 1 }, { x: 1, y: 2 }])), 'no spread in x')
+})
+
+t.test('summarizeSoak: start, peak, end, and MB/min over the second half', async t => {
+  // Grows 1 MB/s while the heap warms up, then 0.05 MB/s (3 MB/min).
+  const samples = Array.from({ length: 20 }, (_, t) => ({ t, rssMb: t < 10 ? 100 + t : 110 + (t - 10) * 0.05 }))
+  const summary = summarizeSoak(samples)
+  t.equal(summary.startMb, 100)
+  t.equal(summary.endMb, 110 + 9 * 0.05)
+  t.equal(summary.peakMb, summary.endMb)
+  t.equal(summary.samples, 20)
+  t.ok(Math.abs(summary.slopeMbPerMin - 3) < 1e-9, `${summary.slopeMbPerMin} MB/min`)
+  t.throws(() => summarizeSoak([]), /no RSS samples/)
+})
+
+t.test('logIssues: warnings and errors since readiness, by message and status', async t => {
+  const file = join(t.testdir(), 'server.log')
+  const line = (level: number, time: number, msg: string, extra: object = {}): string => JSON.stringify({ level, time, msg, ...extra })
+  writeFileSync(file, [
+    line(40, 1, 'NO JWT KEY CONFIGURED'),
+    line(40, 2, 'request completed', { req: { method: 'GET', url: '/health/ready' }, res: { statusCode: 503 } }),
+    line(30, 5, 'request completed', { req: { method: 'POST', url: '/predict' }, res: { statusCode: 200 } }),
+    line(50, 6, 'request completed', { req: { method: 'POST', url: '/predict' }, res: { statusCode: 500 } }),
+    line(50, 7, 'request completed', { req: { method: 'POST', url: '/predict' }, res: { statusCode: 500 } }),
+    line(40, 8, 'inference queue full'),
+    'listening at http://127.0.0.1:3999',
+    '',
+    'Error: boom',
+    '    at somewhere'
+  ].join('\n') + '\n')
+  t.strictSame(await logIssues('onnx-serve', file, 3), [
+    { process: 'onnx-serve', level: 50, msg: 'request completed (500 POST /predict)', count: 2 },
+    { process: 'onnx-serve', level: 40, msg: 'inference queue full', count: 1 },
+    { process: 'onnx-serve', level: 50, msg: 'Error: boom', count: 1 },
+    { process: 'onnx-serve', level: 50, msg: '    at somewhere', count: 1 }
+  ])
+  t.equal((await logIssues('onnx-serve', file)).length, 6, 'without a start time, start-up lines count too')
+})

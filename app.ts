@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import AutoLoad from '@fastify/autoload'
 import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
+import type { DestinationStream } from 'pino'
 import type { AppConfig } from './lib/config'
 import { bodyPending } from './plugins/connection-limits'
 import { RequestLogController } from './plugins/request-log'
@@ -31,12 +32,13 @@ export function requestId (request: IncomingMessage): string {
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
 }
 
-/** Fastify's constructor options for a configuration. */
-export function serverOptions (config: AppConfig): FastifyHttpOptions<Server> {
+/** Fastify's constructor options for a configuration; logs go to `logStream` (default: stdout, synchronously). */
+export function serverOptions (config: AppConfig, logStream?: DestinationStream): FastifyHttpOptions<Server> {
   const logController = new RequestLogController()
   return {
     logger: {
       level: config.logLevel,
+      stream: logStream,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' }
     },
     genReqId: requestId,

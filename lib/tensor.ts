@@ -103,15 +103,21 @@ export const tensorTypes: Record<TensorType, TypeInfo> = {
 }
 
 /**
+ * Below this size a buffer is cheaper to copy than to move: moving one costs
+ * a few microseconds of its own, which a 256-byte row never repays.
+ */
+export const MIN_TRANSFER_BYTES = 16 * 1024
+
+/**
  * Buffers to move rather than copy to another thread: only those a tensor
  * owns whole (a view into a pooled Buffer must be copied, or the pool would
- * be detached), and each once, since two tensors may share one.
+ * be detached) of at least `minBytes`, and each once, since two tensors may share one.
  */
-export function transferList (tensors: TensorMap | undefined): ArrayBuffer[] {
+export function transferList (tensors: TensorMap | undefined, minBytes = MIN_TRANSFER_BYTES): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>()
   for (const tensor of Object.values(tensors ?? {})) {
     const data = tensor.data
-    if (Array.isArray(data) || !(data.buffer instanceof ArrayBuffer)) continue
+    if (Array.isArray(data) || !(data.buffer instanceof ArrayBuffer) || data.byteLength < minBytes) continue
     if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) buffers.add(data.buffer)
   }
   return [...buffers]

@@ -2,7 +2,7 @@ import t from 'tap'
 import { MessageChannel } from 'node:worker_threads'
 import {
   elementCount, elementToJson, floatToHalfBits, formatShape, halfBitsToFloat,
-  isTensorType, tensorTypes, transferList, type TensorData
+  MIN_TRANSFER_BYTES, isTensorType, tensorTypes, transferList, type TensorData
 } from '../../lib/tensor'
 
 t.test('floatToHalfBits encodes representative values', async t => {
@@ -101,7 +101,7 @@ t.test('transferList', async t => {
   const two = transferList({
     a: { type: 'float32', dims: [3], data: whole },
     b: { type: 'int64', dims: [1], data: other }
-  })
+  }, 0)
   t.equal(two.length, 2)
   t.ok(two.includes(whole.buffer) && two.includes(other.buffer), 'each owned buffer once')
 
@@ -110,7 +110,7 @@ t.test('transferList', async t => {
   const shared = transferList({
     a: { type: 'float32', dims: [3], data: whole },
     b: { type: 'uint8', dims: [12], data: bytes }
-  })
+  }, 0)
   t.same(shared, [whole.buffer])
 
   // A view into a larger buffer, or a small Buffer from Node's pool, must be copied, not moved
@@ -123,14 +123,18 @@ t.test('transferList', async t => {
     pooled: { type: 'uint8', dims: [3], data: new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.byteLength) },
     strings: { type: 'string', dims: [2], data: ['a', 'b'] },
     sab: { type: 'int32', dims: [2], data: new Int32Array(new SharedArrayBuffer(8)) }
-  })
+  }, 0)
   t.same(views, [], 'views, strings and shared memory are never transferred')
+
+  // By default small buffers are copied: cheaper than moving them.
+  const large = new Float32Array(MIN_TRANSFER_BYTES / 4)
+  t.same(transferList({ row: { type: 'float32', dims: [3], data: whole }, large: { type: 'float32', dims: [large.length], data: large } }), [large.buffer])
 
   // The list is accepted by postMessage, and detaches what it moves
   const tensors: Record<string, TensorData> = { a: { type: 'float32', dims: [3], data: new Float32Array([4, 5, 6]) } }
   const { port1, port2 } = new MessageChannel()
   const received = new Promise<TensorData>(resolve => port2.once('message', resolve))
-  port1.postMessage(tensors.a, transferList(tensors))
+  port1.postMessage(tensors.a, transferList(tensors, 0))
   const copy = await received
   port1.close()
   t.equal(tensors.a.data.length, 0, 'the sender no longer holds the data')

@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value'
 import { EnvSchema, type Env } from '../schemas/config'
 import { resolveAuthKey, type AuthKey } from './auth-key'
 import { cpuQuota } from './cpu-quota'
+import { maxConnectionsFor, openFilesLimit } from './open-files'
 
 export interface AppConfig {
   env: Env['NODE_ENV']
@@ -27,6 +28,7 @@ export interface AppConfig {
   maxEventLoopDelayMs: number
   keepAliveTimeoutMs: number
   maxConnectionsPerAddress: number
+  maxConnections: number
   auth: AuthKey
   jwtIssuer?: string
   jwtAudience?: string
@@ -104,6 +106,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     maxEventLoopDelayMs: valid.MAX_EVENT_LOOP_DELAY_MS,
     keepAliveTimeoutMs: valid.KEEP_ALIVE_TIMEOUT_MS,
     maxConnectionsPerAddress: valid.MAX_CONNECTIONS_PER_ADDRESS,
+    maxConnections: valid.MAX_CONNECTIONS ?? maxConnectionsFor(openFilesLimit()),
     auth,
     jwtIssuer: valid.JWT_ISSUER,
     jwtAudience: valid.JWT_AUDIENCE,

@@ -141,7 +141,10 @@ export class DynamicBatcher {
     try {
       outputs = await this.run(feeds, fetches)
     } catch (error) {
-      for (const item of items) item.reject(error)
+      // One request's values (an index out of an embedding's range) fail the
+      // whole merged run: run each alone, so only that request fails.
+      if (items.length === 1) items[0].reject(error)
+      else await Promise.all(items.map(item => this.execute({ items: [item], fetches, rows: item.rows })))
       return
     }
     const total = items.reduce((sum, item) => sum + item.rows, 0)

@@ -32,8 +32,10 @@ declare module 'fastify' {
 
 const REALM = 'Bearer realm="onnx-serve"'
 
+// The description may quote a token's own text: only printable ASCII, no
+// quotes or backslashes, may reach the header (anything else makes Node throw).
 function challenge (error: string, description: string): string {
-  return `${REALM}, error="${error}", error_description="${description.replace(/["\\]/g, '')}"`
+  return `${REALM}, error="${error}", error_description="${description.replace(/[^\x20-\x7e]|["\\]/g, '')}"`
 }
 
 /** Verified tokens kept (successes only: a refused token costs the server nothing to remember). */

@@ -30,6 +30,8 @@ function trustedProxies (entries: string[]): BlockList {
 /**
  * What one client may hold on to (timeouts are in app.ts's server options):
  *
+ * - At most MAX_CONNECTIONS open connections in all (default: most of the
+ *   process's open-file limit); Node closes the ones beyond at once.
  * - At most MAX_CONNECTIONS_PER_ADDRESS open connections per client address
  *   (IPv6 by /64, lib/client-address); one more is destroyed at once, before
  *   it costs a request. Connections from the proxies TRUST_PROXY lists are
@@ -45,6 +47,10 @@ export default fp(async (fastify) => {
     if (bodyPending(request.raw)) reply.header('connection', 'close')
     done(null, payload)
   })
+
+  // Every client together: past the process's open-file limit it could not
+  // open a model file, a worker or even read its own memory use, and stops.
+  fastify.server.maxConnections = fastify.config.maxConnections
 
   const { maxConnectionsPerAddress: max, trustProxy } = fastify.config
   if (max > 0 && trustProxy === true) fastify.log.info('TRUST_PROXY=true: MAX_CONNECTIONS_PER_ADDRESS is not applied (list the proxies to keep it for everyone else)')

@@ -72,6 +72,9 @@ export default fp(async (fastify) => {
   // carries whatever the client wrote there: a value that is no IP address
   // would be a fresh counter per request. Runs before auth (which depends on
   // this plugin), so failed authentications are counted by real addresses only.
+  if (config.trustProxy === true) {
+    fastify.log.warn('TRUST_PROXY=true: the client address is the leftmost X-Forwarded-For entry, which clients write themselves; anyone who reaches this port picks their own quota. List the proxies instead unless only they can connect.')
+  }
   if (config.trustProxy !== false) {
     fastify.addHook('onRequest', async (request) => {
       if (addressKey(request.ip) === undefined) {

@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: integer(0, 60000, 500, 'event-loop delay in milliseconds beyond which requests are shed with 503 (0: never)'),
   KEEP_ALIVE_TIMEOUT_MS: integer(100, 600000, 5000, 'milliseconds an idle keep-alive connection stays open'),
   MAX_CONNECTIONS_PER_ADDRESS: integer(0, 1000000, 256, 'open connections one client address may hold (0: no limit)'),
+  MAX_CONNECTIONS: Type.Optional(integer(1, 10000000, undefined, 'open connections the process accepts at once (default: 80% of its open-file limit)')),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'an HS256 secret of at least 32 characters' })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'a PEM public key (RSA, EC or Ed25519); \\n escapes allowed' })),

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { resolve } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import { DEVELOPMENT_SECRET } from '../../lib/auth-key'
+import { maxConnectionsFor, openFilesLimit } from '../../lib/open-files'
 import { ConfigError, loadConfig } from '../../lib/config'
 import { cpuQuota } from '../../lib/cpu-quota'
 
@@ -37,6 +38,7 @@ t.test('defaults', async t => {
     maxEventLoopDelayMs: 500,
     keepAliveTimeoutMs: 5000,
     maxConnectionsPerAddress: 256,
+    maxConnections: maxConnectionsFor(openFilesLimit()),
     auth: { kind: 'secret', secret: DEVELOPMENT_SECRET, algorithms: ['HS256'], development: true },
     jwtIssuer: undefined,
     jwtAudience: undefined,
@@ -74,6 +76,7 @@ t.test('reads every variable', async t => {
     MAX_EVENT_LOOP_DELAY_MS: '0',
     KEEP_ALIVE_TIMEOUT_MS: '2000',
     MAX_CONNECTIONS_PER_ADDRESS: '0',
+    MAX_CONNECTIONS: '5000',
     JWT_SECRET: secret,
     JWT_ISSUER: 'https://idp.example.com/',
     JWT_AUDIENCE: 'onnx-serve',
@@ -109,6 +112,7 @@ t.test('reads every variable', async t => {
     maxEventLoopDelayMs: 0,
     keepAliveTimeoutMs: 2000,
     maxConnectionsPerAddress: 0,
+    maxConnections: 5000,
     auth: { kind: 'secret', secret, algorithms: ['HS256'], development: false },
     jwtIssuer: 'https://idp.example.com/',
     jwtAudience: 'onnx-serve',

@@ -64,11 +64,34 @@ t.test('requests with other row shapes or fetches are not merged', async t => {
   t.same(batches.sort(), [1, 1, 1])
 })
 
-t.test('a failed run rejects every request of the batch', async t => {
+t.test('a failed run rejects every request of the batch when each fails alone too', async t => {
   const batcher = new DynamicBatcher(async () => { throw new Error('runtime failed') }, { maxBatchSize: 16, maxQueueDelayMs: 5 })
   const results = await Promise.allSettled([batcher.submit({ x: rows([[1]]) }, ['y']), batcher.submit({ x: rows([[2]]) }, ['y'])])
   t.same(results.map(result => result.status), ['rejected', 'rejected'])
   t.match((results[0] as PromiseRejectedResult).reason, { message: 'runtime failed' })
+})
+
+t.test('one request that fails the merged run fails alone: the others are run again without it', async t => {
+  const { run: double, batches } = doubler()
+  // Like an embedding lookup with an index out of range: any batch holding a 999 fails.
+  const run: RunBatch = async (feeds, fetches) => {
+    if ((feeds.x.data as Float32Array).includes(999)) {
+      batches.push(-feeds.x.dims[0])
+      throw new Error('indices element out of data bounds, idx=999')
+    }
+    return double(feeds, fetches)
+  }
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 16, maxQueueDelayMs: 20 })
+  const results = await Promise.allSettled([
+    batcher.submit({ x: rows([[1]]) }, ['y']),
+    batcher.submit({ x: rows([[999]]) }, ['y']),
+    batcher.submit({ x: rows([[3], [4]]) }, ['y'])
+  ])
+  t.same(results.map(result => result.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.same(values((results[0] as PromiseFulfilledResult<TensorMap>).value), [2])
+  t.same(values((results[2] as PromiseFulfilledResult<TensorMap>).value), [6, 8])
+  t.match((results[1] as PromiseRejectedResult).reason, { message: /idx=999/ })
+  t.same(batches, [-4, 1, -1, 2], 'the merged run failed, then each request ran alone')
 })
 
 t.test('outputs without the batch as first dimension cannot be split', async t => {

@@ -251,6 +251,18 @@ t.test('IPv6 clients are counted by /64: a host cannot pick a fresh address per 
   t.equal((await predict(app, bad, '2001:db8:1:3::1')).statusCode, 401, 'the next /64 is another client')
 })
 
+t.test('a reason quoting the token\'s own text cannot break the WWW-Authenticate header', async t => {
+  const app = await buildApp(t, { JWT_SECRET: SECRET }, { token: false })
+  for (const name of ['x\u2028y', 'x\r\nSet-Cookie: a=b', 'é', 'x"y\\z']) {
+    const token = handMadeHs256({ sub: 'a', scope: 'predict', exp: nowSeconds() + 60 }, SECRET, { alg: 'HS256', typ: 'JWT', crit: [name] })
+    const res = await predict(app, `Bearer ${token}`)
+    t.equal(res.statusCode, 401, `crit ${JSON.stringify(name)}: 401`)
+    t.equal(res.json().code, 'ONNX_SERVE_UNAUTHORIZED')
+    t.match(res.headers['www-authenticate'], /^Bearer realm="onnx-serve", error="invalid_token", error_description="[\x20-\x7e]*"$/, 'a header of printable ASCII')
+    t.equal(res.headers['set-cookie'], undefined)
+  }
+})
+
 t.test('token times: iat sane, JWT_MAX_AGE bounds age and lifetime', async t => {
   const now = nowSeconds()
   const token = (claims: Record<string, unknown>): string => `Bearer ${handMadeHs256({ sub: 'a', scope: 'predict', ...claims }, SECRET)}`

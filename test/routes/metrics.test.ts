@@ -119,3 +119,13 @@ t.test('each app has its own registry', async t => {
   t.equal(durationCounts(await scrape(a)).get('GET /v1/models 200'), 1)
   t.equal(durationCounts(await scrape(b)).get('GET /v1/models 200'), undefined, 'b did not see a\'s request')
 })
+
+t.test('scrapes are limited per address: a pipelined burst is refused cheaply', async t => {
+  const app = await buildApp(t)
+  const scrape = (remoteAddress: string) => app.inject({ method: 'GET', url: '/metrics', remoteAddress })
+  const statuses = []
+  for (let i = 0; i < 121; i++) statuses.push((await scrape('203.0.113.5')).statusCode)
+  t.equal(statuses.filter(status => status === 200).length, 120, '120 scrapes a minute from one address')
+  t.equal(statuses[120], 429, 'the 121st is refused')
+  t.equal((await scrape('203.0.113.6')).statusCode, 200, 'another address still scrapes')
+})

@@ -186,6 +186,18 @@ t.test('a request read in full keeps its connection, until it idles KEEP_ALIVE_T
   t.ok(idle !== undefined && idle >= KEEP_ALIVE_TIMEOUT_MS - 100 && idle < KEEP_ALIVE_TIMEOUT_MS + 1000 + DEADLINE_SLACK_MS, `idle ${idle} ms`)
 })
 
+t.test('MAX_CONNECTIONS: past it, Node closes new connections at once, whoever opens them', async t => {
+  const limited = await listening({ MAX_CONNECTIONS: '3', MAX_CONNECTIONS_PER_ADDRESS: '0' })
+  const clients = Array.from({ length: 3 }, () => new Client(limited.port))
+  for (const [i, client] of clients.entries()) t.equal((await client.get('/health/live'))?.statusCode, 200, `connection ${i + 1} is served`)
+  const extra = new Client(limited.port)
+  extra.socket.write(head('GET', '/health/live', {}))
+  const closedAfter = await extra.closedWithin(2000)
+  t.ok(closedAfter !== undefined && closedAfter < 1000, `the 4th is closed (after ${closedAfter} ms)`)
+  t.equal(extra.response, undefined, 'without an answer')
+  for (const client of clients) client.socket.destroy()
+})
+
 t.test('MAX_CONNECTIONS_PER_ADDRESS: the first N connections work, one more is closed at once', async t => {
   // TRUST_PROXY names other addresses: 127.0.0.1 is still limited.
   const limited = await listening({ MAX_CONNECTIONS_PER_ADDRESS: '4', TRUST_PROXY: '10.0.0.0/8, 2001:db8::1' })

@@ -6,8 +6,6 @@ import { InputError } from './errors'
 import { formatShape, type TensorMap, type TensorSpec } from './tensor'
 import { ElementBudget, JsonTensorReader, describeValue, isPlainObject, rowsJson } from './tensor-json'
 
-export { describeValue } from './tensor-json'
-
 export interface DecodeLimits {
   /** Elements one request may carry across all its inputs. */
   maxElements: number

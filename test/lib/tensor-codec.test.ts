@@ -2,9 +2,9 @@ import t, { type Test } from 'tap'
 import { InputError } from '../../lib/errors'
 import type { TensorData, TensorSpec, TensorType } from '../../lib/tensor'
 import {
-  decodeRowOrRows, decodeRows, describeValue, encodePredictions
+  decodeRowOrRows, decodeRows, encodePredictions
 } from '../../lib/tensor-codec'
-import { nestedJson, rowsJson } from '../../lib/tensor-json'
+import { describeValue, nestedJson, rowsJson } from '../../lib/tensor-json'
 
 const features: TensorSpec[] = [{ name: 'features', type: 'float32', shape: [-1, 4] }]
 const mixed: TensorSpec[] = [

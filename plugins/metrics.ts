@@ -1,8 +1,15 @@
 import fp from 'fastify-plugin'
+import { LRUCache } from 'lru-cache'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { addressKey } from '../lib/client-address'
+
+/** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
+export const SCRAPES_PER_MINUTE = 120
 
 export interface Metrics {
   registry: Registry
+  /** Whether one more scrape from this address fits its quota (SCRAPES_PER_MINUTE). */
+  scrapeAllowed: (address: string) => boolean
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
   /** Requests let through without the shared rate-limit store (fail open). */
   rateLimitStoreUnavailable: Counter
@@ -20,8 +27,18 @@ export default fp(async (fastify) => {
   collectDefaultMetrics({ register: registry, prefix: 'onnx_serve_' })
   // The exact Node version tells a scraper (public by default) which CVEs apply.
   registry.removeSingleMetric('onnx_serve_nodejs_version_info')
+  // /metrics is public and a rendering costs milliseconds: scrapes are counted
+  // per address, in this process's memory (each pod is scraped on its own,
+  // and the numbers matter most when a shared store is down).
+  const scrapes = new LRUCache<string, number>({ max: 10_000, ttl: 60_000 })
   const metrics: Metrics = {
     registry,
+    scrapeAllowed: (address) => {
+      const key = addressKey(address) ?? address
+      const count = (scrapes.get(key) ?? 0) + 1
+      scrapes.set(key, count, { noUpdateTTL: true })
+      return count <= SCRAPES_PER_MINUTE
+    },
     httpRequestDuration: new Histogram({
       name: 'onnx_serve_http_request_duration_seconds',
       help: 'HTTP requests by route and status',

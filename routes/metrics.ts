@@ -1,10 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
-
-/** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
-const SCRAPES_PER_MINUTE = 120
+import { TooManyRequestsError } from '../lib/errors'
+import { SCRAPES_PER_MINUTE } from '../plugins/metrics'
 
 const metrics: FastifyPluginAsync = async (fastify) => {
-  const { registry } = fastify.metrics
+  const { registry, scrapeAllowed } = fastify.metrics
   // Scrapes that arrive while one is rendering share its text.
   let rendering: Promise<string> | undefined
   const render = (): Promise<string> => {
@@ -13,12 +12,13 @@ const metrics: FastifyPluginAsync = async (fastify) => {
   }
 
   fastify.get('/metrics', {
-    // Answered even under pressure (an overload is when the numbers matter
-    // most). Public, and a rendering costs milliseconds of the event loop:
-    // limited per address, so a pipelined burst of scrapes is refused cheaply.
-    config: { rateLimit: { max: SCRAPES_PER_MINUTE, timeWindow: 60_000 }, shed: false },
+    // Not charged to the caller's quota and answered even under pressure (an
+    // overload is when the numbers matter most); scrapes have a quota of
+    // their own per address, so a pipelined burst is refused cheaply.
+    config: { rateLimit: false, shed: false },
     schema: { summary: 'Prometheus metrics (text format)', tags: ['health'], produces: ['text/plain'] }
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
+    if (!scrapeAllowed(request.ip)) throw new TooManyRequestsError(`more than ${SCRAPES_PER_MINUTE} scrapes a minute from this address`, 60)
     reply.type(registry.contentType)
     return render()
   })

@@ -82,7 +82,10 @@ t.test('loads a model, describes it, and runs it', async t => {
   const probabilities = Array.from(outputs.probabilities.data as Float32Array)
   t.ok(Math.abs(probabilities[0] + probabilities[1] + probabilities[2] - 1) < 1e-5, 'a probability row sums to 1')
   t.ok(probabilities[0] > 0.9, 'setosa is confident')
-  t.equal(feeds.features.data.length, 0, 'the feeds were moved to the worker, not copied')
+  t.equal(feeds.features.data.length, 8, 'a small tensor is copied to the worker, cheaper than moving it')
+  const large = features(Array.from({ length: 1024 }, () => setosa))
+  t.equal((await pool.run('iris/1', large, ['label'])).label.dims[0], 1024)
+  t.equal(large.features.data.length, 0, 'a large one (16 KiB) is moved, not copied')
   t.equal(pool.pending, 0, 'nothing pending after the answer')
 
   const onlyLabel = await pool.run('iris/1', features([virginica]), ['label'])

@@ -104,17 +104,20 @@ t.test('the not-found handler is rate limited, so nobody scans for URLs cheaply'
   assertRateLimited(t, await get(app, '/', { remoteAddress: '198.51.100.7' }), 3, 'a public route after the probes')
 })
 
-t.test('health probes and /metrics are never rate limited', async t => {
+t.test('health probes are never rate limited; /metrics has a quota of its own', async t => {
   const app = await buildApp(t, { RATE_LIMIT_MAX: '1' }, { token: false })
   // Exhaust the address's quota first.
   t.equal((await get(app, '/')).statusCode, 200)
   assertRateLimited(t, await get(app, '/'), 1, 'the address is over its quota')
   for (let i = 1; i <= 5; i++) {
-    for (const url of ['/health/live', '/health/ready', '/metrics']) {
+    for (const url of ['/health/live', '/health/ready']) {
       const res = await get(app, url)
       t.equal(res.statusCode, 200, `${url} #${i} answers`)
       t.equal(res.headers['x-ratelimit-limit'], undefined, `${url} #${i}: not counted`)
     }
+    const scrape = await get(app, '/metrics')
+    t.equal(scrape.statusCode, 200, `/metrics #${i} answers though the address is over its quota`)
+    t.equal(scrape.headers['x-ratelimit-limit'], undefined, `/metrics #${i}: not counted against it (scrapes have their own)`)
   }
 })
 

@@ -62,7 +62,7 @@ export class InferenceService {
    * first dimension of every input is dynamic; otherwise a v2 request is one
    * row (a row framing's rows are its batch, whatever the model says).
    */
-  checkRows (model: ModelVersion, feeds: TensorMap, { field, rows: framedAsRows = false }: RunOptions): number {
+  private checkRows (model: ModelVersion, feeds: TensorMap, { field, rows: framedAsRows = false }: RunOptions): number {
     const modelMax = model.config.max_batch_size ?? 0
     const batched = framedAsRows || modelMax > 0 || model.inputs.every(spec => spec.shape.length > 0 && spec.shape[0] === -1)
     if (!batched) return 1

@@ -8,7 +8,7 @@
 
 import type { InferencePool } from './inference-pool'
 import type { ModelVersion } from './model-version'
-import { tensorTypes, type TensorData, type TensorMap, type TensorSpec } from './tensor'
+import { elementCount, formatShape, tensorTypes, type TensorData, type TensorMap, type TensorSpec } from './tensor'
 import type { WarmupSample } from '../schemas/model-config'
 
 /** A warm-up input allocates this many elements at most: a typo in a shape must not exhaust memory. */
@@ -32,11 +32,9 @@ export interface WarmupPlan {
   unguessable: string[]
 }
 
-const formatShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`
-
 function filledTensor (spec: TensorSpec, dims: number[], fill?: Fill): TensorData {
   const info = tensorTypes[spec.type]
-  const data = info.create(dims.reduce((count, dim) => count * dim, 1))
+  const data = info.create(elementCount(dims))
   // toElement converts to the element type of this very array; the cast only says so.
   if (fill !== undefined) (data as unknown as { fill: (value: ReturnType<typeof info.toElement>) => void }).fill(info.toElement(fill))
   return { type: spec.type, dims, data }
@@ -54,7 +52,7 @@ function shapeProblem (spec: TensorSpec, shape: number[], model: ModelVersion): 
   if (maxBatchSize > 0 && shape.length > 0 && shape[0] > maxBatchSize) {
     return ['shape[0]', `expected at most max_batch_size (${maxBatchSize}) rows, received ${shape[0]}`]
   }
-  const elements = shape.reduce((count, dim) => count * dim, 1)
+  const elements = elementCount(shape)
   if (elements > MAX_WARMUP_ELEMENTS) {
     return ['shape', `${formatShape(shape)} is ${elements} elements; a warm-up input may have at most ${MAX_WARMUP_ELEMENTS}`]
   }

@@ -5,7 +5,7 @@
 // refusal names the field, what was expected and what was received.
 
 import { InputError } from './errors'
-import { elementToJson, formatShape, tensorTypes, type TensorArray, type TensorData, type TensorType } from './tensor'
+import { elementCount, elementToJson, formatShape, tensorTypes, type TensorArray, type TensorData, type TensorType } from './tensor'
 
 /** A short, safe description of a JSON value for error messages. */
 export function describeValue (value: unknown): string {
@@ -39,7 +39,7 @@ export class ElementBudget {
    * cannot represent it.
    */
   takeShape (shape: readonly number[], field: string): void {
-    this.#used += shape.reduce((product, dim) => product * dim, 1)
+    this.#used += elementCount(shape)
     if (this.#used > this.max) this.#refuse(field, `${this.#used} with shape ${formatShape(shape)}`)
     const huge = shape.findIndex(dim => dim > this.max)
     if (huge >= 0) {

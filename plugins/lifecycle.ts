@@ -16,7 +16,7 @@ declare module 'fastify' {
 /**
  * Shutdown state (set by server.ts) and the one readiness rule: not
  * shutting down, not shedding load, models ready (lib/model-manager), and
- * the configured Redis reachable, as DESIGN.md asks.
+ * the configured Redis reachable (README: Security, Rate limits).
  */
 export default fp(async (fastify) => {
   fastify.decorate('lifecycle', { draining: false })

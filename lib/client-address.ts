@@ -14,6 +14,11 @@ export function addressKey (address: string): string | undefined {
   return `${expandIPv6(address).slice(0, 4).join(':')}::/64`
 }
 
+/** The key a client address is counted under: addressKey's, or the text itself when it is no IP address. */
+export function countingKey (address: string): string {
+  return addressKey(address) ?? address
+}
+
 /** The eight 16-bit groups of a valid IPv6 address, without leading zeros. */
 function expandIPv6 (address: string): string[] {
   let text = address.split('%')[0].toLowerCase()

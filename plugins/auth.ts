@@ -3,7 +3,7 @@ import jwt, { type VerifyOptions } from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { scopesOf, tokenTimeProblem } from '../lib/auth-key'
-import { addressKey } from '../lib/client-address'
+import { countingKey } from '../lib/client-address'
 import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
 import { KeySet, UnknownKeyError } from '../lib/key-set'
 
@@ -162,7 +162,7 @@ export default fp(async (fastify) => {
 
 /** Failed authentications are counted per address (IPv6 per /64); the rate-limit plugin refuses non-IP addresses before this. */
 function clientKey (request: FastifyRequest): string {
-  return addressKey(request.ip) ?? request.ip
+  return countingKey(request.ip)
 }
 
 function invalidToken (reason: string): UnauthorizedError {

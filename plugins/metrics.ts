@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { addressKey } from '../lib/client-address'
+import { countingKey } from '../lib/client-address'
 
 /** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
 export const SCRAPES_PER_MINUTE = 120
@@ -34,7 +34,7 @@ export default fp(async (fastify) => {
   const metrics: Metrics = {
     registry,
     scrapeAllowed: (address) => {
-      const key = addressKey(address) ?? address
+      const key = countingKey(address)
       const count = (scrapes.get(key) ?? 0) + 1
       scrapes.set(key, count, { noUpdateTTL: true })
       return count <= SCRAPES_PER_MINUTE

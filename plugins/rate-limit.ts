@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { addressKey } from '../lib/client-address'
+import { addressKey, countingKey } from '../lib/client-address'
 import { InputError, TooManyRequestsError } from '../lib/errors'
 
 /**
@@ -11,7 +11,7 @@ import { InputError, TooManyRequestsError } from '../lib/errors'
  */
 export function rateLimitKey (request: FastifyRequest): string {
   const subject = request.user?.sub
-  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${addressKey(request.ip) ?? request.ip}`
+  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${countingKey(request.ip)}`
 }
 
 type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore

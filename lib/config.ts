@@ -37,6 +37,8 @@ export interface AppConfig {
   rateLimitMax: number
   rateLimitWindowMs: number
   authFailureLimit: number
+  /** The prediction cache and @fastify/caching's store (in memory unless REDIS_URL is set). */
+  cache: { ttlMs: number, maxBytes: number, maxEntries: number }
   redisUrl?: string
   trustProxy: boolean | string[]
   corsOrigin?: string | string[]
@@ -120,6 +122,11 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     rateLimitMax: valid.RATE_LIMIT_MAX,
     rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,
+    cache: {
+      ttlMs: valid.CACHE_TTL_MS,
+      maxBytes: valid.CACHE_MAX_BYTES,
+      maxEntries: valid.CACHE_MAX_ENTRIES
+    },
     redisUrl: valid.REDIS_URL,
     trustProxy,
     corsOrigin

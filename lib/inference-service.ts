@@ -5,8 +5,10 @@
 // runs through the batcher and the worker pool, and hands back the outputs
 // with what the request's log line and metrics need.
 
+import { performance } from 'node:perf_hooks'
 import { InputError, NotFoundError } from './errors'
 import type { ModelManager, ModelVersion } from './model-manager'
+import type { CacheOutcome, PredictionCache } from './prediction-cache'
 import type { TensorMap } from './tensor'
 
 export interface InferenceLimits {
@@ -21,8 +23,10 @@ export interface InferenceLog {
   model: string
   version: number
   rows: number
-  /** Time spent in the batcher and the pool, queueing included. */
+  /** Time spent in the batcher and the pool, queueing included (or in the cache). */
   inferenceMs: number
+  /** For models with the prediction cache on: whether this answer came from it. */
+  cache?: CacheOutcome
 }
 
 export interface InferenceResult {
@@ -40,7 +44,7 @@ export interface RunOptions {
 }
 
 export class InferenceService {
-  constructor (readonly models: ModelManager, readonly limits: InferenceLimits) {}
+  constructor (readonly models: ModelManager, readonly limits: InferenceLimits, private readonly cache?: PredictionCache) {}
 
   /** The version a request names, the newest served when it names none; the default model when it names no model. */
   model (name: string | undefined, version?: number): ModelVersion {
@@ -51,8 +55,22 @@ export class InferenceService {
 
   async run (model: ModelVersion, feeds: TensorMap, options: RunOptions): Promise<InferenceResult> {
     const rows = this.checkRows(model, feeds, options)
-    const { outputs, ms } = await this.models.run(model, feeds, options.fetches)
-    return { outputs, log: { model: model.name, version: model.version, rows, inferenceMs: ms } }
+    const log = { model: model.name, version: model.version, rows }
+    const { cache } = this
+    if (cache === undefined || model.config.cache !== true || model.digest === undefined) {
+      const { outputs, ms } = await this.models.run(model, feeds, options.fetches)
+      return { outputs, log: { ...log, inferenceMs: ms } }
+    }
+    // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
+    // or those named) share it; each takes what it asked for.
+    const start = performance.now()
+    const all = model.outputs.map(output => output.name)
+    const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all,
+      async () => (await this.models.run(model, feeds, all)).outputs)
+    // A hit is served only while the version it was looked up for still is.
+    this.models.checkServed(model)
+    const outputs = options.fetches === undefined ? found.outputs : Object.fromEntries(options.fetches.map(name => [name, found.outputs[name]]))
+    return { outputs, log: { ...log, inferenceMs: Math.round((performance.now() - start) * 1000) / 1000, cache: found.cache } }
   }
 
   /**

@@ -4,7 +4,10 @@
 // a path of the server: files are named relative to the repository, the
 // repository itself by its role (the log has the rest).
 
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { DynamicBatcher } from './dynamic-batcher'
 import { NotFoundError } from './errors'
@@ -36,6 +39,13 @@ export function explainLoadFailure (failure: string): string {
     return `${message}. The model uses an operator or type the CPU runtime lacks: re-export it with another opset or replace that operator`
   }
   return `${message}. Check that the file is a complete ONNX model that onnxruntime can open`
+}
+
+/** SHA-256 of a file, streamed (a model may be gigabytes). */
+export async function fileDigest (path: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path), hash)
+  return hash.digest('hex')
 }
 
 export class ModelLoader {
@@ -115,6 +125,8 @@ export class ModelLoader {
       throw new Error(`version ${version}: ${explainLoadFailure(failure)}`)
     }
     const loaded = describeVersion(source, version, key, metadata)
+    // Cache entries are tied to these exact bytes: a changed file never answers from the old one's.
+    if (source.config.cache === true) loaded.digest = await fileDigest(path)
     loaded.batcher = this.batcherFor(loaded)
     const plan = planWarmup(loaded)
     if (plan.unguessable.length > 0) {

@@ -46,6 +46,7 @@ export class ModelManager {
   private readonly loader: ModelLoader
   private readonly operations = new ModelOperationQueue()
   private readonly drainTimeoutMs: number
+  private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
 
   constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
@@ -124,8 +125,14 @@ export class ModelManager {
     return entry
   }
 
-  private release (versions: ModelVersion[]): Promise<void> {
-    return releaseVersions(this.pool, versions, this.drainTimeoutMs)
+  private async release (versions: ModelVersion[]): Promise<void> {
+    await releaseVersions(this.pool, versions, this.drainTimeoutMs)
+    if (versions.length > 0) for (const listener of this.releaseListeners) listener(versions)
+  }
+
+  /** Calls `listener` with the versions of each unload or reload, once they are let go. */
+  onRelease (listener: (versions: ModelVersion[]) => void): void {
+    this.releaseListeners.push(listener)
   }
 
   notReadyReason (): string | undefined {
@@ -140,6 +147,11 @@ export class ModelManager {
     return this.registry.list()
   }
 
+  /** Changes with every change of `name`'s entry (state, versions, reason). */
+  revision (name: string): number {
+    return this.registry.revision(name)
+  }
+
   entry (name: string): ModelEntry {
     return this.registry.entry(name)
   }
@@ -149,11 +161,16 @@ export class ModelManager {
     return this.registry.get(name, version)
   }
 
-  /** Runs a ready model; outputs default to every tensor output. */
-  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+  /** Throws 503 when `model` was let go (unloaded or reloaded) since a request got it. */
+  checkServed (model: ModelVersion): void {
     if (model.released) {
       throw new UnavailableError(`model '${model.name}' version ${model.version} is no longer loaded (unloaded or replaced by a reload); retry the request`, 1)
     }
+  }
+
+  /** Runs a ready model; outputs default to every tensor output. */
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+    this.checkServed(model)
     const start = performance.now()
     const result = await holding(model, () => model.batcher === undefined
       ? this.pool.run(model.key, feeds, outputs)

@@ -38,6 +38,8 @@ export function unavailableEntry (base: EntryBase, reason: string): ModelEntry {
 
 export class ModelRegistry {
   private readonly entries = new Map<string, ModelEntry>()
+  /** Counts each model's changes of entry, for validators (ETags) of what is shown about it. */
+  private readonly revisions = new Map<string, number>()
   private scanned = false
   private repositoryError?: string
 
@@ -52,6 +54,12 @@ export class ModelRegistry {
 
   set (entry: ModelEntry): void {
     this.entries.set(entry.name, entry)
+    this.revisions.set(entry.name, (this.revisions.get(entry.name) ?? 0) + 1)
+  }
+
+  /** How many times `name`'s entry has changed in this process (0: never known). */
+  revision (name: string): number {
+    return this.revisions.get(name) ?? 0
   }
 
   /** The entry of `name`, if the server knows it. */

@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
-import { ModelConfigSchema, UNSUPPORTED_CONFIG_KEYS, type ModelConfig } from '../schemas/model-config'
+import { ModelConfigSchema, type ModelConfig } from '../schemas/model-config'
 import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../schemas/models'
 
 export const MODEL_FILE = 'model.onnx'
@@ -79,10 +79,6 @@ function configPath (pointer: string): string {
 
 /** The first problem of a config.json, as one line a person can act on. */
 function describeConfigError (value: unknown): string | undefined {
-  const unsupported = typeof value === 'object' && value !== null
-    ? Object.keys(UNSUPPORTED_CONFIG_KEYS).find(key => Object.hasOwn(value, key))
-    : undefined
-  if (unsupported !== undefined) return `${unsupported}: ${UNSUPPORTED_CONFIG_KEYS[unsupported]}`
   const error = Value.Errors(ModelConfigSchema, value).First()
   if (error === undefined) return undefined
   const where = error.path === '' ? 'the file' : configPath(error.path)

@@ -26,6 +26,8 @@ export interface ModelVersion {
   dimNames: SessionMetadata['dimNames']
   /** The output `/predict` returns. */
   predictionOutput: string
+  /** SHA-256 of the model file (hex), read when config.json enables the prediction cache. */
+  digest?: string
   /** Present when config.json asks for dynamic batching and the model allows it. */
   batcher?: DynamicBatcher
   /** Runs in progress on this version; it is released from the pool only at 0. */

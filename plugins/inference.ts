@@ -10,5 +10,5 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const { config } = fastify
-  fastify.decorate('inference', new InferenceService(fastify.models, { maxRows: config.maxRows, maxElements: config.maxTensorElements }))
-}, { name: 'inference', dependencies: ['config', 'models'] })
+  fastify.decorate('inference', new InferenceService(fastify.models, { maxRows: config.maxRows, maxElements: config.maxTensorElements }, fastify.predictionCache))
+}, { name: 'inference', dependencies: ['config', 'models', 'caching'] })

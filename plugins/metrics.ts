@@ -13,6 +13,10 @@ export interface Metrics {
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
   /** Requests let through without the shared rate-limit store (fail open). */
   rateLimitStoreUnavailable: Counter
+  /** Predictions of cache-enabled models, by model and hit or miss. */
+  cacheLookups: Counter<'model' | 'result'>
+  /** Cache store calls that failed (served as a miss, or without an ETag). */
+  cacheStoreUnavailable: Counter
 }
 
 declare module 'fastify' {
@@ -49,6 +53,17 @@ export default fp(async (fastify) => {
     rateLimitStoreUnavailable: new Counter({
       name: 'onnx_serve_rate_limit_store_unavailable_total',
       help: 'Requests served without checking the shared rate-limit store because Redis was unreachable',
+      registers: [registry]
+    }),
+    cacheLookups: new Counter({
+      name: 'onnx_serve_cache_lookups_total',
+      help: 'Predictions of models with the prediction cache on, by model and result (hit or miss)',
+      labelNames: ['model', 'result'],
+      registers: [registry]
+    }),
+    cacheStoreUnavailable: new Counter({
+      name: 'onnx_serve_cache_store_unavailable_total',
+      help: 'Cache store calls that failed (the prediction was computed, the ETag not checked)',
       registers: [registry]
     })
   }

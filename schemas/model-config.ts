@@ -35,6 +35,9 @@ export const ModelConfigSchema = Type.Object({
     Type.Literal('all'),
     Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })
   ])),
+  cache: Type.Optional(Type.Boolean({
+    description: 'Serve identical requests from the prediction cache (as Triton\'s response_cache): only for deterministic models'
+  })),
   prediction_output: Type.Optional(Type.String({ description: 'The output /predict returns; default the first' })),
   warmup: Type.Optional(Type.Array(WarmupSampleSchema, {
     maxItems: 16,
@@ -44,11 +47,3 @@ export const ModelConfigSchema = Type.Object({
 
 export type ModelConfig = Static<typeof ModelConfigSchema>
 export type WarmupSample = Static<typeof WarmupSampleSchema>
-
-/**
- * Keys that name a feature that does not exist yet: refused, with why, rather
- * than accepted and ignored, so nobody believes a model is cached.
- */
-export const UNSUPPORTED_CONFIG_KEYS: Readonly<Record<string, string>> = {
-  cache: 'response caching is not available yet; remove the key'
-}

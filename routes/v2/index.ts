@@ -8,6 +8,8 @@ import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2Ser
 // The Open Inference Protocol (KServe v2), as Triton and MLServer speak it.
 // Health is public like /health/*; everything else needs the predict scope.
 const predict = { scope: 'predict' } as const
+// Metadata and configuration carry an ETag (plugins/caching).
+const metadata = { ...predict, etag: true } as const
 const probe = { rateLimit: false, shed: false } as const
 const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration']
 
@@ -38,7 +40,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
 
   for (const path of ['/models/:name', '/models/:name/versions/:version']) {
     fastify.get(path, {
-      config: predict,
+      config: metadata,
       schema: { summary: 'Model metadata', tags: ['v2'], params: V2ModelParams, response: { 200: V2ModelMetadata, ...v2Errors(400, 401, 403, 404, 429, 503) } }
     }, async (request) => {
       const model = fastify.models.get(request.params.name, version(request.params.version))
@@ -54,7 +56,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
     })
 
     fastify.get(`${path}/config`, {
-      config: predict,
+      config: metadata,
       schema: { summary: 'The model configuration, as Triton gives it', tags: ['v2'], params: V2ModelParams, response: { 200: Type.Record(Type.String(), Type.Unknown()), ...v2Errors(400, 401, 403, 404, 429, 503) } }
     }, async (request) => {
       const model = fastify.models.get(request.params.name, version(request.params.version))

@@ -134,7 +134,7 @@ t.test('config.json problems name the key and the fix', async t => {
   writeModel(root, 'array', ['1'], '[]')
   writeModel(root, 'ok', ['1'], '{"description": "d", "labels": ["a"], "max_batch_size": 0, "dynamic_batching": {"max_queue_delay_ms": 2, "preferred_batch_size": 8}, "version_policy": "all", "prediction_output": "y", "warmup": [{"name": "small", "inputs": {"x": {"shape": [1, 3], "fill": 0.5}}}]}')
   writeModel(root, 'cache', ['1'], '{"max_batch_size": 4, "cache": true}')
-  writeModel(root, 'cacheoff', ['1'], '{"cache": false, "colour": "red"}')
+  writeModel(root, 'cachetext', ['1'], '{"cache": "yes"}')
   writeModel(root, 'nofile', [])
   mkdirSync(join(root, 'nofile', 'config.json'))
   const models = byName(await scanModelRepository(root))
@@ -147,10 +147,9 @@ t.test('config.json problems name the key and the fix', async t => {
   t.equal(models.ok.error, undefined)
   t.same(models.ok.config.dynamic_batching, { max_queue_delay_ms: 2, preferred_batch_size: 8 })
   t.same(models.ok.config.warmup, [{ name: 'small', inputs: { x: { shape: [1, 3], fill: 0.5 } } }])
-  // Accepted and read by nothing would tell an operator the model is cached
-  t.equal(models.cache.error, 'config.json: cache: response caching is not available yet; remove the key')
-  t.same(models.cache.config, {})
-  t.equal(models.cacheoff.error, 'config.json: cache: response caching is not available yet; remove the key', 'whatever its value, before any other problem')
+  t.equal(models.cache.error, undefined)
+  t.same(models.cache.config, { max_batch_size: 4, cache: true })
+  t.equal(models.cachetext.error, 'config.json: cache: expected boolean')
   // One model's unreadable config must not stop the scan of the others
   t.match(models.nofile.error, /^config\.json cannot be read \(EISDIR/)
   t.same(models.nofile.config, {})

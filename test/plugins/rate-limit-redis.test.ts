@@ -5,84 +5,22 @@
 // test starts and kills a Redis of its own). Without them the tests are
 // skipped with how to run them; in CI (CI=true) they fail instead.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp, devToken } from '../helpers/build-app'
+import { freePort, ownRedisSkip, redisReady, sharedRedisSkip, startRedis, stopRedis, waitFor } from '../helpers/redis'
 import { assertError } from '../helpers/responses'
 
 const SHARED_URL = 'redis://127.0.0.1:6379'
-const START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
 const NAMESPACE = 'onnx-serve-rate-limit:'
 const IRIS_ROW = { input_data: [5.1, 3.5, 1.4, 0.2] }
 
 // Subjects unique to this run, so counters of earlier runs never interfere.
 const run = randomUUID().slice(0, 8)
 const subject = (name: string): string => `redis-test-${name}-${run}`
-
-/** Whether a Redis answers PING on the port, checked synchronously so tests can be skipped at definition. */
-function redisAnswers (port: number): boolean {
-  const script = `
-    const socket = require('node:net').connect(${port}, '127.0.0.1')
-    socket.setTimeout(1000, () => process.exit(1))
-    socket.on('error', () => process.exit(1))
-    socket.on('connect', () => socket.write('PING\\r\\n'))
-    socket.on('data', data => process.exit(String(data).startsWith('+PONG') ? 0 : 1))`
-  return spawnSync(process.execPath, ['-e', script], { timeout: 3000 }).status === 0
-}
-
-const haveRedisServer = spawnSync('redis-server', ['--version']).status === 0
-
-/** false, or why the test cannot run; in CI a missing prerequisite is a failure, not a skip. */
-function prerequisite (missing: string | undefined): false | string {
-  if (missing === undefined) return false
-  if (process.env.CI === 'true') {
-    t.fail(`${missing} (CI=true: these tests must run in CI)`)
-  }
-  return missing
-}
-
-const sharedSkip = prerequisite(redisAnswers(6379) ? undefined : `no Redis answers on 127.0.0.1:6379; start one with: ${START_REDIS}`)
-const ownSkip = prerequisite(haveRedisServer ? undefined : 'redis-server is not installed (apt-get install redis-server); the fail-open test starts its own')
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
-}
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<number> {
-  const start = performance.now()
-  while (!(await check())) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  return performance.now() - start
-}
-
-/** A redis-server of the test's own on `port`, killed when the test ends. */
-async function startRedis (t: tap.Test, port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  await waitFor(`redis-server on port ${port}`, () => child.exitCode === null && redisAnswers(port))
-  return child
-}
-
-async function stopRedis (child: ChildProcess): Promise<void> {
-  const exited = once(child, 'exit')
-  child.kill('SIGKILL')
-  await exited
-}
 
 /** A client of the test's own, to look at the keys; with `cleanUp`, this run's keys are deleted when the test ends. */
 function inspector (t: tap.Test, port: number, cleanUp = false): Redis {
@@ -104,10 +42,6 @@ async function deleteRunKeys (client: Redis): Promise<void> {
     if (keys.length > 0) await client.del(...keys)
     cursor = next
   } while (cursor !== '0')
-}
-
-async function redisReady (app: FastifyInstance): Promise<void> {
-  await waitFor('the app\'s redis client to be ready', () => app.redis?.status === 'ready')
 }
 
 function predict (app: FastifyInstance, sub: string): Promise<LightMyRequestResponse> {
@@ -141,7 +75,7 @@ async function storeUnavailableCount (app: FastifyInstance): Promise<number> {
   return Number(match[1])
 }
 
-t.test('two app instances on one Redis share one quota', { skip: sharedSkip }, async t => {
+t.test('two app instances on one Redis share one quota', { skip: sharedRedisSkip }, async t => {
   const client = inspector(t, 6379, true)
   const env = { REDIS_URL: SHARED_URL, RATE_LIMIT_MAX: '4' }
   const a = await buildApp(t, env, { token: false })
@@ -174,7 +108,7 @@ t.test('two app instances on one Redis share one quota', { skip: sharedSkip }, a
   t.equal(other.headers['x-ratelimit-remaining'], '3')
 })
 
-t.test('failed authentications are counted in Redis under a key that names them', { skip: sharedSkip }, async t => {
+t.test('failed authentications are counted in Redis under a key that names them', { skip: sharedRedisSkip }, async t => {
   const client = inspector(t, 6379, true)
   const app = await buildApp(t, { REDIS_URL: SHARED_URL }, { token: false })
   await redisReady(app)
@@ -188,7 +122,7 @@ t.test('failed authentications are counted in Redis under a key that names them'
   await client.del(key)
 })
 
-t.test('when Redis stops, requests are still served (fail open), counted in the metric, and readiness says so', { skip: ownSkip }, async t => {
+t.test('when Redis stops, requests are still served (fail open), counted in the metric, and readiness says so', { skip: ownRedisSkip }, async t => {
   const port = await freePort()
   let redis = await startRedis(t, port)
   const client = inspector(t, port)
@@ -235,7 +169,7 @@ t.test('when Redis stops, requests are still served (fail open), counted in the 
   t.equal(await storeUnavailableCount(app), steady, 'the metric stops rising once Redis is back')
 })
 
-t.test('a Redis that hangs (connection open, no replies): requests are served after the command timeout and counted', { skip: ownSkip }, async t => {
+t.test('a Redis that hangs (connection open, no replies): requests are served after the command timeout and counted', { skip: ownRedisSkip }, async t => {
   const port = await freePort()
   const redis = await startRedis(t, port)
   const app = await buildApp(t, { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_MAX: '100' }, { token: false })

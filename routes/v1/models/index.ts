@@ -6,8 +6,9 @@ import { errorResponses } from '../../../schemas/errors'
 import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
 import { TfServingBody, TfServingReply } from '../../../schemas/predict'
 
-// Model metadata and predictions need the predict scope.
+// Model metadata and predictions need the predict scope; metadata carries an ETag (plugins/caching).
 const config = { scope: 'predict' } as const
+const metadataConfig = { ...config, etag: true } as const
 
 const models: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
@@ -23,7 +24,7 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
     response: { 200: ModelMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 503) }
   }
   fastify.get('/:name', {
-    config,
+    config: metadataConfig,
     schema: { ...metadataSchema, summary: 'A model\'s metadata: versions, inputs, outputs, labels, config, status', params: ModelParams }
   }, async (request) => {
     const model = fastify.inference.model(request.params.name)
@@ -31,7 +32,7 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:name/versions/:version', {
-    config,
+    config: metadataConfig,
     schema: { ...metadataSchema, summary: 'One version\'s metadata and status (TF Serving\'s model status)', params: ModelVersionParams }
   }, async (request) => {
     const model = fastify.inference.model(request.params.name, Number(request.params.version))

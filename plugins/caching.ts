@@ -1,0 +1,110 @@
+import { createHash, randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import caching from '@fastify/caching'
+import abstractCache from 'abstract-cache'
+import type { FastifyRequest } from 'fastify'
+import { MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache-store'
+import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/prediction-cache'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Predictions of models whose config.json says "cache": true (lib/prediction-cache). */
+    predictionCache: PredictionCache
+  }
+  interface FastifyContextConfig {
+    /** true: a GET about the model in `:name`, answered with an ETag and 304 to a matching If-None-Match. */
+    etag?: boolean
+  }
+}
+
+/** A cached prediction larger than this (outputs, encoded) is not stored. */
+export const MAX_ENTRY_BYTES = 1024 * 1024
+const REDIS_NAMESPACE = 'onnx-serve-cache:'
+const ETAG_SEGMENT = 'etags'
+
+/**
+ * Response caching on @fastify/caching: its `fastify.cache` store is this
+ * process's memory (bounded in entries and bytes) or, with REDIS_URL, Redis
+ * shared by every pod. It holds two things: predictions of the models that
+ * enable the cache (x-cache: HIT or MISS on those), and the ETags of model
+ * metadata, which @fastify/caching answers with 304.
+ */
+export default fp(async (fastify) => {
+  const { config, redis, metrics, models } = fastify
+  const store: CacheClient = redis === null
+    ? new MemoryCacheClient({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes })
+    : new RedisCacheClient(redis, REDIS_NAMESPACE)
+  // @fastify/caching turns a store error into a 500 (in its onRequest and
+  // onSend hooks): an unreachable Redis must cost a 200 instead of a 304,
+  // never an error. Failures are counted; the redis plugin logs the outage.
+  const unavailable = (): null => {
+    metrics.cacheStoreUnavailable.inc()
+    return null
+  }
+  const client: CacheClient = {
+    await: true,
+    get: async key => await store.get(key).catch(unavailable),
+    set: async (key, value, ttlMs) => { await store.set(key, value, ttlMs).catch(unavailable) },
+    has: async key => await store.has(key).catch(() => unavailable() ?? false),
+    delete: async key => { await store.delete(key).catch(unavailable) },
+    deletePrefix: async (segment, prefix) => await store.deletePrefix(segment, prefix).catch(() => unavailable() ?? 0)
+  }
+
+  // The prediction cache sees the failures itself: it then leaves the store alone for a moment.
+  const predictionCache = new PredictionCache(store, {
+    ttlMs: config.cache.ttlMs,
+    maxEntryBytes: MAX_ENTRY_BYTES,
+    onStoreError: unavailable
+  })
+  fastify.decorate('predictionCache', predictionCache)
+  // An unloaded or reloaded version's entries are dropped (a reload's new
+  // sessions could differ even from the same file's bytes: another runtime).
+  models.onRelease(versions => {
+    for (const version of versions) {
+      client.deletePrefix(PREDICTION_SEGMENT, versionPrefix(version)).catch(() => {})
+    }
+  })
+
+  // A metadata ETag names this process, the model's revision here and the
+  // URL: it is valid exactly while nothing about the model has changed, and
+  // a 304 never answers for another URL, another pod or another revision.
+  const instance = randomUUID().slice(0, 8)
+  const currentEtag = (request: FastifyRequest): string | undefined => {
+    const { name } = request.params as { name?: string }
+    const revision = name === undefined ? 0 : models.revision(name)
+    if (revision === 0) return undefined
+    const url = createHash('sha256').update(request.url).digest('base64url').slice(0, 16)
+    return `"${instance}.${revision}.${url}"`
+  }
+
+  // Runs before @fastify/caching's own onRequest hook (registered below),
+  // and after auth's (a dependency): an anonymous request never gets a 304.
+  // Only the current ETag of an ETag route may reach the store lookup.
+  fastify.addHook('onRequest', async (request) => {
+    const sent = request.headers['if-none-match']
+    if (sent === undefined) return
+    if (request.routeOptions.config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request)) {
+      delete request.headers['if-none-match']
+    }
+  })
+  fastify.addHook('onSend', async (request, reply) => {
+    const outcome = request.inference?.cache
+    if (outcome !== undefined) {
+      reply.header('x-cache', outcome)
+      metrics.cacheLookups.inc({ model: request.inference?.model, result: outcome === 'HIT' ? 'hit' : 'miss' })
+      return
+    }
+    if (request.routeOptions.config.etag === true && reply.statusCode === 200) {
+      const etag = currentEtag(request)
+      if (etag !== undefined) reply.etag(etag, config.cache.ttlMs)
+    }
+  })
+
+  await fastify.register(caching, {
+    cache: abstractCache({ useAwait: false, client }),
+    cacheSegment: ETAG_SEGMENT,
+    // Metadata may change with any reload: a client keeps it but asks again
+    // (If-None-Match) each time, which the ETag makes cheap.
+    privacy: caching.privacy.NOCACHE
+  })
+}, { name: 'caching', dependencies: ['config', 'redis', 'metrics', 'models', 'auth'] })

@@ -173,3 +173,48 @@ export class RedisCacheClient implements CacheClient {
     return dropped
   }
 }
+
+/**
+ * A store that never fails its caller: a failed call is reported and
+ * answered as a miss (get: null, has: false), and for `retryMs` afterwards
+ * the store is not called at all, so a hung Redis costs one command timeout,
+ * not one per call.
+ */
+export class ForgivingCacheClient implements CacheClient {
+  readonly await = true
+  private downUntil = 0
+
+  constructor (private readonly store: CacheClient, private readonly retryMs: number, private readonly onError: (error: unknown) => void) {}
+
+  private async guarded<T> (fallback: T, run: () => Promise<T>): Promise<T> {
+    if (Date.now() < this.downUntil) return fallback
+    try {
+      return await run()
+    } catch (error) {
+      this.downUntil = Date.now() + this.retryMs
+      this.onError(error)
+      return fallback
+    }
+  }
+
+  async get (key: CacheKey): Promise<Cached | null> {
+    return await this.guarded(null, async () => await this.store.get(key))
+  }
+
+  async set (key: CacheKey, value: unknown, ttlMs: number): Promise<void> {
+    await this.guarded(undefined, async () => { await this.store.set(key, value, ttlMs) })
+  }
+
+  async has (key: CacheKey): Promise<boolean> {
+    return await this.guarded(false, async () => await this.store.has(key))
+  }
+
+  async delete (key: CacheKey): Promise<void> {
+    await this.guarded(undefined, async () => { await this.store.delete(key) })
+  }
+
+  // Not skipped while the store is down: entries that outlive a reload must go when it can be reached.
+  async deletePrefix (segment: string, prefix: string): Promise<number> {
+    return await this.store.deletePrefix(segment, prefix).catch((error: unknown) => { this.onError(error); return 0 })
+  }
+}

@@ -31,13 +31,9 @@ export interface PredictionCacheOptions {
   ttlMs: number
   /** Outputs larger than this, encoded, are not stored. */
   maxEntryBytes: number
-  /** After a store call fails, the store is left alone this long (each request a plain miss). */
-  storeRetryMs?: number
-  onStoreError?: (error: unknown) => void
 }
 
 export const PREDICTION_SEGMENT = 'predictions'
-const DEFAULT_STORE_RETRY_MS = 1000
 
 interface EntryHeader {
   key: string
@@ -131,8 +127,8 @@ export function decodeEntry (raw: Buffer, key: string, model: CacheableModel): T
 
 export class PredictionCache {
   private readonly inflight = new Map<string, Promise<CachedRun>>()
-  private storeDownUntil = 0
 
+  /** `store` should be a ForgivingCacheClient: a store error here is only a miss, unreported. */
   constructor (private readonly store: CacheClient, private readonly options: PredictionCacheOptions) {}
 
   /**
@@ -161,25 +157,13 @@ export class PredictionCache {
   }
 
   private async lookup (model: CacheableModel, key: string): Promise<TensorMap | undefined> {
-    if (Date.now() < this.storeDownUntil) return undefined
-    try {
-      const cached = await this.store.get({ id: key, segment: PREDICTION_SEGMENT })
-      return Buffer.isBuffer(cached?.item) ? decodeEntry(cached.item, key, model) : undefined
-    } catch (error) {
-      this.storeFailed(error)
-      return undefined
-    }
+    const cached = await this.store.get({ id: key, segment: PREDICTION_SEGMENT }).catch(() => null)
+    return Buffer.isBuffer(cached?.item) ? decodeEntry(cached.item, key, model) : undefined
   }
 
   private keep (model: CacheableModel, key: string, outputs: TensorMap): void {
-    if (Date.now() < this.storeDownUntil) return
     const entry = encodeEntry(key, model, outputs)
     if (entry.length > this.options.maxEntryBytes) return
-    this.store.set({ id: key, segment: PREDICTION_SEGMENT }, entry, this.options.ttlMs).catch(error => this.storeFailed(error))
-  }
-
-  private storeFailed (error: unknown): void {
-    this.storeDownUntil = Date.now() + (this.options.storeRetryMs ?? DEFAULT_STORE_RETRY_MS)
-    this.options.onStoreError?.(error)
+    this.store.set({ id: key, segment: PREDICTION_SEGMENT }, entry, this.options.ttlMs).catch(() => {})
   }
 }

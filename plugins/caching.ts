@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import caching from '@fastify/caching'
 import abstractCache from 'abstract-cache'
 import type { FastifyRequest } from 'fastify'
-import { MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache-store'
+import { ForgivingCacheClient, MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache-store'
 import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/prediction-cache'
 
 declare module 'fastify' {
@@ -21,6 +21,8 @@ declare module 'fastify' {
 export const MAX_ENTRY_BYTES = 1024 * 1024
 const REDIS_NAMESPACE = 'onnx-serve-cache:'
 const ETAG_SEGMENT = 'etags'
+/** After a store call fails, the store is left alone this long. */
+const STORE_RETRY_MS = 1000
 
 /**
  * Response caching on @fastify/caching: its `fastify.cache` store is this
@@ -35,34 +37,17 @@ export default fp(async (fastify) => {
     ? new MemoryCacheClient({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes })
     : new RedisCacheClient(redis, REDIS_NAMESPACE)
   // @fastify/caching turns a store error into a 500 (in its onRequest and
-  // onSend hooks): an unreachable Redis must cost a 200 instead of a 304,
-  // never an error. Failures are counted; the redis plugin logs the outage.
-  const unavailable = (): null => {
-    metrics.cacheStoreUnavailable.inc()
-    return null
-  }
-  const client: CacheClient = {
-    await: true,
-    get: async key => await store.get(key).catch(unavailable),
-    set: async (key, value, ttlMs) => { await store.set(key, value, ttlMs).catch(unavailable) },
-    has: async key => await store.has(key).catch(() => unavailable() ?? false),
-    delete: async key => { await store.delete(key).catch(unavailable) },
-    deletePrefix: async (segment, prefix) => await store.deletePrefix(segment, prefix).catch(() => unavailable() ?? 0)
-  }
-
-  // The prediction cache sees the failures itself: it then leaves the store alone for a moment.
-  const predictionCache = new PredictionCache(store, {
-    ttlMs: config.cache.ttlMs,
-    maxEntryBytes: MAX_ENTRY_BYTES,
-    onStoreError: unavailable
-  })
+  // onSend hooks), and a hung Redis would cost each call a command timeout:
+  // failures are counted, answered as misses, and for a second the store is
+  // not asked (the redis plugin logs the outage).
+  const client = new ForgivingCacheClient(store, STORE_RETRY_MS, () => metrics.cacheStoreUnavailable.inc())
+  const predictionCache = new PredictionCache(client, { ttlMs: config.cache.ttlMs, maxEntryBytes: MAX_ENTRY_BYTES })
   fastify.decorate('predictionCache', predictionCache)
   // An unloaded or reloaded version's entries are dropped (a reload's new
   // sessions could differ even from the same file's bytes: another runtime).
   models.onRelease(versions => {
-    for (const version of versions) {
-      client.deletePrefix(PREDICTION_SEGMENT, versionPrefix(version)).catch(() => {})
-    }
+    // Never rejects: failures are counted by the client.
+    for (const version of versions) client.deletePrefix(PREDICTION_SEGMENT, versionPrefix(version)).catch(() => {})
   })
 
   // A metadata ETag names this process, the model's revision here and the

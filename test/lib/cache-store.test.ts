@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { MemoryCacheClient, RedisCacheClient } from '../../lib/cache-store'
+import { ForgivingCacheClient, MemoryCacheClient, RedisCacheClient, type CacheClient } from '../../lib/cache-store'
 import { SHARED_REDIS_URL, sharedRedisSkip } from '../helpers/redis'
 
 const key = (id: string): { id: string, segment: string } => ({ id, segment: 'test' })
@@ -44,6 +44,42 @@ t.test('memory: deletePrefix drops one version\'s entries', async t => {
   t.equal(await client.deletePrefix('test', 'm/1/'), 2)
   t.equal(await client.has(key('m/10/a')), true, 'm/10 is not m/1')
   t.equal(await client.has(key('m/2/a')), true)
+})
+
+t.test('forgiving: a failing store answers misses, is reported, then left alone for retryMs', async t => {
+  let calls = 0
+  let failing = true
+  const memory = new MemoryCacheClient({ maxEntries: 10, maxBytes: 10_000 })
+  const fail = async (): Promise<never> => {
+    calls++
+    throw new Error('down')
+  }
+  const flaky: CacheClient = {
+    await: true,
+    get: async key => failing ? await fail() : await memory.get(key),
+    set: async (key, value, ttl) => failing ? await fail() : await memory.set(key, value, ttl),
+    has: async key => failing ? await fail() : await memory.has(key),
+    delete: async key => failing ? await fail() : await memory.delete(key),
+    deletePrefix: async (segment, prefix) => failing ? await fail() : await memory.deletePrefix(segment, prefix)
+  }
+  const errors: unknown[] = []
+  const client = new ForgivingCacheClient(flaky, 50, error => errors.push(error))
+  t.equal(await client.get(key('a')), null, 'get: a miss')
+  t.equal(calls, 1)
+  await client.set(key('a'), true, 1000)
+  t.equal(await client.has(key('a')), false)
+  await client.delete(key('a'))
+  t.equal(calls, 1, 'within retryMs the store is not called')
+  t.equal(errors.length, 1, 'the failure was reported once')
+  t.equal(await client.deletePrefix('test', 'm/'), 0, 'deletePrefix is always tried')
+  t.equal(calls, 2)
+  await new Promise(resolve => setTimeout(resolve, 60))
+  failing = false
+  await client.set(key('a'), true, 1000)
+  t.equal((await client.get(key('a')))?.item, true, 'used again after retryMs')
+  t.equal(await client.has(key('a')), true)
+  await client.delete(key('a'))
+  t.equal(await client.has(key('a')), false)
 })
 
 t.test('redis: the same protocol in a shared Redis, with expiry in Redis', { skip: sharedRedisSkip }, async t => {

@@ -2,6 +2,7 @@
 // in-memory store; the Redis store is in caching-redis.test.ts.
 
 import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
 import { buildApp, devToken } from '../helpers/build-app'
 import { cachedIrisRepository, countRuns, freshRow, predictRow } from '../helpers/cached-repository'
 import { assertError } from '../helpers/responses'
@@ -95,8 +96,8 @@ t.test('unloading or reloading a version makes its entries unreachable', async t
 t.test('model metadata carries an ETag, and a matching If-None-Match gets 304 only behind auth', async t => {
   const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t) }, { token: false })
   const bearer = `Bearer ${devToken({ sub: 'etag', scope: 'predict admin' })}`
-  const get = (url: string, headers: Record<string, string> = {}): ReturnType<typeof app.inject> =>
-    app.inject({ method: 'GET', url, headers: { authorization: bearer, ...headers } })
+  const get = async (url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> =>
+    await app.inject({ method: 'GET', url, headers: { authorization: bearer, ...headers } })
 
   for (const url of ['/v2/models/iris', '/v2/models/iris/versions/1', '/v2/models/iris/config', '/v1/models/iris', '/v1/models/iris/versions/1']) {
     const first = await get(url)

@@ -7,7 +7,7 @@
 // process) to core 1, so the load does not steal the server's CPU. Targets
 // 127.0.0.1 only; every run is bounded in time. Writes bench/results/<label>.*
 //
-//   npm run bench [-- --seconds 10 --scenarios small,large,iris --soak N --profile --node PATH]
+//   npm run bench [-- --seconds 10 --scenarios small,large,iris --soak N --cache --profile --node PATH]
 //   npm run bench -- --help
 
 import { execFileSync } from 'node:child_process'
@@ -23,6 +23,7 @@ import { fileLabel, markdownReport, notes, writeResults } from './bench/report'
 import type { BenchResults } from './bench/results'
 import { RATE_LIMIT_MAX, estimateSeconds, runScenarios, type BenchContext } from './bench/run'
 import { describeScenario, scenariosFor } from './bench/scenarios'
+import { runCache } from './bench/cache'
 import { runSoak } from './bench/soak'
 import { findProjectRoot } from './build-models'
 import { mintToken } from './token'
@@ -46,14 +47,17 @@ async function main (): Promise<void> {
   }
   const serverNode = execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim()
   const label = fileLabel(new Date(), serverNode, opts)
-  const scenarios = opts.soakSeconds > 0 ? [] : scenariosFor(opts.groups, opts.smallConnections)
-  const models: ModelKey[] = opts.soakSeconds > 0 || opts.profile ? ['small'] : []
+  const onlyOne = opts.soakSeconds > 0 || opts.cache
+  const scenarios = onlyOne ? [] : scenariosFor(opts.groups, opts.smallConnections)
+  const models: ModelKey[] = onlyOne || opts.profile ? ['small'] : []
   for (const scenario of scenarios) if (!models.includes(scenario.model)) models.push(scenario.model)
 
   process.stderr.write(`bench: ${label}: servers on Node ${serverNode} (${opts.node}), load on Node ${process.version}; ` +
     `INFERENCE_THREADS=${opts.inferenceThreads}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file\n`)
   if (opts.soakSeconds > 0) {
     process.stderr.write(`bench: soak only, ${opts.soakSeconds} s (+${opts.warmupSeconds} s warm-up)\n`)
+  } else if (opts.cache) {
+    process.stderr.write(`bench: prediction cache only, two runs of ${opts.seconds} s (+${opts.warmupSeconds} s warm-up)\n`)
   } else {
     process.stderr.write(`bench: ${scenarios.length} scenarios, about ${Math.ceil(estimateSeconds(scenarios, opts) / 60)} min: ` +
       scenarios.map(describeScenario).join('; ') + '\n')
@@ -65,7 +69,7 @@ async function main (): Promise<void> {
     root,
     tmp,
     logDir: join(tmp, 'logs'),
-    repositories: writeRepositories(join(tmp, 'models'), models, root),
+    repositories: writeRepositories(join(tmp, 'models'), models, root, opts.cache),
     port: opts.port === 0 ? await freePort() : opts.port,
     // Long enough for any run, soak included: an expired token would turn the tail of a run into 401s.
     token: mintToken({ sub: 'bench', scope: 'predict', ttlSeconds: 3600 + opts.soakSeconds + estimateSeconds(scenarios, opts) }, { NODE_ENV: 'development' }),
@@ -92,6 +96,8 @@ async function main (): Promise<void> {
   try {
     if (opts.soakSeconds > 0) {
       results.soak = await runSoak(ctx)
+    } else if (opts.cache) {
+      results.cache = await runCache(ctx)
     } else {
       results.scenarios = await runScenarios(ctx, scenarios)
       if (opts.profile) results.profile = await runProfile(ctx, label)

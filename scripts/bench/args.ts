@@ -16,6 +16,8 @@ export interface BenchOptions {
   node: string
   /** > 0: a soak of this many seconds instead of the scenarios. */
   soakSeconds: number
+  /** Only the prediction cache's hit and miss paths (small model, cache on). */
+  cache: boolean
   /** Profile onnx-serve (--cpu-prof) in an extra small-model 10-connection run. */
   profile: boolean
   /** 0: a free port. */
@@ -37,6 +39,8 @@ export const USAGE = `npm run bench -- [options]
   --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
   --node PATH            Node binary for the server processes (default: this one)
   --soak N               only a soak: small model, 10 connections, N seconds, RSS every second
+  --cache                only the prediction cache: small model with "cache": true, 10 connections,
+                         the same row on every request (hits) beside a new row on every request (misses)
   --profile              also profile onnx-serve (--cpu-prof) in a small-model 10-connection run
   --port N               server port (default 0: a free one)
   --out DIR              results folder (default bench/results)
@@ -82,6 +86,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         'inference-threads': { type: 'string', default: '1' },
         node: { type: 'string', default: defaults.node },
         soak: { type: 'string', default: '0' },
+        cache: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         port: { type: 'string', default: '0' },
         out: { type: 'string', default: defaults.outDir },
@@ -96,6 +101,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
   const soakSeconds = integer('soak', values.soak, 0, 7 * 24 * 3600)
   // The slope is fitted over the second half: fewer than 4 samples say nothing.
   if (soakSeconds > 0 && soakSeconds < 4) throw new BenchArgsError('--soak must be at least 4 seconds: the slope is fitted over the second half of the samples')
+  if (soakSeconds > 0 && values.cache) throw new BenchArgsError('--soak and --cache are separate runs: give one of them')
   if (values.label !== undefined && !/^[\w.-]{1,64}$/.test(values.label)) {
     throw new BenchArgsError('--label may hold letters, digits, ".", "_" and "-" only (it goes into file names), at most 64')
   }
@@ -107,6 +113,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
     inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),
     node: values.node,
     soakSeconds,
+    cache: values.cache,
     profile: values.profile,
     port: integer('port', values.port, 0, 65535),
     outDir: values.out,

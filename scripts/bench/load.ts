@@ -23,6 +23,12 @@ export interface LoadConfig {
   /** Bearer token; the ceilings ignore it, onnx-serve checks it on every request. */
   token: string
   seed: number
+  /**
+   * pool (default): the random rows cycled; same: the pool's first row on
+   * every request (the prediction cache's hit path); unique: a row no
+   * request has sent before (its miss path).
+   */
+  rows?: 'pool' | 'same' | 'unique'
 }
 
 export interface LoadResult {
@@ -87,6 +93,29 @@ function runOnce (config: LoadConfig, seconds: number, requests: autocannon.Requ
   })
 }
 
+/**
+ * One request whose body differs every time: a pooled row with its first
+ * number replaced by a counter's (a string concatenation per request, no
+ * JSON work while measuring).
+ */
+export function uniqueRows (bodies: string[], path: string): autocannon.Request {
+  const parts = bodies.map(body => {
+    const first = /-?\d+(\.\d+)?(e[+-]?\d+)?/.exec(body)
+    if (first === null) throw new Error('a body without a number cannot be made unique')
+    return [body.slice(0, first.index), body.slice(first.index + first[0].length)]
+  })
+  let sent = 0
+  return {
+    method: 'POST',
+    path,
+    setupRequest: request => {
+      const [before, after] = parts[sent % parts.length]
+      sent++
+      return { ...request, body: `${before}${(sent * 1e-7).toFixed(7)}${after}` }
+    }
+  }
+}
+
 function emit (line: object): void {
   process.stdout.write(JSON.stringify(line) + '\n')
 }
@@ -95,8 +124,8 @@ async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as LoadConfig
   const url = new URL(config.url)
   if (url.hostname !== '127.0.0.1') throw new Error(`the bench loads 127.0.0.1 only, not ${url.hostname}`)
-  const requests = bodyPool(config.kind, MODELS[config.model], BODY_POOL_SIZE, config.seed)
-    .map(body => ({ method: 'POST' as const, path: url.pathname, body }))
+  const bodies = bodyPool(config.kind, MODELS[config.model], config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
+  const requests = config.rows === 'unique' ? [uniqueRows(bodies, url.pathname)] : bodies.map(body => ({ method: 'POST' as const, path: url.pathname, body }))
   if (config.warmupSeconds > 0) await runOnce(config, config.warmupSeconds, requests)
   emit({ event: 'warmed', at: nowUs() })
   emit({ event: 'done', result: await runOnce(config, config.seconds, requests) })

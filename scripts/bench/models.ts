@@ -75,7 +75,8 @@ export function mlpOnnx (spec: MlpSpec): Uint8Array {
  * each onnx-serve process loads only the model under test. Returns the
  * repository folder of each model.
  */
-export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: string): Record<ModelKey, string> {
+/** `cache`: the MLPs' config.json turns the prediction cache on (`--cache`). */
+export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: string, cache = false): Record<ModelKey, string> {
   const repositories = {} as Record<ModelKey, string>
   for (const key of keys) {
     const repository = join(dir, key)
@@ -87,7 +88,8 @@ export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: s
       writeFileSync(join(repository, model.name, '1', 'model.onnx'), mlpOnnx(MLP_SPECS[key]))
       writeFileSync(join(repository, model.name, 'config.json'), JSON.stringify({
         description: `benchmark MLP ${MLP_SPECS[key].layers.join('→')}`,
-        ...MLP_CONFIG
+        ...MLP_CONFIG,
+        ...(cache ? { cache: true } : {})
       }, null, 2) + '\n')
     }
     repositories[key] = repository

@@ -12,10 +12,10 @@ const LOAD_CPU_WARNING = 0.9
 // Below this, a soak's slope is mostly where the GC sawtooth happened to stop.
 const SHORT_SOAK_SECONDS = 300
 
-export function fileLabel (date: Date, nodeVersion: string, options: { seconds: number, soakSeconds: number, profile: boolean, label?: string }): string {
+export function fileLabel (date: Date, nodeVersion: string, options: { seconds: number, soakSeconds: number, cache: boolean, profile: boolean, label?: string }): string {
   const pad = (value: number): string => String(value).padStart(2, '0')
   const stamp = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}${pad(date.getMinutes())}`
-  const mode = options.soakSeconds > 0 ? `soak${options.soakSeconds}s` : `${options.seconds}s${options.profile ? '-profile' : ''}`
+  const mode = options.soakSeconds > 0 ? `soak${options.soakSeconds}s` : `${options.seconds}s${options.cache ? '-cache' : ''}${options.profile ? '-profile' : ''}`
   return [stamp, `node${nodeVersion.replace(/^v/, '')}`, mode, options.label].filter(part => part !== undefined).join('-')
 }
 
@@ -114,6 +114,16 @@ export function markdownReport (results: BenchResults): string {
       `${soak.summary.samples} samples of VmRSS, one a second, in the JSON file.` +
         // V8's heap grows and is collected in a sawtooth of tens of MB: over seconds, that is all a slope shows.
         (soak.seconds < SHORT_SOAK_SECONDS ? ` A soak this short shows the heap's garbage-collection sawtooth more than a trend: run ${SHORT_SOAK_SECONDS} s or more for a slope that means something.` : ''), '')
+  }
+  if (results.cache !== undefined) {
+    const { cache } = results
+    parts.push(`## Prediction cache: ${cache.model} with "cache": true, \`/predict\`, ${cache.connections} connections`, '',
+      '| path | rows | req/s | p50 ms | p99 ms | errors | peak RSS MB | hits | misses |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...cache.runs.map(run => `| ${run.path} | ${run.path === 'hit' ? 'the same row every request' : 'a new row every request'} | ` +
+        `${run.load.rps.toFixed(0)} | ${ms(run.load.latency.p50)} | ${ms(run.load.latency.p99)} | ${run.load.non2xx + run.load.errors} | ` +
+        `${run.peakRssMb.toFixed(0)} | ${run.hits} | ${run.misses} |`), '',
+      'hits and misses are the server\'s own onnx_serve_cache_lookups_total over the run and its warm-up; the in-memory store (no REDIS_URL).', '')
   }
   if (results.profile !== undefined) {
     parts.push('## CPU profile of onnx-serve (small-c10, measured window only)', '',

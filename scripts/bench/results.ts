@@ -44,6 +44,16 @@ export interface LogIssue {
   count: number
 }
 
+/** One path of the prediction cache: the same row every request (hit) or a new one (miss). */
+export interface CacheRun {
+  path: 'hit' | 'miss'
+  load: LoadResult
+  peakRssMb: number
+  /** Lookups the server counted during the run and its warm-up (onnx_serve_cache_lookups_total). */
+  hits: number
+  misses: number
+}
+
 export interface BenchResults {
   label: string
   date: string
@@ -69,6 +79,11 @@ export interface BenchResults {
     idleRssMb: number
     summary: SoakSummary
     samples: RssSample[]
+  }
+  cache?: {
+    model: string
+    connections: number
+    runs: CacheRun[]
   }
   profile?: {
     dir: string

@@ -14,6 +14,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
     inferenceThreads: 1,
     node: '/usr/bin/node',
     soakSeconds: 0,
+    cache: false,
     profile: false,
     port: 0,
     outDir: '/srv/bench/results',
@@ -35,6 +36,7 @@ t.test('every flag', async t => {
     inferenceThreads: 2,
     node: '/tmp/node24/bin/node',
     soakSeconds: 20,
+    cache: false,
     profile: true,
     port: 4000,
     outDir: '/tmp/out',
@@ -42,6 +44,10 @@ t.test('every flag', async t => {
     keep: true,
     help: true
   })
+})
+
+t.test('--cache', async t => {
+  t.equal(parseBenchArgs(['--cache'], defaults).cache, true)
 })
 
 t.test('bad values are refused with the flag named', async t => {
@@ -54,6 +60,7 @@ t.test('bad values are refused with the flag named', async t => {
     [['--inference-threads', '0'], /--inference-threads/],
     [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, large, iris, iris-predict, iris-v1, iris-v2/],
     [['--soak', '3'], /--soak must be at least 4 seconds/],
+    [['--soak', '10', '--cache'], /--soak and --cache are separate runs/],
     [['--port', '70000'], /--port/],
     [['--label', 'a/b'], /--label may hold letters/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],

@@ -75,9 +75,10 @@ function fakeResults (): BenchResults {
 
 t.test('fileLabel: date, Node version, mode, label; no host name', async t => {
   const date = new Date(2026, 11, 1, 9, 5)
-  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 0, profile: false }), '2026-12-01T0905-node20.20.2-10s')
-  t.equal(fileLabel(date, 'v24.1.0', { seconds: 2, soakSeconds: 0, profile: true, label: 'x' }), '2026-12-01T0905-node24.1.0-2s-profile-x')
-  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 600, profile: false }), '2026-12-01T0905-node20.20.2-soak600s')
+  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 0, cache: false, profile: false }), '2026-12-01T0905-node20.20.2-10s')
+  t.equal(fileLabel(date, 'v24.1.0', { seconds: 2, soakSeconds: 0, cache: false, profile: true, label: 'x' }), '2026-12-01T0905-node24.1.0-2s-profile-x')
+  t.equal(fileLabel(date, 'v20.20.2', { seconds: 10, soakSeconds: 600, cache: false, profile: false }), '2026-12-01T0905-node20.20.2-soak600s')
+  t.equal(fileLabel(date, 'v20.20.2', { seconds: 5, soakSeconds: 0, cache: true, profile: false }), '2026-12-01T0905-node20.20.2-5s-cache')
 })
 
 t.test('ratios against the ceilings of the same scenario', async t => {

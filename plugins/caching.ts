@@ -65,24 +65,24 @@ export default fp(async (fastify) => {
   // Runs before @fastify/caching's own onRequest hook (registered below),
   // and after auth's (a dependency): an anonymous request never gets a 304.
   // Only the current ETag of an ETag route may reach the store lookup.
-  fastify.addHook('onRequest', async (request) => {
+  fastify.addHook('onRequest', (request, _reply, done) => {
     const sent = request.headers['if-none-match']
-    if (sent === undefined) return
-    if (request.routeOptions.config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request)) {
+    if (sent !== undefined && (request.routeOptions.config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request))) {
       delete request.headers['if-none-match']
     }
+    done()
   })
-  fastify.addHook('onSend', async (request, reply) => {
+  // Synchronous: it runs on every response, and a promise per response costs.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     const outcome = request.inference?.cache
     if (outcome !== undefined) {
       reply.header('x-cache', outcome)
       metrics.cacheLookups.inc({ model: request.inference?.model, result: outcome === 'HIT' ? 'hit' : 'miss' })
-      return
-    }
-    if (request.routeOptions.config.etag === true && reply.statusCode === 200) {
+    } else if (request.routeOptions.config.etag === true && reply.statusCode === 200) {
       const etag = currentEtag(request)
       if (etag !== undefined) reply.etag(etag, config.cache.ttlMs)
     }
+    done(null, payload)
   })
 
   await fastify.register(caching, {

@@ -19,9 +19,13 @@ export default fp(async (fastify) => {
   await fastify.register(underPressure, {
     maxEventLoopDelay,
     retryAfter: 1,
-    pressureHandler: (request, reply, type, value) => {
+    // Thrown, not sent: under-pressure passes a rejection to next(err), which
+    // ends the hook chain, while after a handler that sends it calls next(),
+    // and the later onRequest hooks (auth) would run on a request already
+    // being answered whenever sending goes through an asynchronous onSend hook.
+    pressureHandler: async (request, _reply, type, value) => {
       if (request.routeOptions.config.shed === false) return
-      reply.send(new OverloadedError(`the server is overloaded (${type} ${Math.round(Number(value))}); retry shortly`))
+      throw new OverloadedError(`the server is overloaded (${type} ${Math.round(Number(value))}); retry shortly`)
     }
   })
   // After security: a shed 503 carries the security headers too (onRequest

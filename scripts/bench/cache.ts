@@ -8,17 +8,9 @@ import { MODELS } from './models'
 import { runLoad } from './processes'
 import type { BenchResults, CacheRun } from './results'
 import { ROW_SEED, startOnnxServe, stopAndScan, type BenchContext } from './run'
+import { cacheLookups } from './stats'
 
 export const CACHE_CONNECTIONS = 10
-
-/** onnx_serve_cache_lookups_total by result, from a /metrics text. */
-export function cacheLookups (metrics: string): { hit: number, miss: number } {
-  const count = (result: string): number => {
-    const match = new RegExp(`^onnx_serve_cache_lookups_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)
-    return match === null ? 0 : Number(match[1])
-  }
-  return { hit: count('hit'), miss: count('miss') }
-}
 
 export async function runCache (ctx: BenchContext): Promise<NonNullable<BenchResults['cache']>> {
   const server = await startOnnxServe(ctx, 'small', 'onnx-serve-cache')

@@ -9,7 +9,7 @@
 
 import autocannon from 'autocannon'
 import { MODELS, type ModelKey } from './models'
-import { BODY_POOL_SIZE, bodyPool, type BodyKind } from './scenarios'
+import { BODY_POOL_SIZE, bodyPool, uniqueRows, type BodyKind } from './scenarios'
 import { LatencyHistogram, type LatencySummary } from './stats'
 
 export interface LoadConfig {
@@ -91,29 +91,6 @@ function runOnce (config: LoadConfig, seconds: number, requests: autocannon.Requ
       if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime)
     })
   })
-}
-
-/**
- * One request whose body differs every time: a pooled row with its first
- * number replaced by a counter's (a string concatenation per request, no
- * JSON work while measuring).
- */
-export function uniqueRows (bodies: string[], path: string): autocannon.Request {
-  const parts = bodies.map(body => {
-    const first = /-?\d+(\.\d+)?(e[+-]?\d+)?/.exec(body)
-    if (first === null) throw new Error('a body without a number cannot be made unique')
-    return [body.slice(0, first.index), body.slice(first.index + first[0].length)]
-  })
-  let sent = 0
-  return {
-    method: 'POST',
-    path,
-    setupRequest: request => {
-      const [before, after] = parts[sent % parts.length]
-      sent++
-      return { ...request, body: `${before}${(sent * 1e-7).toFixed(7)}${after}` }
-    }
-  }
 }
 
 function emit (line: object): void {

@@ -1,6 +1,7 @@
 // What is measured: the scenarios, the URL and body each target is sent, and
 // the pools of random rows the load generator cycles through.
 
+import type autocannon from 'autocannon'
 import { mulberry32 } from '../build-models'
 import { MODELS, type BenchModel, type ModelKey } from './models'
 
@@ -95,4 +96,27 @@ export function randomRows (model: BenchModel, count: number, seed: number): num
 /** Serialized bodies, one per random row: every target of a model is sent the same rows. */
 export function bodyPool (kind: BodyKind, model: BenchModel, count: number, seed: number): string[] {
   return randomRows(model, count, seed).map(row => JSON.stringify(requestBody(kind, model, row)))
+}
+
+/**
+ * One request whose body differs every time: a pooled row with its first
+ * number replaced by a counter's (a string concatenation per request, no
+ * JSON work while measuring).
+ */
+export function uniqueRows (bodies: string[], path: string): autocannon.Request {
+  const parts = bodies.map(body => {
+    const first = /-?\d+(\.\d+)?(e[+-]?\d+)?/.exec(body)
+    if (first === null) throw new Error('a body without a number cannot be made unique')
+    return [body.slice(0, first.index), body.slice(first.index + first[0].length)]
+  })
+  let sent = 0
+  return {
+    method: 'POST',
+    path,
+    setupRequest: request => {
+      const [before, after] = parts[sent % parts.length]
+      sent++
+      return { ...request, body: `${before}${(sent * 1e-7).toFixed(7)}${after}` }
+    }
+  }
 }

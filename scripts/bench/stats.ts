@@ -113,3 +113,12 @@ export function summarizeSoak (samples: RssSample[]): SoakSummary {
     samples: samples.length
   }
 }
+
+/** onnx_serve_cache_lookups_total by result, from a /metrics text. */
+export function cacheLookups (metrics: string): { hit: number, miss: number } {
+  const count = (result: string): number => {
+    const match = new RegExp(`^onnx_serve_cache_lookups_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)
+    return match === null ? 0 : Number(match[1])
+  }
+  return { hit: count('hit'), miss: count('miss') }
+}

@@ -47,6 +47,7 @@ t.test('defaults', async t => {
     rateLimitMax: 100,
     rateLimitWindowMs: 60000,
     authFailureLimit: 20,
+    cache: { ttlMs: 60000, maxBytes: 64 * 1024 * 1024, maxEntries: 10000 },
     redisUrl: undefined,
     trustProxy: false,
     corsOrigin: undefined
@@ -88,6 +89,9 @@ t.test('reads every variable', async t => {
     RATE_LIMIT_MAX: '500',
     RATE_LIMIT_WINDOW: '1000',
     AUTH_FAILURE_LIMIT: '5',
+    CACHE_TTL_MS: '5000',
+    CACHE_MAX_BYTES: '1048576',
+    CACHE_MAX_ENTRIES: '500',
     REDIS_URL: 'redis://cache:6379/2',
     TRUST_PROXY: '10.0.0.0/8, 192.168.1.1',
     CORS_ORIGIN: 'https://app.example.com,http://localhost:5173',
@@ -121,6 +125,7 @@ t.test('reads every variable', async t => {
     rateLimitMax: 500,
     rateLimitWindowMs: 1000,
     authFailureLimit: 5,
+    cache: { ttlMs: 5000, maxBytes: 1048576, maxEntries: 500 },
     redisUrl: 'redis://cache:6379/2',
     trustProxy: ['10.0.0.0/8', '192.168.1.1'],
     corsOrigin: ['https://app.example.com', 'http://localhost:5173']
@@ -201,7 +206,8 @@ t.test('the new variables: each bad value gives its one line', async t => {
     [{ RATE_LIMIT_WINDOW: '1 minute' }, 'RATE_LIMIT_WINDOW="1 minute" is invalid; expected the rate-limit window in milliseconds: an integer from 1000 to 86400000'],
     [{ AUTH_FAILURE_LIMIT: '0' }, 'AUTH_FAILURE_LIMIT="0" is invalid; expected failed authentications one IP address may make per window: an integer from 1 to 1000000'],
     [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL="http://cache:6379" is invalid; expected a redis:// or rediss:// URL'],
-    [{ REDIS_URL: 'cache:6379' }, 'REDIS_URL="cache:6379" is invalid; expected a redis:// or rediss:// URL']
+    [{ REDIS_URL: 'cache:6379' }, 'REDIS_URL="cache:6379" is invalid; expected a redis:// or rediss:// URL'],
+    [{ CACHE_TTL_MS: '10' }, 'CACHE_TTL_MS="10" is invalid; expected milliseconds a cached prediction (and a metadata ETag) is kept: an integer from 1000 to 86400000']
   ]
   for (const [env, message] of cases) {
     const got = refusal(t, env)

@@ -143,6 +143,22 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   t.match(report, /## Notes\n\n- /)
 })
 
+t.test('markdownReport: the prediction cache\'s hit and miss paths', async t => {
+  const results = { ...fakeResults(), scenarios: [] }
+  results.cache = {
+    model: 'mlp-small',
+    connections: 10,
+    runs: [
+      { path: 'miss', load: load(7000), peakRssMb: 150, hits: 0, misses: 84000 },
+      { path: 'hit', load: load(11000, { non2xx: 2 }), peakRssMb: 160, hits: 132000, misses: 1 }
+    ]
+  }
+  const report = markdownReport(results)
+  t.match(report, /## Prediction cache: mlp-small with "cache": true, `\/predict`, 10 connections/)
+  t.match(report, /\| miss \| a new row every request \| 7000 \| 1\.00 \| 3\.00 \| 0 \| 150 \| 0 \| 84000 \|/)
+  t.match(report, /\| hit \| the same row every request \| 11000 \| 1\.00 \| 3\.00 \| 2 \| 160 \| 132000 \| 1 \|/)
+})
+
 t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG', async t => {
   const results = fakeResults()
   const points = chartPoints(results)

@@ -125,3 +125,16 @@ t.test('model metadata carries an ETag, and a matching If-None-Match gets 304 on
   t.equal(reloaded.statusCode, 200, 'after a reload the old ETag gets the body')
   t.not(reloaded.headers.etag, etag, 'with a new ETag')
 })
+
+t.test('a hit for a version let go after the request got it is refused with 503', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t), DEFAULT_MODEL: 'iris' })
+  const row = freshRow()
+  t.equal((await predictRow(app, row)).headers['x-cache'], 'MISS')
+  const model = app.inference.model('iris')
+  const feeds = { features: { type: 'float32' as const, dims: [1, 4], data: Float32Array.from(row) } }
+  t.equal((await app.inference.run(model, feeds, { field: 'inputs' })).log.cache, 'HIT', 'the entry is there')
+  // As if an unload had flagged the version between the request's get() and its lookup.
+  model.released = true
+  t.teardown(() => { model.released = false })
+  await t.rejects(app.inference.run(model, feeds, { field: 'inputs' }), { statusCode: 503, message: /no longer loaded/ })
+})

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { InProcessConfig, InProcessResult } from './in-process'
 import type { LoadConfig, LoadResult } from './load'
-import { readRssMb, type RssSample } from './stats'
+import { readCpuMs, readRssMb, type RssSample } from './stats'
 
 export const SERVER_CORE = 0
 export const LOAD_CORE = 1
@@ -133,6 +133,8 @@ export interface MeasuredLoad {
   result: LoadResult
   /** The server's VmRSS once a second while measured (t in seconds from the measured start). */
   rss: RssSample[]
+  /** CPU the server used while measured (all its threads), in ms. */
+  cpuMs?: number
 }
 
 /** Runs the load generator on core 1 against a server, sampling its RSS once the warm-up is over. */
@@ -140,6 +142,8 @@ export async function runLoad (config: LoadConfig, serverPid: number | undefined
   const rss: RssSample[] = []
   let sampler: NodeJS.Timeout | undefined
   let result: LoadResult | undefined
+  let cpuAtStart: number | undefined
+  let cpuAtEnd: number | undefined
   const sample = (started: number): void => {
     const rssMb = serverPid === undefined ? undefined : readRssMb(serverPid)
     if (rssMb !== undefined) rss.push({ t: Math.round((Date.now() - started) / 100) / 10, rssMb })
@@ -147,10 +151,12 @@ export async function runLoad (config: LoadConfig, serverPid: number | undefined
   try {
     await jsonLines(pin(LOAD_CORE, [process.execPath, join(__dirname, 'load.js'), JSON.stringify(config)]), line => {
       if (line.event === 'warmed') {
+        if (serverPid !== undefined) cpuAtStart = readCpuMs(serverPid)
         const started = Date.now()
         sample(started)
         sampler = setInterval(() => sample(started), 1000)
       } else if (line.event === 'done') {
+        if (serverPid !== undefined) cpuAtEnd = readCpuMs(serverPid)
         result = line.result as LoadResult
       }
     })
@@ -160,7 +166,7 @@ export async function runLoad (config: LoadConfig, serverPid: number | undefined
   if (result === undefined) throw new Error('the load generator printed no result')
   // The last sample: memory at the end of the load.
   sample(Date.now() - result.seconds * 1000)
-  return { result, rss }
+  return { result, rss, cpuMs: cpuAtStart === undefined || cpuAtEnd === undefined ? undefined : cpuAtEnd - cpuAtStart }
 }
 
 /** The in-process loop on core 0, with the servers' Node. */

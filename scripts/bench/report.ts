@@ -41,14 +41,14 @@ function runName (run: Run): string {
 
 export function markdownTable (scenarios: ScenarioResult[]): string {
   const lines = [
-    '| scenario | run | req/s | p50 ms | p99 ms | errors | peak RSS MB | vs echo | vs naive | vs in-process |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+    '| scenario | run | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | vs echo | vs naive | vs in-process |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const scenario of scenarios) {
     const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn`
     for (const run of scenario.runs) {
       lines.push(`| ${where} | ${runName(run)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
-        `${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
+        `${fixed(run.cpuUsPerRequest, 1)} | ${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
     }
   }
   return lines.join('\n') + '\n'
@@ -101,6 +101,8 @@ export function markdownReport (results: BenchResults): string {
   if (results.scenarios.length > 0) {
     parts.push(markdownTable(results.scenarios),
       'req/s counts 2xx responses only; errors are non-2xx responses, socket errors and timeouts; p50/p99 are of 2xx responses (1 µs resolution). ' +
+      'CPU µs/req is the server process\'s CPU (every thread, /proc) over the measured run divided by its answers: it moves less than req/s ' +
+      'when something else shares the machine (in-process: one call of the loop). ' +
       'The echo answers on onnx-serve\'s path with its body; the naive handler gets the same rows as `{"input_data": [row]}` on `/predict`. ' +
       'Ratios divide req/s by the ceiling\'s in the same scenario.', '')
   }

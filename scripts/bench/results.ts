@@ -18,6 +18,11 @@ export interface Run {
   errors: number
   /** Peak VmRSS of the server process while measured (in-process: the process's VmHWM). */
   peakRssMb: number
+  /**
+   * CPU per answered request, all of the server's threads, in µs: steadier
+   * than req/s on a shared machine (in-process: one call, the loop's whole core).
+   */
+  cpuUsPerRequest?: number
   /** The scenario whose run this is when one measurement serves several (same body, same connections). */
   sharedWith?: string
   load?: LoadResult

@@ -85,7 +85,7 @@ export async function stopAndScan (ctx: BenchContext, server: ServerProcess): Pr
 
 export async function measureHttp (ctx: BenchContext, server: ServerProcess, target: Exclude<Target, 'in-process'>, scenario: Scenario, seconds = ctx.options.seconds): Promise<Run> {
   const { path, kind } = requestShape(target, scenario)
-  const { result, rss } = await runLoad({
+  const { result, rss, cpuMs } = await runLoad({
     url: `http://127.0.0.1:${ctx.port}${path}`,
     kind,
     model: scenario.model,
@@ -103,6 +103,7 @@ export async function measureHttp (ctx: BenchContext, server: ServerProcess, tar
     p99: result.latency.p99,
     errors: result.non2xx + result.errors,
     peakRssMb: Math.max(...rss.map(sample => sample.rssMb)),
+    cpuUsPerRequest: cpuMs === undefined ? undefined : cpuMs * 1000 / Math.max(1, result.ok + result.non2xx),
     load: result,
     rss
   }
@@ -149,7 +150,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
         modelFile: modelFile(ctx.repositories[model], model), model, warmupSeconds: ctx.options.warmupSeconds, seconds: ctx.options.seconds, seed: ROW_SEED
       })
       progress(`${MODELS[model].name} in-process: ${result.rps.toFixed(0)} runs/s, p99 ${result.latency.p99.toFixed(3)} ms`)
-      return { target: 'in-process', rps: result.rps, p50: result.latency.p50, p99: result.latency.p99, errors: 0, peakRssMb: result.peakRssMb, inProcess: result }
+      return { target: 'in-process', rps: result.rps, p50: result.latency.p50, p99: result.latency.p99, errors: 0, peakRssMb: result.peakRssMb, cpuUsPerRequest: 1e6 / result.rps, inProcess: result }
     })
     runs.get(ofModel[0].id)?.set('in-process', inProcess)
     for (const scenario of ofModel.slice(1)) runs.get(scenario.id)?.set('in-process', { ...inProcess, sharedWith: ofModel[0].id, inProcess: undefined })

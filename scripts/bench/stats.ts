@@ -73,6 +73,21 @@ export function readRssMb (pid: number): number | undefined {
   }
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100
+
+/** CPU time (user + system, all threads) a process has used, in ms; undefined once it is gone. */
+export function readCpuMs (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name is in parentheses and may hold spaces: fields are counted after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / USER_HZ
+  } catch {
+    return undefined
+  }
+}
+
 /** Least-squares slope of y over x; NaN with fewer than two distinct x. */
 export function slope (points: Array<{ x: number, y: number }>): number {
   const n = points.length

@@ -40,7 +40,7 @@ function small (connections: number, served: number): ScenarioResult {
       run('in-process', 50000, 0.03, connections === 1 ? {} : { sharedWith: 'small-c1' }),
       run('echo', 20000 + connections * 100, connections * 0.2),
       run('naive', 10000 + connections * 50, connections * 0.5),
-      run('onnx-serve', served, connections * 0.9)
+      run('onnx-serve', served, connections * 0.9, { cpuUsPerRequest: 900000 / served })
     ]
   }
 }
@@ -94,9 +94,9 @@ t.test('markdownTable: one row per run, ceilings first', async t => {
   const table = markdownTable([small(10, 5000)])
   const lines = table.trim().split('\n')
   t.equal(lines.length, 6)
-  t.equal(lines[0], '| scenario | run | req/s | p50 ms | p99 ms | errors | peak RSS MB | vs echo | vs naive | vs in-process |')
-  t.equal(lines[2], '| small-c10: mlp-small `/predict`, 10 conn | in-process session.run (latency: one call) (run of small-c1) | 50000 | 0.01 | 0.03 | - | 100 | 2.38 | 4.76 | 1.00 |')
-  t.equal(lines[5], '| small-c10: mlp-small `/predict`, 10 conn | onnx-serve | 5000 | 2.25 | 9.00 | 0 | 100 | 0.24 | 0.48 | 0.10 |')
+  t.equal(lines[0], '| scenario | run | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | vs echo | vs naive | vs in-process |')
+  t.equal(lines[2], '| small-c10: mlp-small `/predict`, 10 conn | in-process session.run (latency: one call) (run of small-c1) | 50000 | 0.01 | 0.03 | - | - | 100 | 2.38 | 4.76 | 1.00 |')
+  t.equal(lines[5], '| small-c10: mlp-small `/predict`, 10 conn | onnx-serve | 5000 | 2.25 | 9.00 | 0 | 180.0 | 100 | 0.24 | 0.48 | 0.10 |')
 })
 
 t.test('notes: saturated load generator, errors, 429s, batching past the in-process loop, log lines', async t => {

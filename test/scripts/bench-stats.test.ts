@@ -2,7 +2,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { logIssues } from '../../scripts/bench/server-log'
-import { LatencyHistogram, parseVmRss, readRssMb, slope, summarizeSoak } from '../../scripts/bench/stats'
+import { LatencyHistogram, parseVmRss, readCpuMs, readRssMb, slope, summarizeSoak } from '../../scripts/bench/stats'
 
 t.test('LatencyHistogram: nearest-rank percentiles at 1 µs', async t => {
   const empty = new LatencyHistogram()
@@ -33,6 +33,19 @@ t.test('parseVmRss and readRssMb', async t => {
   const own = readRssMb(process.pid)
   t.ok(own !== undefined && own > 10 && own < 4096, `this process: ${own} MB`)
   t.equal(readRssMb(2 ** 30), undefined, 'no such process')
+})
+
+t.test('readCpuMs: this process\'s CPU time, rising as it works', async t => {
+  const before = readCpuMs(process.pid)
+  const usage = process.cpuUsage()
+  const end = Date.now() + 100
+  while (Date.now() < end) Math.sqrt(Math.random())
+  const after = readCpuMs(process.pid)
+  const spent = process.cpuUsage(usage)
+  t.ok(before !== undefined && after !== undefined, 'read')
+  const measured = (after ?? 0) - (before ?? 0)
+  t.ok(Math.abs(measured - (spent.user + spent.system) / 1000) <= 30, `${measured} ms against process.cpuUsage's ${((spent.user + spent.system) / 1000).toFixed(0)} ms (10 ms ticks)`)
+  t.equal(readCpuMs(2 ** 30), undefined, 'no such process')
 })
 
 t.test('slope: least squares', async t => {

@@ -37,6 +37,8 @@ export interface AppConfig {
   rateLimitMax: number
   rateLimitWindowMs: number
   authFailureLimit: number
+  /** GET /metrics needs a token with the `metrics` scope. */
+  metricsAuth: boolean
   /** The prediction cache and @fastify/caching's store (in memory unless REDIS_URL is set). */
   cache: { ttlMs: number, maxBytes: number, maxEntries: number }
   redisUrl?: string
@@ -122,6 +124,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     rateLimitMax: valid.RATE_LIMIT_MAX,
     rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,
+    metricsAuth: valid.METRICS_AUTH === 'true',
     cache: {
       ttlMs: valid.CACHE_TTL_MS,
       maxBytes: valid.CACHE_MAX_BYTES,

@@ -2,6 +2,7 @@
 // within a short delay are concatenated along the batch dimension, run once,
 // and the outputs split back, so many small requests cost few runs.
 
+import { performance } from 'node:perf_hooks'
 import { elementCount, type TensorArray, type TensorData, type TensorMap } from './tensor'
 
 export interface DynamicBatcherOptions {
@@ -19,6 +20,8 @@ export interface DynamicBatcherOptions {
    * worker is busy. Without it every batch waits for the delay, as Triton's does.
    */
   maxConcurrentBatches?: number
+  /** Called as each batch leaves for a run: its rows, and how long each of its requests waited. */
+  onBatch?: (rows: number, waitsMs: number[]) => void
 }
 
 export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
@@ -26,6 +29,8 @@ export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMa
 interface Queued {
   feeds: TensorMap
   rows: number
+  /** performance.now() when it was queued. */
+  queuedAt: number
   resolve: (outputs: TensorMap) => void
   reject: (error: unknown) => void
 }
@@ -95,7 +100,7 @@ export class DynamicBatcher {
     }
     const current = queue
     const result = new Promise<TensorMap>((resolve, reject) => {
-      current.items.push({ feeds, rows, resolve, reject })
+      current.items.push({ feeds, rows, queuedAt: performance.now(), resolve, reject })
     })
     current.rows += rows
     if (current.rows >= this.preferred) this.flush(key)
@@ -107,6 +112,13 @@ export class DynamicBatcher {
         : setImmediate(() => this.flush(key))
     }
     return result
+  }
+
+  /** Rows waiting to be sent. */
+  get queuedRows (): number {
+    let rows = 0
+    for (const queue of this.queues.values()) rows += queue.rows
+    return rows
   }
 
   /** After a batch: send what waited, while there is room. */
@@ -126,6 +138,10 @@ export class DynamicBatcher {
       clearImmediate(queue.timer as NodeJS.Immediate)
     }
     if (queue.items.length === 0) return
+    if (this.options.onBatch !== undefined) {
+      const now = performance.now()
+      this.options.onBatch(queue.rows, queue.items.map(item => now - item.queuedAt))
+    }
     this.running++
     this.execute(queue).catch(() => {}).finally(() => {
       this.running--

@@ -68,8 +68,11 @@ export class ForbiddenError extends AuthError {
   }
 }
 
+/** Which limit a 429 is from: the request quota, failed authentications, or scrapes of /metrics. */
+export type RateLimitReason = 'quota' | 'auth_failures' | 'scrapes'
+
 export class TooManyRequestsError extends ServeError {
-  constructor (message: string, retryAfter: number) {
+  constructor (message: string, retryAfter: number, readonly reason: RateLimitReason = 'quota') {
     super(429, 'ONNX_SERVE_RATE_LIMITED', message, retryAfter)
   }
 }

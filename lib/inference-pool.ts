@@ -17,6 +17,8 @@ export interface InferencePoolOptions {
   maxPending: number
   /** A run not answered by then is answered 504; the worker still finishes it. */
   timeoutMs: number
+  /** Called when a worker exits unasked (and is replaced), with its exit code. */
+  onWorkerExit?: (code: number) => void
 }
 
 type Request = WorkerRequest extends infer R ? R extends WorkerRequest ? Omit<R, 'id'> : never : never
@@ -89,6 +91,7 @@ export class InferencePool {
     worker.running = 0
     const index = this.workers.indexOf(worker)
     if (this.closing || index === -1) return
+    this.options.onWorkerExit?.(code)
     const fresh = this.spawn()
     fresh.ready = false
     this.workers[index] = fresh

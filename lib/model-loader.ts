@@ -23,6 +23,12 @@ export interface ModelLog {
   info: (details: Record<string, unknown>, message: string) => void
 }
 
+/** Who is told how the served versions are used (the metrics). */
+export interface ModelObserver {
+  /** A merged batch left for a run: its rows, and how long each of its requests waited in the batcher. */
+  batch: (model: ModelVersion, rows: number, waitsMs: number[]) => void
+}
+
 /** Turns an onnxruntime load failure into a reason with a fix. */
 export function explainLoadFailure (failure: string): string {
   const message = failure.trim().replace(/\.+$/, '')
@@ -54,7 +60,7 @@ export class ModelLoader {
   /** The repository's absolute path, to take out of messages that name it. */
   private readonly root: string
 
-  constructor (private readonly pool: InferencePool, private readonly repository: string, private readonly log?: ModelLog) {
+  constructor (private readonly pool: InferencePool, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
     this.root = resolve(repository)
   }
 
@@ -144,11 +150,13 @@ export class ModelLoader {
     if (config.dynamic_batching === undefined || maxBatchSize === 0) return undefined
     const batchable = [...model.inputs, ...model.outputs].every(spec => spec.shape[0] === -1)
     if (!batchable) return undefined
+    const { observer } = this
     return new DynamicBatcher((feeds, fetches) => this.pool.run(key, feeds, fetches), {
       maxBatchSize,
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
       preferredBatchSize: config.dynamic_batching.preferred_batch_size,
-      maxConcurrentBatches: this.pool.size
+      maxConcurrentBatches: this.pool.size,
+      onBatch: observer === undefined ? undefined : (rows, waitsMs) => observer.batch(model, rows, waitsMs)
     })
   }
 }

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks'
 import { UnavailableError } from './errors'
 import type { InferencePool } from './inference-pool'
-import { ModelLoader, type ModelLog } from './model-loader'
+import { ModelLoader, type ModelLog, type ModelObserver } from './model-loader'
 import { ModelOperationQueue } from './model-operation-queue'
 import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './model-registry'
 import { holding, releaseVersions } from './model-release'
@@ -23,7 +23,7 @@ import type { RepositoryIndexRow } from '../schemas/repository'
 export type { ModelState } from '../schemas/models'
 export type { RepositoryIndexRow } from '../schemas/repository'
 export type { ModelEntry } from './model-registry'
-export type { ModelLog } from './model-loader'
+export type { ModelLog, ModelObserver } from './model-loader'
 export type { ModelVersion, UnservedOutput } from './model-version'
 export { NOT_LOADED, UNLOADED } from './repository-index'
 
@@ -39,6 +39,8 @@ export interface ModelManagerOptions {
   drainTimeoutMs?: number
   /** Where warm-ups skipped for dynamic dimensions are said. */
   log?: ModelLog
+  /** Told of every merged batch (the metrics). */
+  observer?: ModelObserver
 }
 
 export class ModelManager {
@@ -50,7 +52,7 @@ export class ModelManager {
 
   constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
-    this.loader = new ModelLoader(pool, options.repository, options.log)
+    this.loader = new ModelLoader(pool, options.repository, options.log, options.observer)
     this.drainTimeoutMs = options.drainTimeoutMs ?? pool.timeoutMs
   }
 
@@ -159,6 +161,15 @@ export class ModelManager {
   /** A ready model version: the given one or the newest served. */
   get (name: string, version?: number): ModelVersion {
     return this.registry.get(name, version)
+  }
+
+  /** Rows waiting in the batchers, and runs sent to the inference workers and not yet answered. */
+  queueDepth (): { batcher: number, workers: number } {
+    let batcher = 0
+    for (const entry of this.registry.list()) {
+      for (const version of entry.loaded.values()) batcher += version.batcher?.queuedRows ?? 0
+    }
+    return { batcher, workers: this.pool.pending }
   }
 
   /** Throws 503 when `model` was let go (unloaded or reloaded) since a request got it. */

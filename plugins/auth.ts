@@ -6,8 +6,9 @@ import { scopesOf, tokenTimeProblem } from '../lib/auth-key'
 import { countingKey } from '../lib/client-address'
 import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
 import { KeySet, UnknownKeyError } from '../lib/key-set'
+import type { AuthFailureReason } from '../lib/server-metrics'
 
-export type Scope = 'predict' | 'admin'
+export type Scope = 'predict' | 'admin' | 'metrics'
 
 export interface TokenClaims {
   sub?: string
@@ -108,7 +109,8 @@ export default fp(async (fastify) => {
     keyGenerator: (request: FastifyRequest) => `auth-failure:${clientKey(request)}`
   })
 
-  async function refuse (request: FastifyRequest, error: UnauthorizedError): Promise<never> {
+  async function refuse (request: FastifyRequest, error: UnauthorizedError, reason: AuthFailureReason): Promise<never> {
+    fastify.metrics.authFailures.inc({ reason })
     const limit = await failedAttempts(request)
     if (!limit.isAllowed && limit.isExceeded) {
       blocked.set(clientKey(request), true, { ttl: limit.ttlInSeconds * 1000 })
@@ -128,10 +130,10 @@ export default fp(async (fastify) => {
     const remaining = blocked.getRemainingTTL(clientKey(request))
     if (remaining > 0) throw tooManyFailures(remaining / 1000)
     if (header === undefined || header === '') {
-      return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM))
+      return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM), 'missing')
     }
     if (token === undefined) {
-      return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')))
+      return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')), 'malformed')
     }
     let claims: TokenClaims
     try {
@@ -139,11 +141,11 @@ export default fp(async (fastify) => {
     } catch (error) {
       // The key server is down: not the token's fault (503, not counted).
       if (error instanceof ServeError) throw error
-      return refuse(request, invalidToken(error instanceof UnknownKeyError ? error.message : (error as Error).message))
+      return refuse(request, invalidToken(error instanceof UnknownKeyError ? error.message : (error as Error).message), 'invalid')
     }
     const now = Date.now()
     const problem = tokenTimeProblem(claims, now / 1000, config.jwtMaxAgeSeconds)
-    if (problem !== undefined) return refuse(request, invalidToken(problem))
+    if (problem !== undefined) return refuse(request, invalidToken(problem), 'invalid')
     verified.set(token, claims, { ttl: Math.max(1, Math.min(VERIFIED_TOKEN_TTL_MS, validUntil(claims, config.jwtMaxAgeSeconds) - now)) })
     return claims
   }
@@ -154,11 +156,12 @@ export default fp(async (fastify) => {
     request.user = await authenticate(request)
     const granted = scopesOf(request.user)
     if (!granted.includes(scope)) {
+      fastify.metrics.authFailures.inc({ reason: 'scope' })
       throw new ForbiddenError(`this route needs the '${scope}' scope; the token has ${granted.length === 0 ? 'none' : granted.join(', ')}`,
         `${REALM}, error="insufficient_scope", scope="${scope}"`)
     }
   })
-}, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding'] })
+}, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding', 'metrics'] })
 
 /** Failed authentications are counted per address (IPv6 per /64); the rate-limit plugin refuses non-IP addresses before this. */
 function clientKey (request: FastifyRequest): string {
@@ -171,7 +174,7 @@ function invalidToken (reason: string): UnauthorizedError {
 
 function tooManyFailures (retryAfterSeconds: number): TooManyRequestsError {
   const seconds = Math.max(1, Math.ceil(retryAfterSeconds))
-  return new TooManyRequestsError(`too many failed authentications from this address; retry in ${seconds} s`, seconds)
+  return new TooManyRequestsError(`too many failed authentications from this address; retry in ${seconds} s`, seconds, 'auth_failures')
 }
 
 /** Epoch milliseconds until which a verified token stays valid: its exp, and its iat + the maximum age. */

@@ -1,76 +1,76 @@
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { FastifyRequest } from 'fastify'
 import { countingKey } from '../lib/client-address'
+import { TooManyRequestsError } from '../lib/errors'
+import { createServerMetrics, type InferenceOutcome, type ServerMetrics } from '../lib/server-metrics'
 
 /** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
 export const SCRAPES_PER_MINUTE = 120
 
-export interface Metrics {
-  registry: Registry
+export interface Metrics extends ServerMetrics {
   /** Whether one more scrape from this address fits its quota (SCRAPES_PER_MINUTE). */
   scrapeAllowed: (address: string) => boolean
-  httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
-  /** Requests let through without the shared rate-limit store (fail open). */
-  rateLimitStoreUnavailable: Counter
-  /** Predictions of cache-enabled models, by model and hit or miss. */
-  cacheLookups: Counter<'model' | 'result'>
-  /** Cache store calls that failed (served as a miss, or without an ETag). */
-  cacheStoreUnavailable: Counter
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
   }
+  interface FastifyContextConfig {
+    /** true: a prediction route, counted in onnx_serve_inference_requests_total. */
+    inference?: boolean
+  }
 }
 
-/** Prometheus metrics in a registry of this app's own (tests build many apps). */
+function outcomeOf (statusCode: number): InferenceOutcome {
+  return statusCode < 400 ? 'success' : statusCode < 500 ? 'rejected' : 'failed'
+}
+
+/**
+ * Prometheus metrics (lib/server-metrics): HTTP durations by route, every
+ * prediction by model, version and outcome, 429s by the limit that refused
+ * them. The model manager feeds batch sizes and queue waits (plugins/models).
+ */
 export default fp(async (fastify) => {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'onnx_serve_' })
-  // The exact Node version tells a scraper (public by default) which CVEs apply.
-  registry.removeSingleMetric('onnx_serve_nodejs_version_info')
-  // /metrics is public and a rendering costs milliseconds: scrapes are counted
-  // per address, in this process's memory (each pod is scraped on its own,
-  // and the numbers matter most when a shared store is down).
+  const metrics: ServerMetrics = createServerMetrics(() => fastify.hasDecorator('models')
+    ? { queueDepth: () => fastify.models.queueDepth(), modelStates: () => fastify.models.list() }
+    : undefined)
+  // /metrics is public by default and a rendering costs milliseconds: scrapes
+  // are counted per address, in this process's memory (each pod is scraped
+  // on its own, and the numbers matter most when a shared store is down).
   const scrapes = new LRUCache<string, number>({ max: 10_000, ttl: 60_000 })
-  const metrics: Metrics = {
-    registry,
-    scrapeAllowed: (address) => {
+  fastify.decorate('metrics', {
+    ...metrics,
+    scrapeAllowed: (address: string) => {
       const key = countingKey(address)
       const count = (scrapes.get(key) ?? 0) + 1
       scrapes.set(key, count, { noUpdateTTL: true })
       return count <= SCRAPES_PER_MINUTE
-    },
-    httpRequestDuration: new Histogram({
-      name: 'onnx_serve_http_request_duration_seconds',
-      help: 'HTTP requests by route and status',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry]
-    }),
-    rateLimitStoreUnavailable: new Counter({
-      name: 'onnx_serve_rate_limit_store_unavailable_total',
-      help: 'Requests served without checking the shared rate-limit store because Redis was unreachable',
-      registers: [registry]
-    }),
-    cacheLookups: new Counter({
-      name: 'onnx_serve_cache_lookups_total',
-      help: 'Predictions of models with the prediction cache on, by model and result (hit or miss)',
-      labelNames: ['model', 'result'],
-      registers: [registry]
-    }),
-    cacheStoreUnavailable: new Counter({
-      name: 'onnx_serve_cache_store_unavailable_total',
-      help: 'Cache store calls that failed (the prediction was computed, the ETag not checked)',
-      registers: [registry]
-    })
+    }
+  })
+
+  // A model label is a model this server knows: a client naming others must not create series.
+  const modelOf = (request: FastifyRequest): string => {
+    const { name } = request.params as { name?: string }
+    const model = name ?? fastify.models.defaultModel()
+    return model !== undefined && fastify.models.list().some(entry => entry.name === model) ? model : 'unknown'
   }
-  fastify.decorate('metrics', metrics)
-  fastify.addHook('onResponse', async (request, reply) => {
+
+  fastify.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: unknown paths must not create series.
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.httpRequestDuration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+    if (request.routeOptions.config.inference === true) {
+      const { inference } = request
+      const labels = inference === null ? { model: modelOf(request), version: '' } : { model: inference.model, version: String(inference.version) }
+      metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(reply.statusCode) })
+      if (inference !== null && inference.cache !== 'HIT') metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
+    }
+    done()
+  })
+  fastify.addHook('onError', (_request, _reply, error, done) => {
+    if (error instanceof TooManyRequestsError) metrics.rateLimited.inc({ reason: error.reason })
+    done()
   })
 }, { name: 'metrics' })

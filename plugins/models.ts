@@ -15,19 +15,30 @@ declare module 'fastify' {
  * readiness turns 200 when every model is loaded and warmed up.
  */
 export default fp(async (fastify) => {
-  const { config } = fastify
+  const { config, metrics } = fastify
   const pool = new InferencePool({
     workers: config.inferenceThreads,
     threadsPerSession: 1,
     maxPending: config.inferenceQueue,
-    timeoutMs: config.inferenceTimeoutMs
+    timeoutMs: config.inferenceTimeoutMs,
+    onWorkerExit: code => {
+      metrics.workerRestarts.inc()
+      fastify.log.error({ code }, 'an inference worker exited; a new one is loading the models')
+    }
   })
   const models = new ModelManager(pool, {
     repository: config.modelRepository,
     defaultModel: config.defaultModel,
     // By then the pool has answered every run holding a version being let go.
     drainTimeoutMs: config.inferenceTimeoutMs,
-    log: fastify.log
+    log: fastify.log,
+    observer: {
+      batch: (model, rows, waitsMs) => {
+        const labels = { model: model.name, version: String(model.version) }
+        metrics.batchSize.observe(labels, rows)
+        for (const ms of waitsMs) metrics.queueWait.observe(labels, ms / 1000)
+      }
+    }
   })
   fastify.decorate('models', models)
 
@@ -53,7 +64,7 @@ export default fp(async (fastify) => {
     await loading
     await models.close()
   })
-}, { name: 'models', dependencies: ['config'] })
+}, { name: 'models', dependencies: ['config', 'metrics'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -15,10 +15,11 @@ const metrics: FastifyPluginAsync = async (fastify) => {
     // Not charged to the caller's quota and answered even under pressure (an
     // overload is when the numbers matter most); scrapes have a quota of
     // their own per address, so a pipelined burst is refused cheaply.
-    config: { rateLimit: false, shed: false },
+    // METRICS_AUTH=true: only tokens with the metrics scope may read them.
+    config: { rateLimit: false, shed: false, ...(fastify.config.metricsAuth ? { scope: 'metrics' as const } : {}) },
     schema: { summary: 'Prometheus metrics (text format)', tags: ['health'], produces: ['text/plain'] }
   }, async (request, reply) => {
-    if (!scrapeAllowed(request.ip)) throw new TooManyRequestsError(`more than ${SCRAPES_PER_MINUTE} scrapes a minute from this address`, 60)
+    if (!scrapeAllowed(request.ip)) throw new TooManyRequestsError(`more than ${SCRAPES_PER_MINUTE} scrapes a minute from this address`, 60, 'scrapes')
     reply.type(registry.contentType)
     return render()
   })

@@ -5,7 +5,7 @@ import { PredictBody, PredictReply } from '../schemas/predict'
 
 const predict: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/predict', {
-    config: { scope: 'predict' },
+    config: { scope: 'predict', inference: true },
     schema: {
       summary: 'Predict with the default model',
       description: 'One row or an array of rows in `input_data`; one prediction per row, class names where the model has labels.',

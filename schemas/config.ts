@@ -44,6 +44,9 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: integer(1, 10000000, 100, 'requests one identity may make per window'),
   RATE_LIMIT_WINDOW: integer(1000, 86400000, 60000, 'the rate-limit window in milliseconds'),
   AUTH_FAILURE_LIMIT: integer(1, 1000000, 20, 'failed authentications one IP address may make per window'),
+  METRICS_AUTH: Type.Union([Type.Literal('true'), Type.Literal('false')], {
+    default: 'false', description: 'true (GET /metrics needs a token with the metrics scope) or false (public)'
+  }),
   CACHE_TTL_MS: integer(1000, 86400000, 60000, 'milliseconds a cached prediction (and a metadata ETag) is kept'),
   CACHE_MAX_BYTES: integer(1024, 1024 ** 4, 64 * 1024 * 1024, 'bytes the in-memory cache holds'),
   CACHE_MAX_ENTRIES: integer(1, 10000000, 10000, 'entries the in-memory cache holds'),

@@ -64,7 +64,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
     })
 
     fastify.post(`${path}/infer`, {
-      config: { ...predict, rawBody: true },
+      config: { ...predict, rawBody: true, inference: true },
       schema: {
         summary: 'Inference: JSON tensors, or Triton\'s binary tensor data extension',
         tags: ['v2'],

@@ -33,6 +33,21 @@ t.test('requests arriving within the delay share one run and get their own rows 
   t.same(results.map(result => result.y.dims), [[1, 2], [2, 2], [3, 2]])
 })
 
+t.test('onBatch: each batch\'s rows and how long each of its requests waited; queuedRows meanwhile', async t => {
+  const { run } = doubler()
+  const seen: Array<{ rows: number, waitsMs: number[] }> = []
+  const batcher = new DynamicBatcher(run, { maxBatchSize: 16, maxQueueDelayMs: 30, onBatch: (rows, waitsMs) => seen.push({ rows, waitsMs }) })
+  const first = batcher.submit({ x: rows([[1, 2]]) }, ['y'])
+  const second = batcher.submit({ x: rows([[3, 4], [5, 6]]) }, ['y'])
+  t.equal(batcher.queuedRows, 3, 'three rows wait')
+  await Promise.all([first, second])
+  t.equal(batcher.queuedRows, 0)
+  t.equal(seen.length, 1)
+  t.equal(seen[0].rows, 3)
+  t.equal(seen[0].waitsMs.length, 2, 'one wait per request')
+  t.ok(seen[0].waitsMs.every(ms => ms >= 25 && ms < 1000), `each waited out the delay (${seen[0].waitsMs.map(ms => ms.toFixed(1)).join(', ')} ms)`)
+})
+
 t.test('a batch at the preferred size runs without waiting for the delay', async t => {
   const { run, batches } = doubler()
   const batcher = new DynamicBatcher(run, { maxBatchSize: 8, maxQueueDelayMs: 60_000, preferredBatchSize: 2 })

@@ -56,7 +56,8 @@ t.test('options are checked: each must be a positive integer', async t => {
   }
 })
 
-const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 2, timeoutMs: 10000 })
+const workerExits: number[] = []
+const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 2, timeoutMs: 10000, onWorkerExit: code => workerExits.push(code) })
 t.teardown(() => pool.close())
 
 t.test('loads a model, describes it, and runs it', async t => {
@@ -170,6 +171,7 @@ t.test('a worker that dies is replaced and gets every loaded model again', async
   await t.rejects(lost, { message: 'inference worker exited with code 1' })
   t.equal(await dying, 1)
   t.equal(pool.pending, 0)
+  t.strictSame(workerExits, [1], 'onWorkerExit was told, with the exit code')
 
   const [after] = workersOf(pool)
   t.not(after, before, 'a new worker took its place')

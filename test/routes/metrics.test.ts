@@ -3,36 +3,10 @@
 
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/build-app'
+import { parse, scrape, type Sample } from '../helpers/metrics'
 
 const DURATION = 'onnx_serve_http_request_duration_seconds'
-
-interface Sample {
-  name: string
-  labels: Record<string, string>
-  value: number
-}
-
-/** The samples of the exposition text (comments skipped). */
-function parse (text: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null) throw new Error(`not a Prometheus sample line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
-  }
-  return samples
-}
-
-async function scrape (app: FastifyInstance): Promise<Sample[]> {
-  const res = await app.inject({ method: 'GET', url: '/metrics' })
-  if (res.statusCode !== 200) throw new Error(`GET /metrics answered ${res.statusCode}`)
-  return parse(res.body)
-}
 
 /** The request-duration series, as "METHOD route status" → count. */
 function durationCounts (samples: Sample[]): Map<string, number> {

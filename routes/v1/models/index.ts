@@ -9,6 +9,7 @@ import { TfServingBody, TfServingReply } from '../../../schemas/predict'
 // Model metadata and predictions need the predict scope; metadata carries an ETag (plugins/caching).
 const config = { scope: 'predict' } as const
 const metadataConfig = { ...config, etag: true } as const
+const predictConfig = { ...config, inference: true } as const
 
 const models: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
@@ -58,13 +59,13 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   const version = `:version(${MODEL_VERSION_PATTERN.slice(0, -1)})`
   for (const path of [`/${name}::predict`, '/:name/predict']) {
     fastify.post(path, {
-      config,
+      config: predictConfig,
       schema: { ...predictSchema, summary: 'Predict with a model\'s newest version', description, params: ModelParams }
     }, async (request) => predict(request, request.params.name, request.body))
   }
   for (const path of [`/:name/versions/${version}::predict`, '/:name/versions/:version/predict']) {
     fastify.post(path, {
-      config,
+      config: predictConfig,
       schema: { ...predictSchema, summary: 'Predict with one version of a model', description, params: ModelVersionParams }
     }, async (request) => predict(request, request.params.name, request.body, request.params.version))
   }

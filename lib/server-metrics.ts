@@ -1,0 +1,151 @@
+// The server's Prometheus metric families, in one registry per app (tests
+// build many apps). Names follow Prometheus conventions: base units
+// (seconds), _total for counters, labels of bounded cardinality only (model
+// names the server knows, never raw URLs or client-chosen values).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** How a failed authentication failed: no token, not a bearer token, a token that did not verify, a missing scope. */
+export type AuthFailureReason = 'missing' | 'malformed' | 'invalid' | 'scope'
+/** A prediction request's end: answered, refused as the client's fault (4xx), or failed (5xx). */
+export type InferenceOutcome = 'success' | 'rejected' | 'failed'
+
+type ModelLabels = 'model' | 'version'
+
+export interface ServerMetrics {
+  registry: Registry
+  httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
+  inferenceRequests: Counter<ModelLabels | 'outcome'>
+  /** From the batcher's queue to the outputs, for answers that ran the model (not cache hits). */
+  inferenceDuration: Histogram<ModelLabels>
+  /** How long each request waited in the batcher before its batch left. */
+  queueWait: Histogram<ModelLabels>
+  /** Rows of each merged run. */
+  batchSize: Histogram<ModelLabels>
+  queueDepth: Gauge<'stage'>
+  modelState: Gauge<'model' | 'state'>
+  workerRestarts: Counter
+  rateLimited: Counter<'reason'>
+  authFailures: Counter<'reason'>
+  /** Requests let through without the shared rate-limit store (fail open). */
+  rateLimitStoreUnavailable: Counter
+  /** Predictions of cache-enabled models, by model and hit or miss. */
+  cacheLookups: Counter<'model' | 'result'>
+  /** Cache store calls that failed (served as a miss, or without an ETag). */
+  cacheStoreUnavailable: Counter
+}
+
+export const MODEL_STATES = ['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'] as const
+
+/** Read at scrape time for the gauges. */
+export interface GaugeSources {
+  queueDepth: () => { batcher: number, workers: number }
+  modelStates: () => Array<{ name: string, state: string }>
+}
+
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+export function createServerMetrics (sources: () => GaugeSources | undefined): ServerMetrics {
+  const registry = new Registry()
+  const registers = [registry]
+  collectDefaultMetrics({ register: registry, prefix: 'onnx_serve_' })
+  // The exact Node version tells a scraper which CVEs apply.
+  registry.removeSingleMetric('onnx_serve_nodejs_version_info')
+  const modelLabels: ModelLabels[] = ['model', 'version']
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: 'onnx_serve_http_request_duration_seconds',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
+    inferenceRequests: new Counter({
+      name: 'onnx_serve_inference_requests_total',
+      help: 'Prediction requests (/predict, /v1, /v2 infer) by model, version and outcome (success, rejected: 4xx, failed: 5xx)',
+      labelNames: [...modelLabels, 'outcome'],
+      registers
+    }),
+    inferenceDuration: new Histogram({
+      name: 'onnx_serve_inference_duration_seconds',
+      help: 'Time from the batcher to the outputs (queueing and the run), per model and version; cache hits excluded',
+      labelNames: modelLabels,
+      buckets: SECONDS,
+      registers
+    }),
+    queueWait: new Histogram({
+      name: 'onnx_serve_inference_queue_wait_seconds',
+      help: 'Time a request waited in the dynamic batcher before its batch left for a run',
+      labelNames: modelLabels,
+      buckets: SECONDS,
+      registers
+    }),
+    batchSize: new Histogram({
+      name: 'onnx_serve_inference_batch_size',
+      help: 'Rows of each merged run of the dynamic batcher',
+      labelNames: modelLabels,
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers
+    }),
+    queueDepth: new Gauge({
+      name: 'onnx_serve_inference_queue_depth',
+      help: 'Work waiting: rows in the batchers (stage="batcher"), runs sent to the inference workers and not answered (stage="workers")',
+      labelNames: ['stage'],
+      registers,
+      collect () {
+        const depth = sources()?.queueDepth()
+        if (depth === undefined) return
+        this.set({ stage: 'batcher' }, depth.batcher)
+        this.set({ stage: 'workers' }, depth.workers)
+      }
+    }),
+    modelState: new Gauge({
+      name: 'onnx_serve_model_state',
+      help: 'Each known model\'s state: 1 for the state it is in, 0 for the others',
+      labelNames: ['model', 'state'],
+      registers,
+      collect () {
+        const models = sources()?.modelStates()
+        if (models === undefined) return
+        this.reset()
+        for (const model of models) {
+          for (const state of MODEL_STATES) this.set({ model: model.name, state }, model.state === state ? 1 : 0)
+        }
+      }
+    }),
+    workerRestarts: new Counter({
+      name: 'onnx_serve_inference_worker_restarts_total',
+      help: 'Inference worker threads that exited unasked and were replaced',
+      registers
+    }),
+    rateLimited: new Counter({
+      name: 'onnx_serve_rate_limited_total',
+      help: 'Requests answered 429, by limit: quota (RATE_LIMIT_MAX), auth_failures (AUTH_FAILURE_LIMIT), scrapes (of /metrics)',
+      labelNames: ['reason'],
+      registers
+    }),
+    authFailures: new Counter({
+      name: 'onnx_serve_auth_failures_total',
+      help: 'Refused authentications: missing, malformed or invalid tokens (401) and missing scopes (403)',
+      labelNames: ['reason'],
+      registers
+    }),
+    rateLimitStoreUnavailable: new Counter({
+      name: 'onnx_serve_rate_limit_store_unavailable_total',
+      help: 'Requests served without checking the shared rate-limit store because Redis was unreachable',
+      registers
+    }),
+    cacheLookups: new Counter({
+      name: 'onnx_serve_cache_lookups_total',
+      help: 'Predictions of models with the prediction cache on, by model and result (hit or miss)',
+      labelNames: ['model', 'result'],
+      registers
+    }),
+    cacheStoreUnavailable: new Counter({
+      name: 'onnx_serve_cache_store_unavailable_total',
+      help: 'Cache store calls that failed (the prediction was computed, the ETag not checked)',
+      registers
+    })
+  }
+}

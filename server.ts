@@ -8,6 +8,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { destination } from 'pino'
 import app, { serverOptions } from './app'
+import { aggregateForWorkers } from './lib/cluster-metrics'
 import { ConfigError, loadConfig, type AppConfig } from './lib/config'
 
 function readConfig (): AppConfig {
@@ -50,6 +51,7 @@ async function serve (config: AppConfig): Promise<void> {
 function main (): void {
   const config = readConfig()
   if (config.workers > 1 && cluster.isPrimary) {
+    aggregateForWorkers()
     for (let i = 0; i < config.workers; i++) cluster.fork()
     // A server that dies is replaced; one that exits cleanly (shutdown) is not.
     let stopping = false

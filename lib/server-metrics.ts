@@ -104,6 +104,8 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       name: 'onnx_serve_model_state',
       help: 'Each known model\'s state: 1 for the state it is in, 0 for the others',
       labelNames: ['model', 'state'],
+      // Across the processes of a cluster: 1 when any of them is in that state.
+      aggregator: 'max',
       registers,
       collect () {
         const models = sources()?.modelStates()

@@ -1,13 +1,17 @@
+import cluster from 'node:cluster'
 import type { FastifyPluginAsync } from 'fastify'
+import { clusterRenderer } from '../lib/cluster-metrics'
 import { TooManyRequestsError } from '../lib/errors'
 import { SCRAPES_PER_MINUTE } from '../plugins/metrics'
 
 const metrics: FastifyPluginAsync = async (fastify) => {
   const { registry, scrapeAllowed } = fastify.metrics
+  // In a process of a cluster (WORKERS > 1), one scrape answers for every process.
+  const metricsText = cluster.isWorker ? clusterRenderer(registry) : async () => await registry.metrics()
   // Scrapes that arrive while one is rendering share its text.
   let rendering: Promise<string> | undefined
   const render = (): Promise<string> => {
-    rendering ??= registry.metrics().finally(() => { rendering = undefined })
+    rendering ??= metricsText().finally(() => { rendering = undefined })
     return rendering
   }
 

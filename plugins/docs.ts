@@ -15,7 +15,7 @@ export default fp(async (fastify) => {
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'npm run token -- --sub NAME --scope predict' }
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT with the predict scope: onnx-serve token --sub NAME --scope predict (npm run token -- ... in a checkout)' }
         }
       },
       tags: [

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,11 +9,11 @@ import { promisify } from 'node:util'
 import { createVerifier } from 'fast-jwt'
 import { DEVELOPMENT_SECRET } from '../../lib/auth-key'
 import { ConfigError } from '../../lib/config'
-import { mintToken, parseTtl } from '../../scripts/token'
-import { buildApp } from '../helpers/build-app'
+import { mintToken, parseTtl } from '../../lib/token'
+import { buildApp, bundledRepository } from '../helpers/build-app'
 
 const SECRET = 'a-secret-for-the-token-script-tests'
-const script = join(__dirname, '..', '..', 'scripts', 'token.ts')
+const script = join(__dirname, '..', '..', 'bin', 'onnx-serve.ts')
 
 interface Claims {
   sub: string
@@ -69,13 +70,13 @@ t.test('mintToken without a key: the development secret outside production, a re
 })
 
 t.test('mintToken refuses keys it cannot sign with', async t => {
-  const message = 'npm run token signs with JWT_SECRET (HS256) only; with JWT_PUBLIC_KEY or JWKS_URL, tokens come from whoever holds the private key'
+  const message = 'onnx-serve token signs with JWT_SECRET (HS256) only; with JWT_PUBLIC_KEY or JWKS_URL, tokens come from whoever holds the private key'
   const publicKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string
   t.throws(() => mintToken({ sub: 'x', scope: 'predict', ttlSeconds: 60 }, { JWT_PUBLIC_KEY: publicKey }), new Error(message), 'JWT_PUBLIC_KEY')
   t.throws(() => mintToken({ sub: 'x', scope: 'predict', ttlSeconds: 60 }, { JWKS_URL: 'https://idp.example.com/jwks.json' }), new Error(message), 'JWKS_URL')
 })
 
-/** Runs the script as `npm run token` would, but from the TypeScript source, in a fresh folder. */
+/** Runs the command line as `onnx-serve` would, but from the TypeScript source, in a fresh folder. */
 async function run (t: Test, args: string[], env: Record<string, string>, dotEnv?: string): Promise<{ code: number, stdout: string, stderr: string }> {
   const cwd = mkdtempSync(join(tmpdir(), 'onnx-serve-token-'))
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
@@ -90,8 +91,54 @@ async function run (t: Test, args: string[], env: Record<string, string>, dotEnv
   }
 }
 
+t.test('--help, --version and usage errors', async t => {
+  for (const args of [['--help'], ['-h'], ['help'], ['token', '--help'], ['serve', '--help']]) {
+    const result = await run(t, args, {})
+    t.equal(result.code, 0, `${args.join(' ')}: exit 0`)
+    t.match(result.stdout, /^onnx-serve \d+\.\d+\.\d+: an inference server for ONNX models\n\nUsage:\n {2}onnx-serve \[serve\]/, `${args.join(' ')}: the usage`)
+    t.match(result.stdout, /onnx-serve token --sub NAME/)
+  }
+  const version = await run(t, ['--version'], {})
+  t.match(version.stdout, /^\d+\.\d+\.\d+\n$/)
+  for (const [args, message] of [
+    [['frobnicate'], 'onnx-serve: unknown command "frobnicate"'],
+    [['token', '--colour', 'red'], "onnx-serve: Unknown option '--colour'"],
+    [['serve', 'now'], 'onnx-serve: serve takes no arguments (the environment configures it), received now']
+  ] as Array<[string[], string]>) {
+    const result = await run(t, args, {})
+    t.equal(result.code, 2, `${args.join(' ')}: exit 2`)
+    t.match(result.stderr, `${message}`, `${args.join(' ')}: says what is wrong`)
+    t.match(result.stderr, /Usage:/, `${args.join(' ')}: then the usage`)
+  }
+})
+
+t.test('onnx-serve serve (and no command) starts the server', async t => {
+  for (const args of [['serve'], []]) {
+    const cwd = mkdtempSync(join(tmpdir(), 'onnx-serve-bin-'))
+    t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
+    const child = spawn(process.execPath, [...process.execArgv, script, ...args], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+    let output = ''
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', chunk => {
+        output += String(chunk)
+        const match = /listening at (http:\/\/[\d.:]+)/.exec(output)
+        if (match !== null) resolve(match[1])
+      })
+      child.on('exit', code => reject(new Error(`exited with ${code}: ${output}`)))
+    })
+    t.equal((await fetch(`${url}/health/live`)).status, 200, `${args.join(' ') || '(no command)'}: listening at ${url}`)
+    child.kill('SIGTERM')
+    t.equal((await once(child, 'exit'))[0], 0, 'and stops on SIGTERM')
+  }
+})
+
 t.test('the CLI prints one token that the server accepts', async t => {
-  const result = await run(t, ['--sub', 'alice', '--scope', 'predict admin', '--ttl', '1h'], { JWT_SECRET: SECRET })
+  const result = await run(t, ['token', '--sub', 'alice', '--scope', 'predict admin', '--ttl', '1h'], { JWT_SECRET: SECRET })
   t.equal(result.code, 0)
   t.equal(result.stderr, '')
   t.match(result.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'one token on one line')
@@ -108,7 +155,7 @@ t.test('the CLI prints one token that the server accepts', async t => {
 })
 
 t.test('the CLI reads .env from the working folder; --scope defaults to predict', async t => {
-  const result = await run(t, ['--sub', 'carol'], {}, `JWT_SECRET=${SECRET}\n`)
+  const result = await run(t, ['token', '--sub', 'carol'], {}, `JWT_SECRET=${SECRET}\n`)
   t.equal(result.code, 0, result.stderr)
   const claims = verify(result.stdout.trim())
   t.equal(claims.sub, 'carol')
@@ -118,14 +165,14 @@ t.test('the CLI reads .env from the working folder; --scope defaults to predict'
 
 t.test('the CLI fails with one line and exit code 1', async t => {
   const cases: Array<[string, string[], Record<string, string>, string]> = [
-    ['no --sub', ['--scope', 'predict'], { JWT_SECRET: SECRET }, 'token: --sub NAME is required: the identity the token speaks for\n'],
-    ['an empty --sub', ['--sub', ''], { JWT_SECRET: SECRET }, 'token: --sub NAME is required: the identity the token speaks for\n'],
-    ['a bad --ttl', ['--sub', 'a', '--ttl', 'forever'], { JWT_SECRET: SECRET }, 'token: --ttl "forever" is invalid; expected a positive number and s, m, h or d, like 1h\n'],
-    ['production without a key', ['--sub', 'a'], { NODE_ENV: 'production' }, 'token: NODE_ENV=production needs a token key: set JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM) or JWKS_URL\n'],
+    ['no --sub', ['--scope', 'predict'], { JWT_SECRET: SECRET }, 'onnx-serve: --sub NAME is required: the identity the token speaks for\n'],
+    ['an empty --sub', ['--sub', ''], { JWT_SECRET: SECRET }, 'onnx-serve: --sub NAME is required: the identity the token speaks for\n'],
+    ['a bad --ttl', ['--sub', 'a', '--ttl', 'forever'], { JWT_SECRET: SECRET }, 'onnx-serve: --ttl "forever" is invalid; expected a positive number and s, m, h or d, like 1h\n'],
+    ['production without a key', ['--sub', 'a'], { NODE_ENV: 'production' }, 'onnx-serve: NODE_ENV=production needs a token key: set JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM) or JWKS_URL\n'],
     ['JWKS_URL', ['--sub', 'a'], { JWKS_URL: 'https://idp.example.com/jwks.json' },
-      'token: npm run token signs with JWT_SECRET (HS256) only; with JWT_PUBLIC_KEY or JWKS_URL, tokens come from whoever holds the private key\n']
+      'onnx-serve: onnx-serve token signs with JWT_SECRET (HS256) only; with JWT_PUBLIC_KEY or JWKS_URL, tokens come from whoever holds the private key\n']
   ]
-  const results = await Promise.all(cases.map(([, args, env]) => run(t, args, env)))
+  const results = await Promise.all(cases.map(([, args, env]) => run(t, ['token', ...args], env)))
   for (const [i, [what, , , stderr]] of cases.entries()) {
     const result = results[i]
     t.equal(result.code, 1, `${what}: exit code`)

@@ -63,6 +63,10 @@ export default fp(async (fastify) => {
       ? undefined
       : countingFailures(new RedisStore(false, false, redis, 'onnx-serve-rate-limit:'), () => metrics.rateLimitStoreUnavailable.inc()),
     skipOnError: true,
+    // The docs page loads seven files (page, scripts, styles, the document):
+    // charged to a caller's quota, a low one left it blank. They are public,
+    // static and cheap; connection limits and load shedding bound them.
+    allowList: (request: FastifyRequest) => request.method === 'GET' && request.routeOptions.url?.startsWith('/docs') === true,
     errorResponseBuilder: (_request, context) => new TooManyRequestsError(
       `rate limit of ${context.max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${context.after}`,
       Math.ceil(context.ttl / 1000)

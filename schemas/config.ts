@@ -41,7 +41,7 @@ export const EnvSchema = Type.Object({
   JWKS_MAX_STALE_MS: integer(0, 604800000, 3600000, 'milliseconds keys keep serving past their TTL while the key server fails'),
   JWKS_COOLDOWN_MS: integer(0, 3600000, 30000, 'milliseconds between key-set fetches for unknown key ids'),
 
-  RATE_LIMIT_MAX: integer(1, 10000000, 100, 'requests one identity may make per window'),
+  RATE_LIMIT_MAX: integer(1, 10000000, 6000, 'requests one identity may make per window'),
   RATE_LIMIT_WINDOW: integer(1000, 86400000, 60000, 'the rate-limit window in milliseconds'),
   AUTH_FAILURE_LIMIT: integer(1, 1000000, 20, 'failed authentications one IP address may make per window'),
   METRICS_AUTH: Type.Union([Type.Literal('true'), Type.Literal('false')], {

@@ -44,7 +44,7 @@ t.test('defaults', async t => {
     jwtAudience: undefined,
     jwtMaxAgeSeconds: 0,
     jwks: { timeoutMs: 5000, ttlMs: 600000, maxStaleMs: 3600000, cooldownMs: 30000 },
-    rateLimitMax: 100,
+    rateLimitMax: 6000,
     rateLimitWindowMs: 60000,
     authFailureLimit: 20,
     metricsAuth: false,

@@ -86,3 +86,17 @@ t.test('the Swagger UI assets are served', async t => {
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^text\/css/)
 })
+
+t.test('the docs page and its assets are not charged to the caller\'s quota', async t => {
+  const limited = await buildApp(t, { RATE_LIMIT_MAX: '2' }, { token: false })
+  const assets = ['/docs', '/docs/static/swagger-ui.css', '/docs/static/swagger-ui-bundle.js',
+    '/docs/static/swagger-ui-standalone-preset.js', '/docs/static/swagger-initializer.js', '/docs/json', '/docs/json']
+  for (const url of assets) {
+    const res = await limited.inject({ method: 'GET', url, remoteAddress: '198.51.100.7' })
+    t.equal(res.statusCode, 200, url)
+    t.equal(res.headers['x-ratelimit-remaining'], undefined, `${url}: not counted`)
+  }
+  const root = await limited.inject({ method: 'GET', url: '/', remoteAddress: '198.51.100.7' })
+  t.equal(root.statusCode, 200)
+  t.equal(root.headers['x-ratelimit-remaining'], '1', 'the address\'s quota is whole afterwards: this is its first counted request')
+})

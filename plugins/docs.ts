@@ -1,13 +1,43 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import type { TObject } from '@sinclair/typebox'
+import type { FastifyContextConfig, FastifySchema } from 'fastify'
 import { version } from '../package.json'
+import { V2InferRequest } from '../schemas/v2'
+
+/** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
+function pathParams (params: TObject, url: string): TObject {
+  const names = new Set([...url.matchAll(/:(\w+)/g)].map(match => match[1]))
+  const kept = Object.fromEntries(Object.entries(params.properties).filter(([name]) => names.has(name)))
+  return { ...params, properties: kept, required: (params.required ?? []).filter(name => names.has(name)) }
+}
+
+/**
+ * A route's schema as the document shows it: its path parameters only, the
+ * bearer requirement where a scope is needed (Swagger UI's Authorize
+ * button), and the JSON body of the routes that read theirs raw.
+ */
+function documented (schema: FastifySchema, url: string, config: FastifyContextConfig | undefined): FastifySchema {
+  const shown: FastifySchema = { ...schema }
+  if (schema.params !== undefined) shown.params = pathParams(schema.params as TObject, url)
+  if (config?.scope !== undefined) (shown as Record<string, unknown>).security = [{ bearer: [] }]
+  if (config?.rawBody === true) shown.body = V2InferRequest
+  // A 200 without a description would read "Default Response": it says what the operation gives.
+  const response = schema.response as Record<string, { description?: string, type?: string }> | undefined
+  // /metrics has no response schema (its text is not serialized): documented as a string.
+  const ok = response?.[200] ?? { type: 'string' }
+  if (ok.description === undefined && schema.summary !== undefined) {
+    shown.response = { ...response, 200: { ...ok, description: schema.summary } }
+  }
+  return shown
+}
 
 /** The OpenAPI 3 document at /docs/json, built from the routes' TypeBox schemas, and Swagger UI at /docs. */
 export default fp(async (fastify) => {
   await fastify.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: {
         title: 'onnx-serve',
         description: 'Predictions from ONNX models: the classic `/predict`, TF Serving-style `instances`, the Open Inference Protocol (`/v2`), and model metadata.',
@@ -27,10 +57,9 @@ export default fp(async (fastify) => {
       ]
     },
     // A prefix's index route ('/' in routes/v1/models) is documented as the
-    // contract names it: /v1/models, not /v1/models/. Routes that need a
-    // scope say so, which gives Swagger UI its Authorize button.
+    // contract names it: /v1/models, not /v1/models/.
     transform: ({ schema, url, route }) => ({
-      schema: route.config?.scope === undefined ? schema : { ...schema, security: [{ bearer: [] }] },
+      schema: documented(schema, url, route.config),
       url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url
     })
   })

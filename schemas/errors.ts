@@ -1,13 +1,36 @@
 import { STATUS_CODES } from 'node:http'
 import { Type, type Static } from '@sinclair/typebox'
 
+const errorProperties = {
+  statusCode: Type.Integer(),
+  code: Type.String({ description: 'Stable, for programs: ONNX_SERVE_BAD_INPUT, ONNX_SERVE_UNAUTHORIZED, …' }),
+  error: Type.String({ description: 'The status phrase' }),
+  message: Type.String({ description: 'For people: the field, the expected and the received shape or type' })
+}
+
 /** Every error outside /v2, in Fastify's own shape. */
-export const ErrorResponseSchema = Type.Object({
-  statusCode: Type.Integer({ examples: [400] }),
-  code: Type.String({ examples: ['ONNX_SERVE_BAD_INPUT'] }),
-  error: Type.String({ examples: ['Bad Request'] }),
-  message: Type.String({ examples: ['input_data[1]: expected an array of 4 (row shape [4] of float32), received an array of 3'] })
-}, { $id: 'ErrorResponse', description: 'An error' })
+export const ErrorResponseSchema = Type.Object(errorProperties, { $id: 'ErrorResponse', description: 'An error' })
+
+/**
+ * What the server answers for each status, shown per status on the docs
+ * page (test/plugins/docs.test.ts checks each against a real answer).
+ */
+export const ERROR_EXAMPLES: Readonly<Record<number, { code: string, message: string }>> = {
+  400: { code: 'ONNX_SERVE_BAD_INPUT', message: 'input_data[0]: expected an array of 4 (row shape [4] of float32), received an array of 3' },
+  401: { code: 'ONNX_SERVE_UNAUTHORIZED', message: 'missing bearer token: send Authorization: Bearer <token>' },
+  403: { code: 'ONNX_SERVE_FORBIDDEN', message: 'this route needs the \'predict\' scope; the token has admin' },
+  404: { code: 'ONNX_SERVE_NOT_FOUND', message: 'model \'nope\' not found; available models: iris, iris-petal-width' },
+  413: { code: 'FST_ERR_CTP_BODY_TOO_LARGE', message: 'Request body is too large' },
+  415: { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type: send application/json' },
+  429: { code: 'ONNX_SERVE_RATE_LIMITED', message: 'rate limit of 6000 requests per 60 s exceeded; retry in 12 seconds' },
+  503: { code: 'ONNX_SERVE_UNAVAILABLE', message: 'model \'iris\' is unavailable: unloaded' },
+  504: { code: 'ONNX_SERVE_INFERENCE_TIMEOUT', message: 'inference did not finish within 30000 ms' }
+}
+
+/** `${code} ${phrase}`: an error response's description on the docs page. */
+export function statusDescription (code: number): string {
+  return `${code} ${STATUS_CODES[code] ?? 'Error'}`
+}
 
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 
@@ -21,7 +44,10 @@ export const fastifyErrorBody: ErrorBody = (statusCode, code, message): ErrorRes
 /** The Open Inference Protocol's: its clients (tritonclient) parse every non-200 as `{"error": ...}`. */
 export const protocolErrorBody: ErrorBody = (_statusCode, _code, message) => ({ error: message })
 
-/** The error responses a route may give, for its schema. */
+/** The error responses a route may give, for its schema: each with its own description and example. */
 export function errorResponses (...codes: number[]): Record<number, typeof ErrorResponseSchema> {
-  return Object.fromEntries(codes.map(code => [code, ErrorResponseSchema]))
+  return Object.fromEntries(codes.map(code => [code, Type.Object(errorProperties, {
+    description: statusDescription(code),
+    examples: [fastifyErrorBody(code, ERROR_EXAMPLES[code].code, ERROR_EXAMPLES[code].message)]
+  })]))
 }

@@ -26,7 +26,10 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Readiness: models loaded and warmed up, not shutting down',
       tags: ['health'],
-      response: { 200: Health, 503: Health }
+      response: {
+        200: Health,
+        503: { ...Health, description: '503 Service Unavailable: not ready, and why', examples: [{ status: 'unavailable', reason: 'model \'iris\' is loading' }] }
+      }
     }
   }, async (_request, reply) => {
     const reason = fastify.notReadyReason()

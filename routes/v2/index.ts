@@ -3,7 +3,7 @@ import { version as serverVersion } from '../../package.json'
 import { tritonModelConfig, v2ModelMetadata } from '../../lib/model-metadata'
 import { notFound } from '../../plugins/errors'
 import { HEADER_LENGTH_HEADER, inferV2, parseHeaderLength } from '../../lib/v2-codec'
-import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, V2ErrorSchema, v2Errors } from '../../schemas/v2'
+import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, v2Errors } from '../../schemas/v2'
 
 // The Open Inference Protocol (KServe v2), as Triton and MLServer speak it.
 // Health is public like /health/*; everything else needs the predict scope.
@@ -29,7 +29,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/ready', {
     config: probe,
-    schema: { summary: 'Server readiness', tags: ['v2'], response: { 200: V2Ready, 503: V2ErrorSchema } }
+    schema: { summary: 'Server readiness', tags: ['v2'], response: { 200: V2Ready, 503: v2Errors(503)[503] } }
   }, async (_request, reply) => {
     const reason = fastify.notReadyReason()
     if (reason === undefined) return { ready: true }

@@ -1,6 +1,8 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../helpers/build-app'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { buildApp, devToken } from '../helpers/build-app'
+import { ERROR_EXAMPLES } from '../../schemas/errors'
 import { version } from '../../package.json'
 
 interface Operation {
@@ -8,7 +10,7 @@ interface Operation {
   summary?: string
   requestBody?: { content: Record<string, { schema: { required?: string[], properties?: Record<string, unknown> } }> }
   parameters?: Array<{ in: string, name: string, required: boolean, description?: string, schema: Record<string, unknown> }>
-  responses: Record<string, { content?: Record<string, { schema: { required?: string[] } }> }>
+  responses: Record<string, { description?: string, content?: Record<string, { schema: { required?: string[] }, example?: unknown }> }>
 }
 
 interface OpenApi {
@@ -32,6 +34,45 @@ t.test('GET /docs/json is an OpenAPI 3 document', async t => {
   t.match(doc.openapi, /^3\.\d+\.\d+$/)
   t.strictSame(doc.info.title, 'onnx-serve')
   t.equal(doc.info.version, version)
+})
+
+t.test('the document validates (swagger-parser), and each operation is complete', async t => {
+  await t.resolves(SwaggerParser.validate(structuredClone(doc) as never), 'valid OpenAPI')
+  for (const [path, operations] of Object.entries(doc.paths)) {
+    const inPath = [...path.matchAll(/\{(\w+)\}/g)].map(match => match[1])
+    for (const [method, operation] of Object.entries(operations)) {
+      const what = `${method.toUpperCase()} ${path}`
+      const params = (operation.parameters ?? []).filter(parameter => parameter.in === 'path').map(parameter => parameter.name)
+      t.strictSame(params, inPath, `${what}: exactly the path's parameters`)
+      t.ok(operation.summary, `${what}: a summary`)
+      t.not(operation.responses[200]?.description ?? 'Default Response', 'Default Response', `${what}: the 200 says what it gives`)
+      if (method === 'post' && !path.endsWith('/unload') && !path.endsWith('/load') && !path.endsWith('/index')) t.ok(operation.requestBody, `${what}: its request body`)
+      for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {
+        const example = Object.values(response.content ?? {})[0]?.example as Record<string, unknown> | undefined
+        t.equal(response.description?.startsWith(status), true, `${what} ${status}: described as ${status}`)
+        if (path.startsWith('/v2')) t.type(example?.error, 'string', `${what} ${status}: the protocol's {"error"}`)
+        else if (path === '/health/ready') t.equal(example?.status, 'unavailable', `${what} ${status}: the readiness body`)
+        else t.equal(example?.statusCode, Number(status), `${what} ${status}: its own example`)
+      }
+    }
+  }
+})
+
+t.test('the error examples are what the server answers', async t => {
+  const quiet = await buildApp(t, { BODY_LIMIT: '1024' }, { token: false })
+  const bearer = (scope: string): Record<string, string> => ({ authorization: `Bearer ${devToken({ sub: 'docs', scope })}` })
+  const answers: Array<[number, Promise<LightMyRequestResponse>]> = [
+    [400, quiet.inject({ method: 'POST', url: '/predict', headers: bearer('predict'), payload: { input_data: [[1, 2, 3]] } })],
+    [401, quiet.inject({ method: 'POST', url: '/predict', payload: { input_data: [1, 2, 3, 4] } })],
+    [403, quiet.inject({ method: 'POST', url: '/predict', headers: bearer('admin'), payload: { input_data: [1, 2, 3, 4] } })],
+    [404, quiet.inject({ method: 'POST', url: '/v1/models/nope:predict', headers: bearer('predict'), payload: { instances: [[1, 2, 3, 4]] } })],
+    [413, quiet.inject({ method: 'POST', url: '/predict', headers: bearer('predict'), payload: { input_data: Array(500).fill(1.2345) } })],
+    [415, quiet.inject({ method: 'POST', url: '/predict', headers: { ...bearer('predict'), 'content-type': 'text/plain' }, payload: 'x' })]
+  ]
+  for (const [status, pending] of answers) {
+    const body = (await pending).json<{ statusCode: number, code: string, message: string }>()
+    t.strictSame({ statusCode: body.statusCode, code: body.code, message: body.message }, { statusCode: status, ...ERROR_EXAMPLES[status] }, `${status}`)
+  }
 })
 
 t.test('it documents the contract\'s paths, as the contract spells them', async t => {

@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks'
 import { InputError, NotFoundError } from './errors'
 import type { ModelManager, ModelVersion } from './model-manager'
+import { hasBatchDimension } from './model-version'
 import type { CacheOutcome, PredictionCache } from './prediction-cache'
 import type { TensorMap } from './tensor'
 
@@ -82,8 +83,7 @@ export class InferenceService {
    */
   private checkRows (model: ModelVersion, feeds: TensorMap, { field, rows: framedAsRows = false }: RunOptions): number {
     const modelMax = model.config.max_batch_size ?? 0
-    const batched = framedAsRows || modelMax > 0 || model.inputs.every(spec => spec.shape.length > 0 && spec.shape[0] === -1)
-    if (!batched) return 1
+    if (!framedAsRows && !hasBatchDimension(model)) return 1
     const sizes = model.inputs.map(spec => ({ name: spec.name, rows: feeds[spec.name]?.dims[0] ?? 0 }))
     const rows = sizes[0].rows
     const other = sizes.find(size => size.rows !== rows)

@@ -40,6 +40,14 @@ export interface ModelVersion {
   released: boolean
 }
 
+/**
+ * Whether a model's first dimension is the batch: config.json gives
+ * max_batch_size, or the first dimension of every input is dynamic.
+ */
+export function hasBatchDimension (model: Pick<ModelVersion, 'config' | 'inputs'>): boolean {
+  return (model.config.max_batch_size ?? 0) > 0 || model.inputs.every(spec => spec.shape.length > 0 && spec.shape[0] === -1)
+}
+
 export const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s ZipMap) cannot be returned; ' +
   're-export with skl2onnx options={id(model): {"zipmap": False}} to get a probability tensor'
 

@@ -4,6 +4,9 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TObject } from '@sinclair/typebox'
 import type { FastifyContextConfig, FastifySchema } from 'fastify'
 import { version } from '../package.json'
+import type { ModelManager } from '../lib/model-manager'
+import { modelOperations, type DocumentedModel } from '../lib/model-operations'
+import { hasBatchDimension } from '../lib/model-version'
 import { V2InferRequest } from '../schemas/v2'
 
 /** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
@@ -31,6 +34,14 @@ function documented (schema: FastifySchema, url: string, config: FastifyContextC
     shown.response = { ...response, 200: { ...ok, description: schema.summary } }
   }
   return shown
+}
+
+/** The newest served version of every ready model, as its operations are made of. */
+function documentedModels (models: ModelManager): DocumentedModel[] {
+  return models.list().filter(entry => entry.state === 'READY').map(entry => {
+    const model = models.get(entry.name)
+    return { name: model.name, version: model.version, inputs: model.inputs, outputs: model.outputs, batched: hasBatchDimension(model) }
+  })
 }
 
 /** The OpenAPI 3 document at /docs/json, built from the routes' TypeBox schemas, and Swagger UI at /docs. */
@@ -63,5 +74,14 @@ export default fp(async (fastify) => {
       url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url
     })
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
-}, { name: 'docs', dependencies: ['auth'] })
+  await fastify.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Each ready model's own operations, made again for every request of the
+    // document: a model loaded or unloaded shows at once.
+    transformSpecification: (document: Readonly<Record<string, unknown>>) => {
+      const paths = document.paths as Record<string, unknown>
+      return { ...document, paths: { ...paths, ...modelOperations(documentedModels(fastify.models)) } }
+    },
+    transformSpecificationClone: false
+  })
+}, { name: 'docs', dependencies: ['auth', 'models'] })

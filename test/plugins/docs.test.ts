@@ -1,7 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import SwaggerParser from '@apidevtools/swagger-parser'
-import { buildApp, devToken } from '../helpers/build-app'
+import { buildApp, devToken, fixtureRepository } from '../helpers/build-app'
 import { ERROR_EXAMPLES } from '../../schemas/errors'
 import { version } from '../../package.json'
 
@@ -140,4 +140,40 @@ t.test('the docs page and its assets are not charged to the caller\'s quota', as
   const root = await limited.inject({ method: 'GET', url: '/', remoteAddress: '198.51.100.7' })
   t.equal(root.statusCode, 200)
   t.equal(root.headers['x-ratelimit-remaining'], '1', 'the address\'s quota is whole afterwards: this is its first counted request')
+})
+
+interface ModelOperation {
+  summary: string
+  requestBody: { content: { 'application/json': { example: unknown } } }
+}
+
+/** Every ready model of `models` has its /v1 and /v2 operations in the document, and their examples predict. */
+async function examplesPredict (t: Test, models: FastifyInstance): Promise<OpenApi> {
+  const document = (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
+  await t.resolves(SwaggerParser.validate(structuredClone(document) as never), 'still valid with them')
+  const ready = models.models.list().filter(entry => entry.state === 'READY').map(entry => entry.name)
+  for (const name of ready) {
+    for (const path of [`/v1/models/${name}:predict`, `/v2/models/${name}/infer`]) {
+      const operation = document.paths[path]?.post as unknown as ModelOperation | undefined
+      t.ok(operation, `${path} documented`)
+      if (operation === undefined) continue
+      const example = operation.requestBody.content['application/json'].example
+      const res = await models.inject({ method: 'POST', url: path, payload: example as object })
+      t.equal(res.statusCode, 200, `${path}: its example predicts (${res.body.slice(0, 120)})`)
+    }
+  }
+  return document
+}
+
+t.test('each ready model has its own operations, whose examples it answers', async t => {
+  await examplesPredict(t, app)
+  const models = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t) })
+  const read = async (): Promise<OpenApi> => (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
+  const document = await examplesPredict(t, models)
+  t.notOk(Object.keys(document.paths).some(path => path.includes('/broken')), 'a model that cannot be served has none')
+
+  t.equal((await models.inject({ method: 'POST', url: '/v2/repository/models/sum/unload' })).statusCode, 200)
+  t.notOk('/v2/models/sum/infer' in (await read()).paths, 'unloading a model takes its operations out')
+  t.equal((await models.inject({ method: 'POST', url: '/v2/repository/models/sum/load' })).statusCode, 200)
+  t.ok('/v2/models/sum/infer' in (await read()).paths, 'loading it puts them back')
 })

@@ -28,7 +28,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['health'],
       response: {
         200: Health,
-        503: { ...Health, description: '503 Service Unavailable: not ready, and why', examples: [{ status: 'unavailable', reason: 'model \'iris\' is loading' }] }
+        503: { ...Health, description: '503 Service Unavailable: not ready, and why', examples: [{ status: 'unavailable', reason: 'models are loading' }] }
       }
     }
   }, async (_request, reply) => {

@@ -1,6 +1,7 @@
 // Each metric family of plugins/metrics.ts (lib/server-metrics.ts) moves
 // with the traffic that must move it.
 
+import type { Worker } from 'node:worker_threads'
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildApp, devToken } from '../helpers/build-app'
@@ -63,7 +64,22 @@ t.test('refusals: failed authentications by reason, 429s by limit', async t => {
   t.equal(valueOf(samples, 'onnx_serve_rate_limited_total', { reason: 'auth_failures' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_rate_limited_total', { reason: 'quota' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_rate_limited_total', { reason: 'scrapes' }), 1)
-  t.equal(valueOf(samples, 'onnx_serve_inference_worker_restarts_total'), 0, 'present (a crash is in test/lib/inference-pool.test.ts)')
+})
+
+// The pool keeps its workers private; the test reaches one to kill it, as a crash would.
+interface PoolInternals {
+  pool: { workers: Array<{ thread: Worker, ready: boolean }> }
+}
+
+t.test('worker restarts: a worker that dies is counted when it is replaced', async t => {
+  const app = await buildApp(t)
+  t.equal(valueOf(await scrape(app), 'onnx_serve_inference_worker_restarts_total'), 0)
+  const { workers } = (app.models as unknown as PoolInternals).pool
+  const [first] = workers
+  await first.thread.terminate()
+  while (workers[0] === first || !workers[0].ready) await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(valueOf(await scrape(app), 'onnx_serve_inference_worker_restarts_total'), 1)
+  t.equal((await app.inject({ method: 'POST', url: '/predict', payload: { input_data: row } })).statusCode, 200, 'and the new worker serves')
 })
 
 t.test('METRICS_AUTH=true: /metrics needs a token with the metrics scope', async t => {

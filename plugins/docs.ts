@@ -21,16 +21,16 @@ function pathParams (params: TObject, url: string): TObject {
  * bearer requirement where a scope is needed (Swagger UI's Authorize
  * button), and the JSON body of the routes that read theirs raw.
  */
-function documented (schema: FastifySchema, url: string, config: FastifyContextConfig | undefined): FastifySchema {
+function documented (schema: FastifySchema | undefined, url: string, config: FastifyContextConfig | undefined): FastifySchema {
   const shown: FastifySchema = { ...schema }
-  if (schema.params !== undefined) shown.params = pathParams(schema.params as TObject, url)
+  if (schema?.params !== undefined) shown.params = pathParams(schema.params as TObject, url)
   if (config?.scope !== undefined) (shown as Record<string, unknown>).security = [{ bearer: [] }]
   if (config?.rawBody === true) shown.body = V2InferRequest
   // A 200 without a description would read "Default Response": it says what the operation gives.
-  const response = schema.response as Record<string, { description?: string, type?: string }> | undefined
+  const response = schema?.response as Record<string, { description?: string, type?: string }> | undefined
   // /metrics has no response schema (its text is not serialized): documented as a string.
   const ok = response?.[200] ?? { type: 'string' }
-  if (ok.description === undefined && schema.summary !== undefined) {
+  if (ok.description === undefined && schema?.summary !== undefined) {
     shown.response = { ...response, 200: { ...ok, description: schema.summary } }
   }
   return shown

@@ -25,6 +25,7 @@ export interface ServerMetrics {
   queueDepth: Gauge<'stage'>
   modelState: Gauge<'model' | 'state'>
   workerRestarts: Counter
+  redisUp: Gauge
   rateLimited: Counter<'reason'>
   authFailures: Counter<'reason'>
   /** Requests let through without the shared rate-limit store (fail open). */
@@ -41,6 +42,8 @@ export const MODEL_STATES = ['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'] as 
 export interface GaugeSources {
   queueDepth: () => { batcher: number, workers: number }
   modelStates: () => Array<{ name: string, state: string }>
+  /** undefined without REDIS_URL. */
+  redisUp: () => boolean | undefined
 }
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -114,6 +117,15 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
         for (const model of models) {
           for (const state of MODEL_STATES) this.set({ model: model.name, state }, model.state === state ? 1 : 0)
         }
+      }
+    }),
+    redisUp: new Gauge({
+      name: 'onnx_serve_redis_up',
+      help: 'With REDIS_URL: 1 while the shared store is connected, 0 while not (requests are served either way)',
+      registers,
+      collect () {
+        const up = sources()?.redisUp()
+        if (up !== undefined) this.set(up ? 1 : 0)
       }
     }),
     workerRestarts: new Counter({

@@ -15,8 +15,11 @@ declare module 'fastify' {
 
 /**
  * Shutdown state (set by server.ts) and the one readiness rule: not
- * shutting down, not shedding load, models ready (lib/model-manager), and
- * the configured Redis reachable (README: Security, Rate limits).
+ * shutting down, not shedding load, models ready (lib/model-manager). A
+ * shared dependency never decides readiness: with Redis down every pod
+ * would leave rotation at once, while each can serve without it (limits
+ * fail open, the cache misses). Redis is reported instead: in readiness's
+ * body, the onnx_serve_redis_up metric and the log (plugins/redis).
  */
 export default fp(async (fastify) => {
   fastify.decorate('lifecycle', { draining: false })
@@ -26,7 +29,6 @@ export default fp(async (fastify) => {
   fastify.decorate('notReadyReason', (): string | undefined => {
     if (fastify.lifecycle.draining) return 'shutting down'
     if (fastify.isUnderPressure()) return 'overloaded'
-    const redis = fastify.redis
-    return fastify.models.notReadyReason() ?? (redis === null || redis.status === 'ready' ? undefined : `redis is ${redis.status}`)
+    return fastify.models.notReadyReason()
   })
-}, { name: 'lifecycle', dependencies: ['models', 'redis', 'load-shedding'] })
+}, { name: 'lifecycle', dependencies: ['models', 'load-shedding'] })

@@ -34,7 +34,11 @@ function outcomeOf (statusCode: number): InferenceOutcome {
  */
 export default fp(async (fastify) => {
   const metrics: ServerMetrics = createServerMetrics(() => fastify.hasDecorator('models')
-    ? { queueDepth: () => fastify.models.queueDepth(), modelStates: () => fastify.models.list() }
+    ? {
+        queueDepth: () => fastify.models.queueDepth(),
+        modelStates: () => fastify.models.list(),
+        redisUp: () => fastify.redis === null ? undefined : fastify.redis.status === 'ready'
+      }
     : undefined)
   // /metrics is public by default and a rendering costs milliseconds: scrapes
   // are counted per address, in this process's memory (each pod is scraped

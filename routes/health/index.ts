@@ -2,7 +2,8 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 
 const Health = Type.Object({
   status: Type.String({ examples: ['ok'] }),
-  reason: Type.Optional(Type.String())
+  reason: Type.Optional(Type.String()),
+  redis: Type.Optional(Type.String({ description: 'With REDIS_URL: the shared store\'s connection (ready, connecting, reconnecting, …); reported, never a reason for 503' }))
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -33,8 +34,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (_request, reply) => {
     const reason = fastify.notReadyReason()
-    if (reason === undefined) return { status: 'ok' }
-    return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason })
+    const redis = fastify.redis === null ? {} : { redis: fastify.redis.status }
+    if (reason === undefined) return { status: 'ok', ...redis }
+    return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason, ...redis })
   })
 }
 

@@ -50,10 +50,10 @@ function startLoad (url: string, run: string): { phase: (name: string) => void, 
   let current: Tally = { ok: 0, statuses: {}, errors: [] }
   tallies.set('warm-up', current)
   const dispatcher = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 2000 })
-  let stopping = false
+  const state = { stopping: false }
   let sent = 0
   const loop = async (): Promise<void> => {
-    while (!stopping) {
+    while (!state.stopping) {
       const tally = current
       const authorization = tokens[sent++ % tokens.length]
       try {
@@ -80,7 +80,7 @@ function startLoad (url: string, run: string): { phase: (name: string) => void, 
     },
     tallies,
     stop: async () => {
-      stopping = true
+      state.stopping = true
       await Promise.all(loops)
       await dispatcher.close()
     }

@@ -85,7 +85,7 @@ t.test('every manifest parses', async t => {
 
 t.test('the Deployment agrees with the server and is production-ready', async t => {
   const deployment = find('Deployment', 'onnx-serve')
-  const pod = (deployment.spec.template as { metadata: { annotations: Record<string, string>, labels: Record<string, string> }, spec: Record<string, unknown> })
+  const pod = deployment.spec.template as { metadata: { annotations: Record<string, string>, labels: Record<string, string> }, spec: Record<string, unknown> }
   const container = (pod.spec.containers as Container[])[0]
   const env = checkServerContainer(t, 'Deployment', container)
   t.equal(env.MODEL_REPOSITORY, '/models')

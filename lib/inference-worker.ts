@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './inference-protocol'
-import { isTensorType, transferList, type TensorArray, type TensorMap, type TensorSpec } from './tensor'
+import { isTensorType, transferList, type TensorArray, type TensorData, type TensorMap, type TensorSpec } from './tensor'
 
 const sessions = new Map<string, ort.InferenceSession>()
 
@@ -45,18 +45,31 @@ async function load (key: string, path: string, threads: number): Promise<Sessio
   return metadata
 }
 
+// Where the runtime has Float16Array (Node 24), onnxruntime-common wraps
+// float16 data in one, which onnxruntime-node 1.30's native binding cannot
+// read ("not enough space: expected 4, got 0"): the tensor keeps the
+// Uint16Array of half-float bits it was given, and outputs come back as bits.
+function ortTensor (tensor: TensorData): ort.Tensor {
+  const value = new ort.Tensor(tensor.type, tensor.data, tensor.dims)
+  if (tensor.type === 'float16' && value.data !== tensor.data) (value as unknown as { cpuData: TensorArray }).cpuData = tensor.data
+  return value
+}
+
+function float16Bits (type: string, data: TensorArray): TensorArray {
+  if (type !== 'float16' || data instanceof Uint16Array || Array.isArray(data)) return data
+  return new Uint16Array(data.buffer, data.byteOffset, data.length)
+}
+
 async function run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
   const session = sessions.get(key)
   if (session === undefined) throw new Error(`model ${key} is not loaded in this worker`)
   const inputs: Record<string, ort.Tensor> = {}
-  for (const [name, tensor] of Object.entries(feeds)) {
-    inputs[name] = new ort.Tensor(tensor.type, tensor.data, tensor.dims)
-  }
+  for (const [name, tensor] of Object.entries(feeds)) inputs[name] = ortTensor(tensor)
   const results = await session.run(inputs, fetches)
   const outputs: TensorMap = {}
   for (const [name, tensor] of Object.entries(results)) {
     if (!isTensorType(tensor.type)) throw new Error(`output '${name}' has type ${tensor.type}, which cannot be returned`)
-    outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: tensor.data as TensorArray }
+    outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: float16Bits(tensor.type, tensor.data as TensorArray) }
   }
   return outputs
 }

@@ -46,73 +46,66 @@ function arraySchema (shape: number[], type: TensorType): JsonSchema {
   return shape.reduceRight<JsonSchema>((items, dim) => ({ type: 'array', items, ...(dim >= 0 ? { minItems: dim, maxItems: dim } : {}) }), elementSchema(type))
 }
 
+/** One of a model's operations: its tag, the bearer requirement, a JSON request body with its example, the 200. */
+function operation (model: DocumentedModel, summary: string, request: { schema: JsonSchema, example: unknown }, ok: { description: string, schema: JsonSchema }): JsonSchema {
+  return {
+    summary,
+    tags: [`model: ${model.name}`],
+    security: [{ bearer: [] }],
+    requestBody: { required: true, content: { 'application/json': request } },
+    responses: { 200: { description: ok.description, content: { 'application/json': { schema: ok.schema } } } }
+  }
+}
+
 function v2Infer (model: DocumentedModel): JsonSchema {
   const inputs = model.inputs.map(spec => {
     const shape = exampleShape(spec, model.batched)
     return { name: spec.name, shape, datatype: tensorTypes[spec.type].datatype, data: Array(elementCount(shape)).fill(exampleElement(spec.type)) }
   })
-  return {
-    summary: `Inference with ${model.name} (version ${model.version}, the newest served)`,
-    tags: [`model: ${model.name}`],
-    security: [{ bearer: [] }],
-    requestBody: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: {
+  const requestSchema = {
+    type: 'object',
+    required: ['inputs'],
+    properties: {
+      id: { type: 'string' },
+      inputs: {
+        type: 'array',
+        items: {
+          oneOf: model.inputs.map(spec => ({
             type: 'object',
-            required: ['inputs'],
+            required: ['name', 'shape', 'datatype', 'data'],
             properties: {
-              id: { type: 'string' },
-              inputs: {
-                type: 'array',
-                items: {
-                  oneOf: model.inputs.map(spec => ({
-                    type: 'object',
-                    required: ['name', 'shape', 'datatype', 'data'],
-                    properties: {
-                      name: { const: spec.name },
-                      shape: { type: 'array', items: { type: 'integer' }, description: `model shape [${spec.shape.join(', ')}] (-1: any)` },
-                      datatype: { const: tensorTypes[spec.type].datatype },
-                      data: { type: 'array', items: elementSchema(spec.type) }
-                    }
-                  }))
-                }
-              },
-              outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { enum: model.outputs.map(output => output.name) } } } }
+              name: { const: spec.name },
+              shape: { type: 'array', items: { type: 'integer' }, description: `model shape [${spec.shape.join(', ')}] (-1: any)` },
+              datatype: { const: tensorTypes[spec.type].datatype },
+              data: { type: 'array', items: elementSchema(spec.type) }
             }
-          },
-          example: { id: '1', inputs }
+          }))
         }
-      }
-    },
-    responses: {
-      200: {
-        description: `The outputs: ${model.outputs.map(output => `${output.name} (${tensorTypes[output.type].datatype} [${output.shape.join(', ')}])`).join(', ')}`,
-        content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              properties: {
-                model_name: { const: model.name },
-                model_version: { type: 'string' },
-                id: { type: 'string' },
-                outputs: {
-                  type: 'array',
-                  items: {
-                    oneOf: model.outputs.map(spec => ({
-                      type: 'object',
-                      properties: { name: { const: spec.name }, datatype: { const: tensorTypes[spec.type].datatype }, shape: { type: 'array', items: { type: 'integer' } }, data: { type: 'array', items: elementSchema(spec.type) } }
-                    }))
-                  }
-                }
-              }
-            }
-          }
+      },
+      outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { enum: model.outputs.map(output => output.name) } } } }
+    }
+  }
+  const responseSchema = {
+    type: 'object',
+    properties: {
+      model_name: { const: model.name },
+      model_version: { type: 'string' },
+      id: { type: 'string' },
+      outputs: {
+        type: 'array',
+        items: {
+          oneOf: model.outputs.map(spec => ({
+            type: 'object',
+            properties: { name: { const: spec.name }, datatype: { const: tensorTypes[spec.type].datatype }, shape: { type: 'array', items: { type: 'integer' } }, data: { type: 'array', items: elementSchema(spec.type) } }
+          }))
         }
       }
     }
   }
+  return operation(model, `Inference with ${model.name} (version ${model.version}, the newest served)`, { schema: requestSchema, example: { id: '1', inputs } }, {
+    description: `The outputs: ${model.outputs.map(output => `${output.name} (${tensorTypes[output.type].datatype} [${output.shape.join(', ')}])`).join(', ')}`,
+    schema: responseSchema
+  })
 }
 
 function v1Predict (model: DocumentedModel): JsonSchema {
@@ -126,26 +119,13 @@ function v1Predict (model: DocumentedModel): JsonSchema {
   const exampleRow = (spec: TensorSpec): unknown => nested(exampleShape(spec, false).slice(1), exampleElement(spec.type))
   const row = single ? exampleRow(model.inputs[0]) : Object.fromEntries(model.inputs.map(spec => [spec.name, exampleRow(spec)]))
   const rows = Math.max(1, model.inputs[0].shape[0])
-  return {
-    summary: `Predict with ${model.name} (TF Serving / KServe V1 rows)`,
-    tags: [`model: ${model.name}`],
-    security: [{ bearer: [] }],
-    requestBody: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: { type: 'object', required: ['instances'], properties: { instances: { type: 'array', items: rowSchema } } },
-          example: { instances: Array(rows).fill(row) }
-        }
-      }
-    },
-    responses: {
-      200: {
-        description: `One prediction per row: ${model.outputs.length === 1 ? `the value of ${model.outputs[0].name}` : `an object of ${model.outputs.map(output => output.name).join(', ')}`}`,
-        content: { 'application/json': { schema: { type: 'object', properties: { predictions: { type: 'array' } } } } }
-      }
-    }
-  }
+  return operation(model, `Predict with ${model.name} (TF Serving / KServe V1 rows)`, {
+    schema: { type: 'object', required: ['instances'], properties: { instances: { type: 'array', items: rowSchema } } },
+    example: { instances: Array(rows).fill(row) }
+  }, {
+    description: `One prediction per row: ${model.outputs.length === 1 ? `the value of ${model.outputs[0].name}` : `an object of ${model.outputs.map(output => output.name).join(', ')}`}`,
+    schema: { type: 'object', properties: { predictions: { type: 'array' } } }
+  })
 }
 
 /** The paths of each model's own operations, to merge into the OpenAPI document's. */

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { openSync, closeSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -35,17 +35,6 @@ export function terminateChildren (): void {
 
 function pin (core: number, command: string[]): string[] {
   return pinned ? ['taskset', '-c', String(core), ...command] : command
-}
-
-/** A port nobody listens on now (the OS's pick on 127.0.0.1). */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === 'string') throw new Error('no port from the OS')
-  return address.port
 }
 
 export interface ServerProcess {

@@ -5,10 +5,11 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
+
+export { freePort } from '../../scripts/free-port'
 
 export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379'
 const START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
@@ -39,17 +40,6 @@ export const sharedRedisSkip = prerequisite(redisAnswers(6379) ? undefined : `no
 export const ownRedisSkip = prerequisite(spawnSync('redis-server', ['--version']).status === 0
   ? undefined
   : 'redis-server is not installed (apt-get install redis-server); this test starts its own')
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
-}
 
 export async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<number> {
   const start = performance.now()

@@ -4,7 +4,7 @@
 // answers), and response schemas from its outputs. The docs plugin adds them
 // to the document on every request for it, so loads and unloads show at once.
 
-import { elementCount, tensorTypes, type TensorSpec, type TensorType } from './tensor'
+import { elementCount, formatShape, tensorTypes, type TensorSpec, type TensorType } from './tensor'
 
 /** What of a served model version the operations are made of. */
 export interface DocumentedModel {
@@ -57,6 +57,19 @@ function operation (model: DocumentedModel, summary: string, request: { schema: 
   }
 }
 
+/** One tensor of a v2 request or response, as this input or output of the model has it. */
+function v2TensorSchema (spec: TensorSpec): JsonSchema {
+  return {
+    type: 'object',
+    properties: {
+      name: { const: spec.name },
+      shape: { type: 'array', items: { type: 'integer' }, description: `model shape ${formatShape(spec.shape)} (-1: any)` },
+      datatype: { const: tensorTypes[spec.type].datatype },
+      data: { type: 'array', items: elementSchema(spec.type) }
+    }
+  }
+}
+
 function v2Infer (model: DocumentedModel): JsonSchema {
   const inputs = model.inputs.map(spec => {
     const shape = exampleShape(spec, model.batched)
@@ -70,16 +83,7 @@ function v2Infer (model: DocumentedModel): JsonSchema {
       inputs: {
         type: 'array',
         items: {
-          oneOf: model.inputs.map(spec => ({
-            type: 'object',
-            required: ['name', 'shape', 'datatype', 'data'],
-            properties: {
-              name: { const: spec.name },
-              shape: { type: 'array', items: { type: 'integer' }, description: `model shape [${spec.shape.join(', ')}] (-1: any)` },
-              datatype: { const: tensorTypes[spec.type].datatype },
-              data: { type: 'array', items: elementSchema(spec.type) }
-            }
-          }))
+          oneOf: model.inputs.map(spec => ({ ...v2TensorSchema(spec), required: ['name', 'shape', 'datatype', 'data'] }))
         }
       },
       outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { enum: model.outputs.map(output => output.name) } } } }
@@ -94,16 +98,13 @@ function v2Infer (model: DocumentedModel): JsonSchema {
       outputs: {
         type: 'array',
         items: {
-          oneOf: model.outputs.map(spec => ({
-            type: 'object',
-            properties: { name: { const: spec.name }, datatype: { const: tensorTypes[spec.type].datatype }, shape: { type: 'array', items: { type: 'integer' } }, data: { type: 'array', items: elementSchema(spec.type) } }
-          }))
+          oneOf: model.outputs.map(v2TensorSchema)
         }
       }
     }
   }
   return operation(model, `Inference with ${model.name} (version ${model.version}, the newest served)`, { schema: requestSchema, example: { id: '1', inputs } }, {
-    description: `The outputs: ${model.outputs.map(output => `${output.name} (${tensorTypes[output.type].datatype} [${output.shape.join(', ')}])`).join(', ')}`,
+    description: `The outputs: ${model.outputs.map(output => `${output.name} (${tensorTypes[output.type].datatype} ${formatShape(output.shape)})`).join(', ')}`,
     schema: responseSchema
   })
 }

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http'
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TObject } from '@sinclair/typebox'
 
 const errorProperties = {
   statusCode: Type.Integer(),
@@ -8,8 +8,8 @@ const errorProperties = {
   message: Type.String({ description: 'For people: the field, the expected and the received shape or type' })
 }
 
-/** Every error outside /v2, in Fastify's own shape. */
-export const ErrorResponseSchema = Type.Object(errorProperties, { $id: 'ErrorResponse', description: 'An error' })
+/** Every error outside /v2, in Fastify's own shape (each status's schema: errorResponses). */
+type ErrorResponseSchema = TObject<typeof errorProperties>
 
 /**
  * What the server answers for each status, shown per status on the docs
@@ -32,7 +32,7 @@ export function statusDescription (code: number): string {
   return `${code} ${STATUS_CODES[code] ?? 'Error'}`
 }
 
-export type ErrorResponse = Static<typeof ErrorResponseSchema>
+export type ErrorResponse = Static<ErrorResponseSchema>
 
 /** The body of an error reply, from its status, code and message. */
 export type ErrorBody = (statusCode: number, code: string, message: string) => unknown
@@ -45,7 +45,7 @@ export const fastifyErrorBody: ErrorBody = (statusCode, code, message): ErrorRes
 export const protocolErrorBody: ErrorBody = (_statusCode, _code, message) => ({ error: message })
 
 /** The error responses a route may give, for its schema: each with its own description and example. */
-export function errorResponses (...codes: number[]): Record<number, typeof ErrorResponseSchema> {
+export function errorResponses (...codes: number[]): Record<number, ErrorResponseSchema> {
   return Object.fromEntries(codes.map(code => [code, Type.Object(errorProperties, {
     description: statusDescription(code),
     examples: [fastifyErrorBody(code, ERROR_EXAMPLES[code].code, ERROR_EXAMPLES[code].message)]

@@ -1,12 +1,12 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type TObject } from '@sinclair/typebox'
 import { ERROR_EXAMPLES, protocolErrorBody, statusDescription } from './errors'
 
 /** Every non-200 on /v2: what NVIDIA's and KServe's clients parse. */
-export const V2ErrorSchema = Type.Object({ error: Type.String() }, { $id: 'V2Error', description: 'An error, in the protocol\'s shape' })
+const v2ErrorProperties = { error: Type.String() }
 
 /** The error responses of a /v2 route: the protocol's shape, each status with its own description and example. */
-export function v2Errors (...codes: number[]): Record<number, typeof V2ErrorSchema> {
-  return Object.fromEntries(codes.map(code => [code, Type.Object({ error: Type.String() }, {
+export function v2Errors (...codes: number[]): Record<number, TObject<typeof v2ErrorProperties>> {
+  return Object.fromEntries(codes.map(code => [code, Type.Object(v2ErrorProperties, {
     description: statusDescription(code),
     examples: [protocolErrorBody(code, ERROR_EXAMPLES[code].code, V2_ERROR_MESSAGES[code] ?? ERROR_EXAMPLES[code].message)]
   })]))

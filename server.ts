@@ -8,8 +8,8 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { destination } from 'pino'
 import app, { serverOptions } from './app'
-import { aggregateForWorkers } from './lib/cluster-metrics'
-import { ConfigError, loadConfig, type AppConfig } from './lib/config'
+import { aggregateForWorkers } from './lib/metrics/cluster-metrics'
+import { ConfigError, loadConfig, type AppConfig } from './lib/config/config'
 
 function readConfig (): AppConfig {
   if (existsSync('.env')) process.loadEnvFile('.env')

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { version } from '../package.json'
-import { mintToken, parseTtl } from '../lib/token'
+import { mintToken, parseTtl } from '../lib/auth/token'
 
 export const USAGE = `onnx-serve ${version}: an inference server for ONNX models
 

@@ -3,8 +3,8 @@ import fp from 'fastify-plugin'
 import caching from '@fastify/caching'
 import abstractCache from 'abstract-cache'
 import type { FastifyRequest } from 'fastify'
-import { ForgivingCacheClient, MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache-store'
-import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/prediction-cache'
+import { ForgivingCacheClient, MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache/cache-store'
+import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/cache/prediction-cache'
 
 declare module 'fastify' {
   interface FastifyInstance {

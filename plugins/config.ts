@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { AppOptions } from '../app'
-import type { AppConfig } from '../lib/config'
+import type { AppConfig } from '../lib/config/config'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { BlockList, isIPv4, type Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import { addressKey } from '../lib/client-address'
+import { addressKey } from '../lib/auth/client-address'
 
 /**
  * Whether some of the request's body is still to come. Answering it now

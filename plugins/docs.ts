@@ -4,10 +4,10 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TObject } from '@sinclair/typebox'
 import type { FastifyContextConfig, FastifySchema } from 'fastify'
 import { version } from '../package.json'
-import type { ModelManager } from '../lib/model-manager'
-import { modelOperations, type DocumentedModel } from '../lib/model-operations'
-import { hasBatchDimension } from '../lib/model-version'
-import { V2InferRequest } from '../schemas/v2'
+import type { ModelManager } from '../lib/models/manager'
+import { modelOperations, type DocumentedModel } from '../lib/openapi/model-paths'
+import { hasBatchDimension } from '../lib/models/version'
+import { V2InferRequest } from '../lib/protocols/v2/wire'
 
 /** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
 function pathParams (params: TObject, url: string): TObject {

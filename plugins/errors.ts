@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { AuthError, ServeError } from '../lib/errors'
-import { describeValue } from '../lib/tensor-json'
+import { describeValue } from '../lib/tensors/tensor-json'
 import { fastifyErrorBody, type ErrorBody } from '../schemas/errors'
 
 interface ValidationIssue {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { InferenceService } from '../lib/inference-service'
+import { InferenceService } from '../lib/data-plane/data-plane'
 
 declare module 'fastify' {
   interface FastifyInstance {

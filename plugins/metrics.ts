@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { FastifyRequest } from 'fastify'
-import { countingKey } from '../lib/client-address'
+import { countingKey } from '../lib/auth/client-address'
 import { TooManyRequestsError } from '../lib/errors'
-import { createServerMetrics, type InferenceOutcome, type ServerMetrics } from '../lib/server-metrics'
+import { createServerMetrics, type InferenceOutcome, type ServerMetrics } from '../lib/metrics/server-metrics'
 
 /** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
 export const SCRAPES_PER_MINUTE = 120

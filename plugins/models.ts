@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
-import { InferencePool } from '../lib/inference-pool'
-import { ModelManager } from '../lib/model-manager'
+import { InferencePool } from '../lib/runtime/inference-pool'
+import { ModelManager } from '../lib/models/manager'
 
 declare module 'fastify' {
   interface FastifyInstance {

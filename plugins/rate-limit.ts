@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { addressKey, countingKey } from '../lib/client-address'
+import { addressKey, countingKey } from '../lib/auth/client-address'
 import { InputError, TooManyRequestsError } from '../lib/errors'
 
 /**

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { InferenceLog } from '../lib/inference-service'
+import type { InferenceLog } from '../lib/data-plane/data-plane'
 
 declare module 'fastify' {
   interface FastifyRequest {

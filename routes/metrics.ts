@@ -1,6 +1,6 @@
 import cluster from 'node:cluster'
 import type { FastifyPluginAsync } from 'fastify'
-import { clusterRenderer } from '../lib/cluster-metrics'
+import { clusterRenderer } from '../lib/metrics/cluster-metrics'
 import { TooManyRequestsError } from '../lib/errors'
 import { SCRAPES_PER_MINUTE } from '../plugins/metrics'
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { predictOutput } from '../lib/predictions'
+import { predictOutput } from '../lib/protocols/rest/predictions'
 import { errorResponses } from '../schemas/errors'
-import { PredictBody, PredictReply } from '../schemas/predict'
+import { PredictBody, PredictReply } from '../lib/protocols/rest/wire'
 
 const predict: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/predict', {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { ModelConfigSchema } from './model-config'
+import { ModelConfigSchema } from '../lib/models/model-config'
 
 // Names become URL segments and folder names: no dot first, no separators.
 /** A model name, as a JSON Schema pattern (lib/ tests folder names with it too). */

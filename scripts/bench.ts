@@ -27,7 +27,7 @@ import { describeScenario, scenariosFor } from './bench/scenarios'
 import { runCache } from './bench/cache'
 import { runSoak } from './bench/soak'
 import { findProjectRoot } from './build-models'
-import { mintToken } from '../lib/token'
+import { mintToken } from '../lib/auth/token'
 
 function options (root: string): BenchOptions {
   try {

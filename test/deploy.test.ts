@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { loadConfig } from '../lib/config'
-import { EnvSchema } from '../schemas/config'
+import { loadConfig } from '../lib/config/config'
+import { EnvSchema } from '../lib/config/env'
 
 const dir = join(__dirname, '..', 'deploy')
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { EnvSchema } from '../schemas/config'
+import { EnvSchema } from '../lib/config/env'
 
 const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8')
 const section = readme.slice(readme.indexOf('## Configuration\n'), readme.indexOf('\n## ', readme.indexOf('## Configuration\n') + 1))

@@ -1,9 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox'
 import { version as serverVersion } from '../../package.json'
-import { tritonModelConfig, v2ModelMetadata } from '../../lib/model-metadata'
+import { tritonModelConfig, v2ModelMetadata } from '../../lib/protocols/rest/metadata'
 import { notFound } from '../../plugins/errors'
-import { HEADER_LENGTH_HEADER, inferV2, parseHeaderLength } from '../../lib/v2-codec'
-import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, v2Errors } from '../../schemas/v2'
+import { HEADER_LENGTH_HEADER, inferV2, parseHeaderLength } from '../../lib/protocols/v2/codec'
+import { V2InferResponse, V2Live, V2ModelMetadata, V2ModelParams, V2Ready, V2ServerMetadata, v2Errors } from '../../lib/protocols/v2/wire'
 
 // The Open Inference Protocol (KServe v2), as Triton and MLServer speak it.
 // Health is public like /health/*; everything else needs the predict scope.

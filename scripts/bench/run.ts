@@ -3,7 +3,7 @@
 // scenarios share (same rows, same body, same connections) runs once.
 
 import { join } from 'node:path'
-import { EnvSchema } from '../../schemas/config'
+import { EnvSchema } from '../../lib/config/env'
 import type { BenchOptions } from './args'
 import { MLP_SPECS, MODELS, modelFile, type ModelKey } from './models'
 import { runInProcess, runLoad, startServer, stopServer, type ServerProcess } from './processes'

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type InjectOptions } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import app, { serverOptions } from '../../app'
-import { DEVELOPMENT_SECRET } from '../../lib/auth-key'
-import { loadConfig } from '../../lib/config'
+import { DEVELOPMENT_SECRET } from '../../lib/auth/auth-key'
+import { loadConfig } from '../../lib/config/config'
 import { buildFixtureRepository } from './fixture-repository'
 
 interface Test {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { ConfigError, loadConfig } from '../../lib/config'
+import { ConfigError, loadConfig } from '../../lib/config/config'
 import { buildApp, devToken, testEnv } from '../helpers/build-app'
 import { buildLoggedApp } from '../helpers/logged-app'
 import { assertError } from '../helpers/responses'

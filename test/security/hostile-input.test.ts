@@ -16,7 +16,7 @@ import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { createSigner } from 'fast-jwt'
-import { DEVELOPMENT_SECRET } from '../../lib/auth-key'
+import { DEVELOPMENT_SECRET } from '../../lib/auth/auth-key'
 import { buildApp, devToken, fixtureRepository } from '../helpers/build-app'
 import { assertError, type ExpectedError } from '../helpers/responses'
 

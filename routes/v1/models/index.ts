@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { describeModel, summarizeModel } from '../../../lib/model-metadata'
-import { predictTfServing, type TfServingReply as TfServingReplyType, type TfServingRequest } from '../../../lib/predictions'
+import { describeModel, summarizeModel } from '../../../lib/protocols/rest/metadata'
+import { predictTfServing, type TfServingReply as TfServingReplyType, type TfServingRequest } from '../../../lib/protocols/rest/predictions'
 import { errorResponses } from '../../../schemas/errors'
 import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
-import { TfServingBody, TfServingReply } from '../../../schemas/predict'
+import { TfServingBody, TfServingReply } from '../../../lib/protocols/rest/wire'
 
 // Model metadata and predictions need the predict scope; metadata carries an ETag (plugins/caching).
 const config = { scope: 'predict' } as const

@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { InputError } from '../../../lib/errors'
 import { ModelParams } from '../../../schemas/models'
-import { EmptyReply, LoadBody, RepositoryIndexBody, RepositoryIndexReply, UnloadBody } from '../../../schemas/repository'
-import { v2Errors } from '../../../schemas/v2'
+import { EmptyReply, LoadBody, RepositoryIndexBody, RepositoryIndexReply, UnloadBody } from '../../../lib/protocols/v2/repository-wire'
+import { v2Errors } from '../../../lib/protocols/v2/wire'
 
 // The model repository extension (Triton's /v2/repository): admin only.
 const config = { scope: 'admin' } as const

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { InferencePool } from '../../../lib/inference-pool'
+import { InferencePool } from '../../../lib/runtime/inference-pool'
 import { buildApp, bundledRepository, devToken } from '../../helpers/build-app'
 import { assertError } from '../../helpers/responses'
 

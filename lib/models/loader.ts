@@ -1,0 +1,162 @@
+// Loading one model's served versions into the inference pool: a session per
+// version in every worker, checked and warmed up, or the reason (with the
+// fix) it cannot serve. Every reason here may reach a client, so none names
+// a path of the server: files are named relative to the repository, the
+// repository itself by its role (the log has the rest).
+
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { dirname, join, resolve, sep } from 'node:path'
+import { DynamicBatcher } from '../runtime/dynamic-batcher'
+import { NotFoundError } from '../errors'
+import type { SessionMetadata } from '../runtime/worker-messages'
+import type { InferencePool } from '../runtime/inference-pool'
+import { baseOf, unavailableEntry, type ModelEntry } from './registry'
+import { MODEL_FILE, isValidModelName, modelPath, readModelSource, shownPath, type ModelSource } from './repository'
+import { describeVersion, type ModelVersion } from './version'
+import { planWarmup, warmUp } from './warmup'
+
+/** Where the loader says what an operator should know but no client needs (pino's and Fastify's loggers fit). */
+export interface ModelLog {
+  info: (details: Record<string, unknown>, message: string) => void
+}
+
+/** Who is told how the served versions are used (the metrics). */
+export interface ModelObserver {
+  /** A merged batch left for a run: its rows, and how long each of its requests waited in the batcher. */
+  batch: (model: ModelVersion, rows: number, waitsMs: number[]) => void
+}
+
+/** Turns an onnxruntime load failure into a reason with a fix. */
+export function explainLoadFailure (failure: string): string {
+  const message = failure.trim().replace(/\.+$/, '')
+  if (/unsupported data type|type .* is not supported|bfloat16|float8|int4/i.test(message)) {
+    return `${message}. The model uses an element type that onnxruntime-node cannot exchange with JavaScript (bfloat16, float8, int4): re-export it with float32, float16 or another supported type at its inputs and outputs`
+  }
+  if (/protobuf parsing failed|no graph|failed to load model|invalid protobuf/i.test(message)) {
+    return `${message}. The file is not a valid ONNX model: re-export it (torch.onnx.export, skl2onnx.to_onnx) and check it with onnx.checker.check_model`
+  }
+  if (/opset|ir version|unsupported model ir/i.test(message)) {
+    return `${message}. Re-export with an opset and IR version that onnxruntime-node 1.30 supports`
+  }
+  if (/could not find an implementation|not implemented|no kernel/i.test(message)) {
+    return `${message}. The model uses an operator or type the CPU runtime lacks: re-export it with another opset or replace that operator`
+  }
+  return `${message}. Check that the file is a complete ONNX model that onnxruntime can open`
+}
+
+/** SHA-256 of a file, streamed (a model may be gigabytes). */
+export async function fileDigest (path: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path), hash)
+  return hash.digest('hex')
+}
+
+export class ModelLoader {
+  /** Numbers each load's session keys, so a reload never reuses one. */
+  private generation = 0
+  /** The repository's absolute path, to take out of messages that name it. */
+  private readonly root: string
+
+  constructor (private readonly pool: InferencePool, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
+    this.root = resolve(repository)
+  }
+
+  /** A model folder of the repository, read; NotFoundError when there is none. */
+  async readSource (name: string): Promise<ModelSource> {
+    const dir = join(this.repository, name)
+    const missing = (): NotFoundError => new NotFoundError(
+      `model '${name}' is not in the model repository: there is no folder '${name}' in it; put the model at ${shownPath(name, '1', MODEL_FILE)}`)
+    // A valid name has no separator and no leading dot: it cannot leave the repository.
+    if (!isValidModelName(name)) throw missing()
+    try {
+      if (!(await stat(dir)).isDirectory()) throw missing()
+      return await readModelSource(this.repository, name)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      // Removed between the check and the read, or never there.
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw missing()
+      throw error
+    }
+  }
+
+  /**
+   * Loads every served version: READY with all of them or UNAVAILABLE with
+   * none. `attempted` gets each session key tried, for the caller to release
+   * the ones the outcome does not keep.
+   */
+  async loadVersions (source: ModelSource, attempted: string[]): Promise<ModelEntry> {
+    if (source.error !== undefined) return this.unavailable(source, source.error)
+    const loaded = new Map<number, ModelVersion>()
+    try {
+      for (const version of source.served) {
+        // A new key per load: a reload never swaps the session under requests
+        // that were checked against the old one's inputs.
+        const key = `${source.name}/${version}#${++this.generation}`
+        attempted.push(key)
+        loaded.set(version, await this.loadVersion(source, version, key))
+      }
+      return { ...baseOf(source), state: 'READY', loaded }
+    } catch (error) {
+      return this.unavailable(source, (error as Error).message)
+    }
+  }
+
+  private unavailable (source: ModelSource, reason: string): ModelEntry {
+    return unavailableEntry(source, this.withoutRoot(reason))
+  }
+
+  /**
+   * The last guard for reasons carrying text from elsewhere (onnxruntime, the
+   * file system): a path inside the repository is shown relative to it and
+   * the repository's own path by its role, since absolute paths tell a
+   * client about the host.
+   */
+  private withoutRoot (text: string): string {
+    // A repository at the file system root has no prefix worth taking out.
+    if (dirname(this.root) === this.root) return text
+    return text.split(this.root + sep).join('').split(this.root).join('the model repository')
+  }
+
+  private async loadVersion (source: ModelSource, version: number, key: string): Promise<ModelVersion> {
+    const path = modelPath(source, version)
+    let metadata: SessionMetadata
+    try {
+      metadata = await this.pool.load(key, path)
+    } catch (error) {
+      // onnxruntime names the file by the absolute path it was given.
+      const failure = (error as Error).message.split(path).join(shownPath(source.name, String(version), MODEL_FILE))
+      throw new Error(`version ${version}: ${explainLoadFailure(failure)}`)
+    }
+    const loaded = describeVersion(source, version, key, metadata)
+    // Cache entries are tied to these exact bytes: a changed file never answers from the old one's.
+    if (source.config.cache === true) loaded.digest = await fileDigest(path)
+    loaded.batcher = this.batcherFor(loaded)
+    const plan = planWarmup(loaded)
+    if (plan.unguessable.length > 0) {
+      this.log?.info({ model: source.name, version, dynamicDimensions: plan.unguessable },
+        `model '${source.name}' version ${version}: warm-up skipped, its dynamic dimensions beyond the batch (${plan.unguessable.join(', ')}) cannot be guessed; add a warmup to its config.json to warm it up`)
+    }
+    await warmUp(this.pool, loaded, plan)
+    return loaded
+  }
+
+  // Merging requests needs a dynamic batch dimension on every input and output.
+  private batcherFor (model: ModelVersion): DynamicBatcher | undefined {
+    const { config, key } = model
+    const maxBatchSize = config.max_batch_size ?? 0
+    if (config.dynamic_batching === undefined || maxBatchSize === 0) return undefined
+    const batchable = [...model.inputs, ...model.outputs].every(spec => spec.shape[0] === -1)
+    if (!batchable) return undefined
+    const { observer } = this
+    return new DynamicBatcher((feeds, fetches) => this.pool.run(key, feeds, fetches), {
+      maxBatchSize,
+      maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
+      preferredBatchSize: config.dynamic_batching.preferred_batch_size,
+      maxConcurrentBatches: this.pool.size,
+      onBatch: observer === undefined ? undefined : (rows, waitsMs) => observer.batch(model, rows, waitsMs)
+    })
+  }
+}

@@ -1,0 +1,197 @@
+// The models this server serves, for the HTTP layer: loads the repository
+// into the inference pool, loads and unloads models one operation at a time
+// per name, runs them, and answers "which model, which version, is it
+// ready". A model that cannot be served is kept with its reason; the others
+// serve. The jobs live in their own modules: model-loader (a model's
+// versions into the pool), model-registry (what is known and ready),
+// model-operation-queue and model-release (ordering, draining, releasing),
+// repository-index (Triton's index rows).
+
+import { performance } from 'node:perf_hooks'
+import { UnavailableError } from '../errors'
+import type { InferencePool } from '../runtime/inference-pool'
+import { ModelLoader, type ModelLog, type ModelObserver } from './loader'
+import { ModelOperationQueue } from './operation-queue'
+import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './registry'
+import { holding, releaseVersions } from './release'
+import { scanModelRepository, unreadableRepository, type ModelSource } from './repository'
+import type { ModelVersion } from './version'
+import { NOT_LOADED, UNLOADED, repositoryIndexRows } from './repository-index'
+import type { TensorMap } from '../tensors/tensor'
+import type { RepositoryIndexRow } from '../protocols/v2/repository-wire'
+
+export type { ModelState } from '../../schemas/models'
+export type { RepositoryIndexRow } from '../protocols/v2/repository-wire'
+export type { ModelEntry } from './registry'
+export type { ModelLog, ModelObserver } from './loader'
+export type { ModelVersion, UnservedOutput } from './version'
+export { NOT_LOADED, UNLOADED } from './repository-index'
+
+export interface ModelManagerOptions {
+  repository: string
+  /** The model `/predict` serves; default the first in the repository by name. */
+  defaultModel?: string
+  /**
+   * How long an unload or a reload waits for the runs holding a version
+   * before releasing it: INFERENCE_TIMEOUT_MS, by when the pool has answered
+   * every run (default the pool's own timeout).
+   */
+  drainTimeoutMs?: number
+  /** Where warm-ups skipped for dynamic dimensions are said. */
+  log?: ModelLog
+  /** Told of every merged batch (the metrics). */
+  observer?: ModelObserver
+}
+
+export class ModelManager {
+  private readonly registry: ModelRegistry
+  private readonly loader: ModelLoader
+  private readonly operations = new ModelOperationQueue()
+  private readonly drainTimeoutMs: number
+  private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
+
+  constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {
+    this.registry = new ModelRegistry(options.defaultModel)
+    this.loader = new ModelLoader(pool, options.repository, options.log, options.observer)
+    this.drainTimeoutMs = options.drainTimeoutMs ?? pool.timeoutMs
+  }
+
+  /** Loads every model of the repository. Never throws for one model's fault. */
+  async loadAll (): Promise<void> {
+    let sources: ModelSource[]
+    try {
+      sources = await scanModelRepository(this.options.repository)
+    } catch (error) {
+      this.registry.repositoryRead(unreadableRepository(error))
+      throw error
+    }
+    this.registry.repositoryRead()
+    await Promise.all(sources.map(source => this.operations.run(source.name, () => this.loadSource(source))))
+  }
+
+  /**
+   * (Re)loads one model from the repository folder, a folder added after
+   * start included. NotFoundError when there is no such folder (the model,
+   * if it is loaded, is then left as it is). A model that cannot be served is
+   * not an error: the entry says UNAVAILABLE with the reason. The entry is
+   * this load's outcome: an unload queued behind it does not change it.
+   */
+  async load (name: string): Promise<ModelEntry> {
+    return this.operations.run(name, async () => this.loadSource(await this.loader.readSource(name)))
+  }
+
+  /**
+   * Stops serving a model: UNLOADING (new requests get 503) while the runs
+   * already holding one of its versions finish, then its sessions leave the
+   * pool; it stays listed as UNAVAILABLE, reason 'unloaded', until loaded
+   * again. NotFoundError for a name neither known nor in the repository; a
+   * model folder never loaded has nothing to release.
+   */
+  async unload (name: string): Promise<ModelEntry> {
+    return this.operations.run(name, async () => {
+      const entry = this.registry.find(name)
+      if (entry === undefined) return unavailableEntry(await this.loader.readSource(name), NOT_LOADED)
+      // The versions stay listed while they drain, so the index shows them UNLOADING.
+      this.registry.set({ ...baseOf(entry), state: 'UNLOADING', loaded: entry.loaded })
+      await this.release([...entry.loaded.values()])
+      const unloaded = unavailableEntry(entry, UNLOADED)
+      this.registry.set(unloaded)
+      return unloaded
+    })
+  }
+
+  /** Triton's repository index: the models known and the model folders of the repository now. */
+  async repositoryIndex (): Promise<RepositoryIndexRow[]> {
+    let sources: ModelSource[]
+    try {
+      sources = await scanModelRepository(this.options.repository)
+    } catch (error) {
+      throw new UnavailableError(unreadableRepository(error))
+    }
+    return repositoryIndexRows(this.registry.list(), new Map(sources.map(source => [source.name, source.versions])))
+  }
+
+  private async loadSource (source: ModelSource): Promise<ModelEntry> {
+    const previous = this.registry.find(source.name)
+    // A model being reloaded keeps serving its old sessions until the new ones are ready.
+    if (previous?.state !== 'READY') this.registry.set({ ...baseOf(source), state: 'LOADING', loaded: new Map() })
+    const attempted: string[] = []
+    const entry = await this.loader.loadVersions(source, attempted)
+    this.registry.set(entry)
+    // Release what is not served now: the previous sessions, once the requests
+    // already holding them are answered, and after a failure whatever this
+    // attempt loaded.
+    const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
+    await this.release([...previous?.loaded.values() ?? []])
+    await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
+    return entry
+  }
+
+  private async release (versions: ModelVersion[]): Promise<void> {
+    await releaseVersions(this.pool, versions, this.drainTimeoutMs)
+    if (versions.length > 0) for (const listener of this.releaseListeners) listener(versions)
+  }
+
+  /** Calls `listener` with the versions of each unload or reload, once they are let go. */
+  onRelease (listener: (versions: ModelVersion[]) => void): void {
+    this.releaseListeners.push(listener)
+  }
+
+  notReadyReason (): string | undefined {
+    return this.registry.notReadyReason()
+  }
+
+  defaultModel (): string | undefined {
+    return this.registry.defaultModel()
+  }
+
+  list (): ModelEntry[] {
+    return this.registry.list()
+  }
+
+  /** Changes with every change of `name`'s entry (state, versions, reason). */
+  revision (name: string): number {
+    return this.registry.revision(name)
+  }
+
+  entry (name: string): ModelEntry {
+    return this.registry.entry(name)
+  }
+
+  /** A ready model version: the given one or the newest served. */
+  get (name: string, version?: number): ModelVersion {
+    return this.registry.get(name, version)
+  }
+
+  /** Rows waiting in the batchers, and runs sent to the inference workers and not yet answered. */
+  queueDepth (): { batcher: number, workers: number } {
+    let batcher = 0
+    for (const entry of this.registry.list()) {
+      for (const version of entry.loaded.values()) batcher += version.batcher?.queuedRows ?? 0
+    }
+    return { batcher, workers: this.pool.pending }
+  }
+
+  /** Throws 503 when `model` was let go (unloaded or reloaded) since a request got it. */
+  checkServed (model: ModelVersion): void {
+    if (model.released) {
+      throw new UnavailableError(`model '${model.name}' version ${model.version} is no longer loaded (unloaded or replaced by a reload); retry the request`, 1)
+    }
+  }
+
+  /** Runs a ready model; outputs default to every tensor output. */
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+    this.checkServed(model)
+    const start = performance.now()
+    const result = await holding(model, () => model.batcher === undefined
+      ? this.pool.run(model.key, feeds, outputs)
+      : model.batcher.submit(feeds, outputs))
+    return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
+  }
+
+  /** Lets the loads and unloads in progress finish, then stops the pool. */
+  async close (): Promise<void> {
+    await this.operations.idle()
+    await this.pool.close()
+  }
+}

@@ -1,0 +1,171 @@
+// A pool of worker threads, each holding a session of every loaded model.
+// Not piscina: its tasks are stateless and go to any worker, while sessions
+// are state that must be loaded into, and released from, every worker.
+
+import { Worker } from 'node:worker_threads'
+import { extname, join } from 'node:path'
+import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
+import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
+import { transferList, type TensorMap } from '../tensors/tensor'
+
+export interface InferencePoolOptions {
+  /** Worker threads, each able to run one inference at a time. */
+  workers: number
+  /** onnxruntime intra-op threads per session. */
+  threadsPerSession: number
+  /** Runs accepted at once (running and waiting); more are refused with 503. */
+  maxPending: number
+  /** A run not answered by then is answered 504; the worker still finishes it. */
+  timeoutMs: number
+  /** Called when a worker exits unasked (and is replaced), with its exit code. */
+  onWorkerExit?: (code: number) => void
+}
+
+type Request = WorkerRequest extends infer R ? R extends WorkerRequest ? Omit<R, 'id'> : never : never
+
+interface Pending {
+  resolve: (reply: WorkerReply & { ok: true }) => void
+  reject: (error: Error) => void
+}
+
+interface PoolWorker {
+  thread: Worker
+  pending: Map<number, Pending>
+  /** Runs sent and not yet answered by this worker. */
+  running: number
+  /** False while a replacement worker reloads the sessions. */
+  ready: boolean
+}
+
+// Compiled, the pool runs from dist/lib/*.js; under the test runner from .ts.
+const workerFile = join(__dirname, `inference-worker${extname(__filename)}`)
+
+export class InferencePool {
+  private readonly workers: PoolWorker[] = []
+  /** What every worker must hold: key → model file. */
+  private readonly loaded = new Map<string, string>()
+  private nextId = 1
+  private closing = false
+
+  constructor (private readonly options: InferencePoolOptions) {
+    for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) throw new RangeError(`InferencePool: ${key} must be a positive integer, got ${options[key]}`)
+    }
+    for (let i = 0; i < options.workers; i++) this.workers.push(this.spawn())
+  }
+
+  get size (): number {
+    return this.workers.length
+  }
+
+  /** A run not answered by then is answered 504 (INFERENCE_TIMEOUT_MS). */
+  get timeoutMs (): number {
+    return this.options.timeoutMs
+  }
+
+  /** Runs sent to workers and not yet answered, across the pool. */
+  get pending (): number {
+    return this.workers.reduce((sum, worker) => sum + worker.running, 0)
+  }
+
+  private spawn (): PoolWorker {
+    const thread = new Worker(workerFile)
+    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true }
+    thread.on('message', (reply: WorkerReply) => {
+      const call = worker.pending.get(reply.id)
+      if (call === undefined) return
+      worker.pending.delete(reply.id)
+      if (reply.ok) call.resolve(reply)
+      else call.reject(new Error(reply.error))
+    })
+    thread.on('error', () => { /* reported through 'exit' */ })
+    thread.on('exit', code => this.replace(worker, code))
+    return worker
+  }
+
+  // A worker that dies (a runtime abort, an out-of-memory) takes its calls
+  // with it; the pool answers them with an error and starts a new worker.
+  private replace (worker: PoolWorker, code: number): void {
+    for (const call of worker.pending.values()) call.reject(new Error(`inference worker exited with code ${code}`))
+    worker.pending.clear()
+    worker.running = 0
+    const index = this.workers.indexOf(worker)
+    if (this.closing || index === -1) return
+    this.options.onWorkerExit?.(code)
+    const fresh = this.spawn()
+    fresh.ready = false
+    this.workers[index] = fresh
+    // A session that no longer loads (its file removed) fails only its own
+    // runs on this worker; retrying the whole worker would loop forever.
+    const reloads = [...this.loaded].map(([key, path]) =>
+      this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
+    Promise.allSettled(reloads).then(() => { fresh.ready = true })
+  }
+
+  private call (worker: PoolWorker, request: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      worker.pending.set(id, { resolve, reject })
+      worker.thread.postMessage({ ...request, id }, transfer)
+    })
+  }
+
+  /** Loads a model file into every worker; resolves with its metadata. */
+  async load (key: string, path: string): Promise<SessionMetadata> {
+    const replies = await Promise.all(this.workers.map(worker =>
+      this.call(worker, { op: 'load', key, path, threads: this.options.threadsPerSession })))
+    this.loaded.set(key, path)
+    return replies[0].metadata as SessionMetadata
+  }
+
+  /** Releases a model's sessions in every worker. */
+  async unload (key: string): Promise<void> {
+    this.loaded.delete(key)
+    await Promise.all(this.workers.map(worker => this.call(worker, { op: 'unload', key })))
+  }
+
+  /** Runs a loaded model on the least busy worker. */
+  async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    if (this.closing) throw new UnavailableError('the server is shutting down')
+    if (this.pending >= this.options.maxPending) {
+      throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
+    }
+    const worker = this.workers
+      .filter(candidate => candidate.ready)
+      .reduce<PoolWorker | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
+    if (worker === undefined) throw new OverloadedError('no inference worker is ready; retry shortly')
+    worker.running++
+    const reply = this.call(worker, { op: 'run', key, feeds, fetches }, transferList(feeds))
+      .finally(() => { worker.running = Math.max(0, worker.running - 1) })
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new InferenceTimeoutError(`inference did not finish within ${this.options.timeoutMs} ms`)), this.options.timeoutMs)
+    })
+    try {
+      const { outputs } = await Promise.race([reply, timeout])
+      return outputs as TensorMap
+    } finally {
+      clearTimeout(timer)
+      // A late answer after a timeout must not become an unhandled rejection.
+      reply.catch(() => {})
+    }
+  }
+
+  /**
+   * Stops every worker once its runs are done. Terminating a thread in the
+   * middle of session.run aborts the whole process (onnxruntime throws across
+   * the native boundary), so each worker is asked to exit, which it does after
+   * the runs already queued to it; `graceMs` later, stragglers are terminated.
+   */
+  async close (graceMs = this.options.timeoutMs + 1000): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    await Promise.all(this.workers.map(async worker => {
+      const exited = new Promise<void>(resolve => worker.thread.once('exit', () => resolve()))
+      worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+      const timer = setTimeout(() => { worker.thread.terminate().catch(() => {}) }, graceMs)
+      await exited
+      clearTimeout(timer)
+    }))
+  }
+}

@@ -1,0 +1,24 @@
+// Messages between the pool (main thread) and its inference workers.
+
+import type { TensorMap, TensorSpec } from '../tensors/tensor'
+
+export interface SessionMetadata {
+  inputs: TensorSpec[]
+  /** Tensor outputs, the ones that can be fetched. */
+  outputs: TensorSpec[]
+  /** Names of outputs that are not tensors (sequences, maps), which we cannot return. */
+  nonTensorOutputs: string[]
+  /** Symbolic dimension names, by input or output name, where the model gives them. */
+  dimNames: Record<string, Array<string | null>>
+}
+
+export type WorkerRequest =
+  | { id: number, op: 'load', key: string, path: string, threads: number }
+  | { id: number, op: 'unload', key: string }
+  | { id: number, op: 'run', key: string, feeds: TensorMap, fetches: string[] }
+  /** Release every session and exit, after the messages already queued. */
+  | { id: number, op: 'close' }
+
+export type WorkerReply =
+  | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap }
+  | { id: number, ok: false, error: string }

@@ -1,124 +1,62 @@
-// The root plugin: our plugins first (config, models, errors, …), then the
-// route files. server.ts and the tests both build the app from here.
+// The root plugin: the request pipeline in order, then the route files.
+// server.ts and the tests both build the app from here (with the
+// constructor options of http/server-options).
 
-import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import AutoLoad from '@fastify/autoload'
-import type { FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DestinationStream } from 'pino'
 import type { AppConfig } from './lib/config/config'
-import { bodyPending } from './plugins/connection-limits'
-import { RequestLogController } from './plugins/request-log'
-import { fastifyErrorBody, protocolErrorBody } from './schemas/errors'
+import auth from './plugins/auth'
+import caching from './plugins/caching'
+import config from './plugins/config'
+import connectionLimits from './plugins/connection-limits'
+import contentTypes from './plugins/content-types'
+import dataPlane from './plugins/data-plane'
+import docs from './plugins/docs'
+import errors from './plugins/errors'
+import lifecycle from './plugins/lifecycle'
+import loadShedding from './plugins/load-shedding'
+import metrics from './plugins/metrics'
+import models from './plugins/models'
+import quota from './plugins/quota'
+import rateLimit from './plugins/rate-limit'
+import redis from './plugins/redis'
+import requestLog from './plugins/request-log'
+import security from './plugins/security'
 
 export interface AppOptions {
   config: AppConfig
 }
 
-// How often Node looks for requests past REQUEST_TIMEOUT_MS (its default,
-// 30 s, let a 1 s deadline stretch to 30 s). The check walks the open
-// connections in C++; four times a second costs nothing measurable.
-const CONNECTIONS_CHECKING_INTERVAL_MS = 250
-
-// A client's id is kept when it is a sane token, so a trace can follow one
-// request across services; anything else (huge, control characters) is replaced.
-const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
-
-export function requestId (request: IncomingMessage): string {
-  const header = request.headers['x-request-id']
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
-}
-
-/** Fastify's constructor options for a configuration; logs go to `logStream` (default: stdout, synchronously). */
-export function serverOptions (config: AppConfig, logStream?: DestinationStream): FastifyHttpOptions<Server> {
-  const logController = new RequestLogController()
-  return {
-    logger: {
-      level: config.logLevel,
-      stream: logStream,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' }
-    },
-    genReqId: requestId,
-    logController,
-    bodyLimit: config.bodyLimit,
-    // A client has this long to send a whole request, headers and body
-    // (slow-loris defence); the clientErrorHandler answers 408. Node checks it
-    // every connectionsCheckingInterval (below).
-    requestTimeout: config.requestTimeoutMs,
-    // An idle keep-alive connection is closed after this (Node adds a second
-    // of grace, so a client reusing it just in time is not cut off).
-    keepAliveTimeout: config.keepAliveTimeoutMs,
-    trustProxy: config.trustProxy,
-    routerOptions: {
-      // Model names may be 128 characters; longer segments get a JSON 414.
-      maxParamLength: 200
-    },
-    // A malformed URL (bad percent-encoding) or an over-long segment is caught
-    // by the router before any route, and so before any scope's error
-    // handler: answer in the shape the URL's scope would (its prefix is all
-    // there is to go by here).
-    frameworkErrors: (error, request, reply) => {
-      const statusCode = error.statusCode ?? 400
-      // These replies skip the response hooks, so their log line is written here.
-      reply.raw.once('finish', () => logController.requestCompleted(null, request, reply as FastifyReply))
-      reply.header('x-request-id', request.id)
-      // Refused before the body was read: close rather than drain it (see plugins/connection-limits).
-      if (bodyPending(request.raw)) reply.header('connection', 'close')
-      const body = /^\/v2(\/|\?|$)/.test(request.url) ? protocolErrorBody : fastifyErrorBody
-      ;(reply as FastifyReply).code(statusCode).send(body(statusCode, error.code, error.message))
-    },
-    http: {
-      // Node would answer a missing Host with an empty 400; the content-types
-      // plugin refuses it in JSON instead.
-      requireHostHeader: false,
-      // Headers are part of the request: the same deadline. Node 20 also let a
-      // dripped body run until headersTimeout (default 60 s) whatever
-      // requestTimeout said. Node refuses a headersTimeout over requestTimeout
-      // at construction, so both are given here.
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: config.requestTimeoutMs,
-      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS
-    },
-    // Requests Node's HTTP parser refuses (bad framing, huge headers) get the
-    // same JSON shape as every other error.
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
-      if (error.code === 'ECONNRESET' || socket.destroyed) return
-      const statusCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
-      const message = statusCode === 408
-        ? 'the request was not received in time (REQUEST_TIMEOUT_MS)'
-        : statusCode === 431 ? 'the request headers are larger than 16 KiB' : `malformed HTTP request: ${error.message}`
-      const body = JSON.stringify({ statusCode, code: error.code ?? 'BAD_REQUEST', error: STATUS_CODES[statusCode], message })
-      // After a response has begun (one sent before a body that then timed
-      // out), another would corrupt it: only close. Node's own handler checks
-      // the same internal field.
-      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-      if (socket.writable && response?.headersSent !== true) {
-        socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-      }
-      socket.destroy(error)
-    },
-    ajv: {
-      customOptions: {
-        // Refuse unknown keys with a message instead of silently dropping them.
-        removeAdditional: false,
-        // Never turn "1,2" or null into [..]: a body is taken as sent. Path
-        // parameters are strings in the schemas for the same reason.
-        coerceTypes: false,
-        // Keeps the offending value on each error, so a message can say what was received.
-        verbose: true
-      }
-    }
-  }
-}
-
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
-  await fastify.register(AutoLoad, {
-    dir: join(__dirname, 'plugins'),
-    options: opts
-  })
+  // What the pipeline stands on.
+  await fastify.register(config, opts)
+  await fastify.register(metrics)
+  await fastify.register(redis)
+  await fastify.register(lifecycle)
+  await fastify.register(models)
+
+  // The request pipeline. Each plugin adds its onRequest hook here, and
+  // Fastify runs them in this order for every request, unknown URLs
+  // included; the first to answer ends the request. A security rule depends
+  // on the order: nothing is counted, cached or served before auth has run,
+  // and no cached answer skips the quota (test/app.test.ts).
+  await fastify.register(requestLog) // 1. the request id (x-request-id), the request's facts
+  await fastify.register(security) // 2. security headers, on every answer that follows
+  await fastify.register(connectionLimits) // (connections per address; Connection: close on early answers)
+  await fastify.register(errors) // (the error shape; unknown URLs 404 before their body is read)
+  await fastify.register(contentTypes) // 3. a Host header; the body parsers
+  await fastify.register(loadShedding) // 4. 503 while the event loop lags, before any work
+  await fastify.register(rateLimit) // 5. the client address must be one (X-Forwarded-For); the limiter's store
+  await fastify.register(auth) // 6. the bearer token and the route's scope: 401, 403, 429 for failed attempts
+  await fastify.register(quota) // 7. the identity's quota: 429
+  await fastify.register(caching) // 8. metadata ETags: 304; the prediction cache's store
+  // Then the body is parsed and validated, and the route makes one call
+  // into the data plane (its prediction cache lookup, batcher and pool).
+  await fastify.register(dataPlane)
+  await fastify.register(docs)
+
   await fastify.register(AutoLoad, {
     dir: join(__dirname, 'routes'),
     // A folder's autohooks file sets up its scope (routes/v2: the protocol's

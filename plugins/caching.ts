@@ -56,15 +56,15 @@ export default fp(async (fastify) => {
   const instance = randomUUID().slice(0, 8)
   const currentEtag = (request: FastifyRequest): string | undefined => {
     const { name } = request.params as { name?: string }
-    const revision = name === undefined ? 0 : models.revision(name)
+    const revision = name === undefined ? 0 : models.registry.revision(name)
     if (revision === 0) return undefined
     const url = createHash('sha256').update(request.url).digest('base64url').slice(0, 16)
     return `"${instance}.${revision}.${url}"`
   }
 
   // Runs before @fastify/caching's own onRequest hook (registered below),
-  // and after auth's (a dependency): an anonymous request never gets a 304.
-  // Only the current ETag of an ETag route may reach the store lookup.
+  // and after auth's and the quota's (app.ts): an anonymous request never
+  // gets a 304. Only the current ETag of an ETag route may reach the store lookup.
   fastify.addHook('onRequest', (request, _reply, done) => {
     const sent = request.headers['if-none-match']
     if (sent !== undefined && (request.routeOptions.config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request))) {
@@ -74,10 +74,11 @@ export default fp(async (fastify) => {
   })
   // Synchronous: it runs on every response, and a promise per response costs.
   fastify.addHook('onSend', (request, reply, payload, done) => {
-    const outcome = request.inference?.cache
+    const inference = request.facts?.inference
+    const outcome = inference?.cache
     if (outcome !== undefined) {
       reply.header('x-cache', outcome)
-      metrics.cacheLookups.inc({ model: request.inference?.model, result: outcome === 'HIT' ? 'hit' : 'miss' })
+      metrics.cacheLookups.inc({ model: inference?.model, result: outcome === 'HIT' ? 'hit' : 'miss' })
     } else if (request.routeOptions.config.etag === true && reply.statusCode === 200) {
       const etag = currentEtag(request)
       if (etag !== undefined) reply.etag(etag, config.cache.ttlMs)
@@ -92,4 +93,4 @@ export default fp(async (fastify) => {
     // (If-None-Match) each time, which the ETag makes cheap.
     privacy: caching.privacy.NOCACHE
   })
-}, { name: 'caching', dependencies: ['config', 'redis', 'metrics', 'models', 'auth'] })
+}, { name: 'caching', dependencies: ['config', 'redis', 'metrics', 'models', 'auth', 'quota'] })

@@ -1,9 +1,10 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
 import fp from 'fastify-plugin'
-import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { errorCodes } from 'fastify'
+import { UNSUPPORTED_MEDIA_TYPE } from '../http/error-handler'
+import { jsonBodyParser } from '../http/json-body-parser'
 import { InputError, ServeError } from '../lib/errors'
-import { UNSUPPORTED_MEDIA_TYPE } from './errors'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -11,15 +12,6 @@ declare module 'fastify' {
     compressedBodies?: boolean
     /** The handler gets the body as a Buffer, whatever its content type (v2 infer decodes its own). */
     rawBody?: boolean
-  }
-}
-
-function isJson (text: string): boolean {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -80,24 +72,6 @@ function inflated (payload: Readable, encoding: 'gzip' | 'deflate', limit: numbe
   return body
 }
 
-type Done = (error: Error | null, value?: unknown) => void
-
-/**
- * Fastify's JSON parser refuses `__proto__` and `constructor.prototype`
- * keys (good) but calls that "not valid JSON" (confusing): this says what
- * was refused. For the content-type parsers of any scope.
- */
-export function jsonBodyParser (fastify: FastifyInstance): (request: FastifyRequest, body: Buffer, done: Done) => void {
-  const parse = fastify.getDefaultJsonParser('error', 'error')
-  return (request, body, done) => {
-    const text = body.toString('utf8')
-    parse(request, text, (error: Error | null, value: unknown) => {
-      if (error !== null && isJson(text)) done(new InputError('body', 'body: the keys __proto__ and constructor.prototype are not allowed in a request body'))
-      else done(error, value)
-    })
-  }
-}
-
 /**
  * Requests are HTTP/1.1 with a Host header and JSON bodies. Fastify also
  * parses text/plain by default, which would turn a wrong content type into a
@@ -126,7 +100,7 @@ export default fp(async (fastify) => {
   })
 
   fastify.removeContentTypeParser(['text/plain', 'application/json'])
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(fastify))
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser)
   // Any other type, or none.
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(unsupportedMediaType(), undefined))
 }, { name: 'content-types', dependencies: ['errors'] })

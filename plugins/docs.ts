@@ -4,10 +4,8 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TObject } from '@sinclair/typebox'
 import type { FastifyContextConfig, FastifySchema } from 'fastify'
 import { version } from '../package.json'
-import type { ModelManager } from '../lib/models/manager'
-import { modelOperations, type DocumentedModel } from '../lib/openapi/model-paths'
-import { hasBatchDimension } from '../lib/models/version'
-import { V2InferRequest } from '../lib/protocols/v2/wire'
+import { modelPaths } from '../lib/openapi/model-paths'
+import { InferRequestSchema } from '../lib/protocols/v2/wire'
 
 /** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
 function pathParams (params: TObject, url: string): TObject {
@@ -25,7 +23,7 @@ function documented (schema: FastifySchema | undefined, url: string, config: Fas
   const shown: FastifySchema = { ...schema }
   if (schema?.params !== undefined) shown.params = pathParams(schema.params as TObject, url)
   if (config?.scope !== undefined) (shown as Record<string, unknown>).security = [{ bearer: [] }]
-  if (config?.rawBody === true) shown.body = V2InferRequest
+  if (config?.rawBody === true) shown.body = { ...InferRequestSchema, description: 'JSON tensors; with the binary tensor data extension, the JSON part followed by raw bytes (Inference-Header-Content-Length)' }
   // A 200 without a description would read "Default Response": it says what the operation gives.
   const response = schema?.response as Record<string, { description?: string, type?: string }> | undefined
   // /metrics has no response schema (its text is not serialized): documented as a string.
@@ -34,14 +32,6 @@ function documented (schema: FastifySchema | undefined, url: string, config: Fas
     shown.response = { ...response, 200: { ...ok, description: schema.summary } }
   }
   return shown
-}
-
-/** The newest served version of every ready model, as its operations are made of. */
-function documentedModels (models: ModelManager): DocumentedModel[] {
-  return models.list().filter(entry => entry.state === 'READY').map(entry => {
-    const model = models.get(entry.name)
-    return { name: model.name, version: model.version, inputs: model.inputs, outputs: model.outputs, batched: hasBatchDimension(model) }
-  })
 }
 
 /** The OpenAPI 3 document at /docs/json, built from the routes' TypeBox schemas, and Swagger UI at /docs. */
@@ -80,8 +70,8 @@ export default fp(async (fastify) => {
     // document: a model loaded or unloaded shows at once.
     transformSpecification: (document: Readonly<Record<string, unknown>>) => {
       const paths = document.paths as Record<string, unknown>
-      return { ...document, paths: { ...paths, ...modelOperations(documentedModels(fastify.models)) } }
+      return { ...document, paths: { ...paths, ...fastify.dataPlane.catalog(modelPaths) } }
     },
     transformSpecificationClone: false
   })
-}, { name: 'docs', dependencies: ['auth', 'models'] })
+}, { name: 'docs', dependencies: ['auth', 'data-plane'] })

@@ -18,8 +18,8 @@ declare module 'fastify' {
     metrics: Metrics
   }
   interface FastifyContextConfig {
-    /** true: a prediction route, counted in onnx_serve_inference_requests_total. */
-    inference?: boolean
+    /** true: a route that runs inference, counted in onnx_serve_inference_requests_total. */
+    inferenceRoute?: boolean
   }
 }
 
@@ -36,7 +36,7 @@ export default fp(async (fastify) => {
   const metrics: ServerMetrics = createServerMetrics(() => fastify.hasDecorator('models')
     ? {
         queueDepth: () => fastify.models.queueDepth(),
-        modelStates: () => fastify.models.list(),
+        modelStates: () => fastify.models.registry.list(),
         redisUp: () => fastify.redis === null ? undefined : fastify.redis.status === 'ready'
       }
     : undefined)
@@ -55,21 +55,17 @@ export default fp(async (fastify) => {
   })
 
   // A model label is a model this server knows: a client naming others must not create series.
-  const modelOf = (request: FastifyRequest): string => {
-    const { name } = request.params as { name?: string }
-    const model = name ?? fastify.models.defaultModel()
-    return model !== undefined && fastify.models.list().some(entry => entry.name === model) ? model : 'unknown'
-  }
+  const modelOf = (request: FastifyRequest): string => fastify.dataPlane.modelLabel((request.params as { name?: string }).name)
 
   fastify.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: unknown paths must not create series.
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.httpRequestDuration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
-    if (request.routeOptions.config.inference === true) {
-      const { inference } = request
-      const labels = inference === null ? { model: modelOf(request), version: '' } : { model: inference.model, version: String(inference.version) }
+    if (request.routeOptions.config.inferenceRoute === true) {
+      const inference = request.facts?.inference
+      const labels = inference === undefined ? { model: modelOf(request), version: '' } : { model: inference.model, version: String(inference.version) }
       metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(reply.statusCode) })
-      if (inference !== null && inference.cache !== 'HIT') metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
+      if (inference !== undefined && inference.cache !== 'HIT') metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
     }
     done()
   })

@@ -45,7 +45,7 @@ export default fp(async (fastify) => {
   // Reasons that clients see name files relative to the repository; the log
   // is the server's own, so it names the folders in full for the operator.
   const loading = models.loadAll().then(() => {
-    const entries = models.list()
+    const entries = models.registry.list()
     if (entries.length === 0) fastify.log.warn({ repository: config.modelRepository }, 'the model repository holds no model')
     else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
     for (const entry of entries) {

@@ -45,17 +45,18 @@ function countingFailures (inner: FastifyRateLimitStore, onFailure: () => void):
 }
 
 /**
- * Per-identity quotas with @fastify/rate-limit: RATE_LIMIT_MAX requests per
+ * @fastify/rate-limit's counters: RATE_LIMIT_MAX requests per
  * RATE_LIMIT_WINDOW ms, shared by every pod through Redis when REDIS_URL is
  * set. If Redis is unreachable, requests are served (fail open), logged by
  * the redis plugin and counted in onnx_serve_rate_limit_store_unavailable_total.
- * The limiter's hooks are per route, so they run after the global auth hook
- * and see the verified subject.
+ * Registered before auth, which counts failed attempts with it; the quota
+ * itself is charged after auth (plugins/quota), by the verified subject.
  */
 export default fp(async (fastify) => {
   const { config, redis, metrics } = fastify
   await fastify.register(rateLimit, {
-    global: true,
+    // Not a hook per route: plugins/quota charges every request at its place in the pipeline.
+    global: false,
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
     keyGenerator: rateLimitKey,

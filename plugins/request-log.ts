@@ -1,45 +1,31 @@
 import fp from 'fastify-plugin'
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { InferenceLog } from '../lib/data-plane/data-plane'
+import type { RequestFacts } from '../lib/data-plane/infer-codec'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by prediction routes, for the request's log line. */
-    inference: InferenceLog | null
-    /** An error answered with a 5xx (set by the errors plugin), logged with its stack on the request's line. */
+    /**
+     * What the data plane records of the request (its inference), for its log
+     * line and the metrics. Set by the first onRequest hook; a request refused
+     * before any hook ran (a malformed URL) has none.
+     */
+    facts: RequestFacts
+    /** An error answered with a 5xx (set by the error handler), logged with its stack on the request's line. */
     failure: Error | null
   }
 }
 
 /**
- * Exactly one line per request, when it completes: method, url, status,
- * duration and, for predictions, the model, version, rows and inference time.
- * Given to Fastify's constructor (server options), not registered.
+ * The first step of every request: its id travels back to the client in
+ * `x-request-id`, and it gets the facts object the data plane fills in. The
+ * one log line per request is written by http/request-log-controller.
  */
-export class RequestLogController extends LogController {
-  override incomingRequest (): void {}
-
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const err = error ?? request.failure ?? undefined
-    const line = {
-      req: request,
-      res: reply,
-      responseTime: Math.round(reply.elapsedTime * 100) / 100,
-      ...request.inference,
-      err
-    }
-    // 503 is the server saying "not now" on purpose (loading, draining, shedding), not a fault.
-    if (reply.statusCode === 503) reply.log.warn(line, 'request completed')
-    else if (err !== undefined || reply.statusCode >= 500) reply.log.error(line, 'request completed')
-    else reply.log.info(line, 'request completed')
-  }
-}
-
-/** The request id travels back to the client in `x-request-id`. */
 export default fp(async (fastify) => {
-  fastify.decorateRequest('inference', null)
+  // Every request gets its own object in the hook below, before any route reads it.
+  fastify.decorateRequest('facts', null as unknown as RequestFacts)
   fastify.decorateRequest('failure', null)
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    request.facts = {}
     reply.header('x-request-id', request.id)
+    done()
   })
 }, { name: 'request-log' })

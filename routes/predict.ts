@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { predictOutput } from '../lib/protocols/rest/predictions'
-import { errorResponses } from '../schemas/errors'
+import { predict } from '../lib/protocols/rest/predict'
 import { PredictBody, PredictReply } from '../lib/protocols/rest/wire'
+import { errorResponses } from '../schemas/errors'
 
-const predict: FastifyPluginAsyncTypebox = async (fastify) => {
+const route: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/predict', {
-    config: { scope: 'predict', inference: true },
+    config: { scope: 'predict', inferenceRoute: true },
     schema: {
       summary: 'Predict with the default model',
       description: 'One row or an array of rows in `input_data`; one prediction per row, class names where the model has labels.',
@@ -13,11 +13,7 @@ const predict: FastifyPluginAsyncTypebox = async (fastify) => {
       body: PredictBody,
       response: { 200: PredictReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
     }
-  }, async (request) => {
-    const { reply, log } = await predictOutput(fastify.inference, fastify.inference.model(undefined), request.body.input_data)
-    request.inference = log
-    return reply
-  })
+  }, async (request) => fastify.dataPlane.infer(predict, {}, request.body, request.facts))
 }
 
-export default predict
+export default route

@@ -51,3 +51,20 @@ export function errorResponses (...codes: number[]): Record<number, ErrorRespons
     examples: [fastifyErrorBody(code, ERROR_EXAMPLES[code].code, ERROR_EXAMPLES[code].message)]
   })]))
 }
+
+/** Every non-200 on /v2: what NVIDIA's and KServe's clients parse. */
+const v2ErrorProperties = { error: Type.String() }
+
+// Where /v2 words an error otherwise (its field names are the protocol's).
+const V2_ERROR_MESSAGES: Readonly<Record<number, string>> = {
+  400: 'inputs[0].shape[1]: expected 4 (model shape [-1, 4] of input \'features\'), received 3',
+  403: 'this route needs the \'admin\' scope; the token has predict'
+}
+
+/** The error responses of a /v2 route: the protocol's shape, each status with its own description and example. */
+export function v2Errors (...codes: number[]): Record<number, TObject<typeof v2ErrorProperties>> {
+  return Object.fromEntries(codes.map(code => [code, Type.Object(v2ErrorProperties, {
+    description: statusDescription(code),
+    examples: [protocolErrorBody(code, ERROR_EXAMPLES[code].code, V2_ERROR_MESSAGES[code] ?? ERROR_EXAMPLES[code].message)]
+  })]))
+}

@@ -1,99 +1,136 @@
-// The one road every API takes to a model (/predict, TF Serving and KServe
-// V1, the Open Inference Protocol v2): the framings decode their bodies into
-// tensors through the one tensor core (lib/tensor-json) and hand them here;
-// this resolves the model version, applies the row limits every API shares,
-// runs through the batcher and the worker pool, and hands back the outputs
-// with what the request's log line and metrics need.
+// The data plane: every operation on the server and its models, for every
+// protocol and transport (as MLServer's DataPlane is for its REST and gRPC
+// servers). A transport turns its wire messages into one call here, passing
+// the protocol's codec or view; the data plane resolves the model, runs the
+// checks every protocol shares, the cache, the batcher and the pool, and
+// fills in the request's facts for the transport's logs and metrics.
 
 import { performance } from 'node:perf_hooks'
-import { InputError, NotFoundError } from '../errors'
-import type { ModelManager, ModelVersion } from '../models/manager'
-import { hasBatchDimension } from '../models/version'
 import type { CacheOutcome, PredictionCache } from '../cache/prediction-cache'
+import { InputError, NotFoundError } from '../errors'
+import type { ModelManager } from '../models/manager'
+import type { RepositoryIndexRow } from '../models/repository-index'
+import type { ModelVersion } from '../models/version'
 import type { TensorMap } from '../tensors/tensor'
+import type { InferCodec, InferenceLimits, InferenceRecord, RequestFacts } from './infer-codec'
+import { batchRows } from './batch-rows'
+import type { ModelCatalog, ModelRef, ServedModel, ServerInfo } from './views'
 
-export interface InferenceLimits {
-  /** Rows (the batch dimension) one request may carry, whatever the model allows (MAX_ROWS). */
-  maxRows: number
-  /** Tensor elements one request may carry across its inputs (MAX_TENSOR_ELEMENTS). */
-  maxElements: number
+export interface DataPlaneOptions {
+  server: ServerInfo
+  limits: InferenceLimits
+  /** The prediction cache, for the models whose config.json enables it. */
+  cache?: PredictionCache
+  /** Why the server as a whole should get no traffic now (shutting down, overloaded), whatever its models say. */
+  serverCondition?: () => string | undefined
 }
 
-/** What the request's log line and the metrics need of an inference. */
-export interface InferenceLog {
-  model: string
-  version: number
-  rows: number
-  /** Time spent in the batcher and the pool, queueing included (or in the cache). */
-  inferenceMs: number
-  /** For models with the prediction cache on: whether this answer came from it. */
-  cache?: CacheOutcome
-}
+export class DataPlane {
+  readonly limits: InferenceLimits
 
-export interface InferenceResult {
-  outputs: TensorMap
-  log: InferenceLog
-}
-
-export interface RunOptions {
-  /** The outputs to fetch; every output when absent. */
-  fetches?: string[]
-  /** The request field the rows came in, for messages: `input_data`, `instances`, `inputs`. */
-  field: string
-  /** The framing sends rows, so the first dimension is the batch whatever the model says. */
-  rows?: boolean
-}
-
-export class InferenceService {
-  constructor (readonly models: ModelManager, readonly limits: InferenceLimits, private readonly cache?: PredictionCache) {}
-
-  /** The version a request names, the newest served when it names none; the default model when it names no model. */
-  model (name: string | undefined, version?: number): ModelVersion {
-    const model = name ?? this.models.defaultModel()
-    if (model === undefined) throw new NotFoundError('no model is configured; put one in the model repository or set DEFAULT_MODEL')
-    return this.models.get(model, version)
+  constructor (private readonly models: ModelManager, private readonly options: DataPlaneOptions) {
+    this.limits = options.limits
   }
 
-  async run (model: ModelVersion, feeds: TensorMap, options: RunOptions): Promise<InferenceResult> {
-    const rows = this.checkRows(model, feeds, options)
-    const log = { model: model.name, version: model.version, rows }
-    const { cache } = this
-    if (cache === undefined || model.config.cache !== true || model.digest === undefined) {
-      const { outputs, ms } = await this.models.run(model, feeds, options.fetches)
-      return { outputs, log: { ...log, inferenceMs: ms } }
-    }
-    // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
-    // or those named) share it; each takes what it asked for.
-    const start = performance.now()
-    const all = model.outputs.map(output => output.name)
-    const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all,
-      async () => (await this.models.run(model, feeds, all)).outputs)
-    // A hit is served only while the version it was looked up for still is.
-    this.models.checkServed(model)
-    const outputs = options.fetches === undefined ? found.outputs : Object.fromEntries(options.fetches.map(name => [name, found.outputs[name]]))
-    return { outputs, log: { ...log, inferenceMs: Math.round((performance.now() - start) * 1000) / 1000, cache: found.cache } }
+  server<T> (view: (server: ServerInfo) => T): T {
+    return view(this.options.server)
+  }
+
+  /** The process answers: liveness needs nothing more. */
+  live (): boolean {
+    return true
+  }
+
+  /** Why the server should not get traffic now (the readiness of every protocol), or undefined when it should. */
+  notReadyReason (): string | undefined {
+    return this.options.serverCondition?.() ?? this.models.registry.notReadyReason()
+  }
+
+  /** Every model the server knows. */
+  catalog<T> (view: (catalog: ModelCatalog) => T): T {
+    const { registry } = this.models
+    return view({ entries: registry.list(), defaultModel: registry.defaultModel() })
+  }
+
+  /** A model version that serves, seen through `view`: 404 for an unknown model or version, 503 for one not ready. */
+  model<T> (ref: ModelRef, view: (served: ServedModel) => T): T {
+    const model = this.resolve(ref)
+    return view({ entry: this.models.registry.entry(model.name), model, requestedVersion: ref.version })
   }
 
   /**
-   * The batch size every input agrees on, within max_batch_size and
-   * MAX_ROWS (Triton refuses a batch above max_batch_size with 400). A model
-   * has a batch dimension when config.json gives max_batch_size, or when the
-   * first dimension of every input is dynamic; otherwise a v2 request is one
-   * row (a row framing's rows are its batch, whatever the model says).
+   * One inference: `codec` turns the protocol's `payload` into tensors
+   * checked against the model; the rows are checked against the limits every
+   * protocol shares; the outputs come from the cache, or the batcher and the
+   * pool; `codec`'s plan turns them into the protocol's answer. `facts`
+   * records the inference for the request's log line and metrics.
    */
-  private checkRows (model: ModelVersion, feeds: TensorMap, { field, rows: framedAsRows = false }: RunOptions): number {
-    const modelMax = model.config.max_batch_size ?? 0
-    if (!framedAsRows && !hasBatchDimension(model)) return 1
-    const sizes = model.inputs.map(spec => ({ name: spec.name, rows: feeds[spec.name]?.dims[0] ?? 0 }))
-    const rows = sizes[0].rows
-    const other = sizes.find(size => size.rows !== rows)
-    if (other !== undefined) {
-      throw new InputError(field, `${field}: every input must carry the same number of rows (batch size); '${sizes[0].name}' has ${rows}, '${other.name}' has ${other.rows}`)
+  async infer<Payload, Reply> (codec: InferCodec<Payload, Reply>, ref: ModelRef, payload: Payload, facts: RequestFacts): Promise<Reply> {
+    const model = this.resolve(ref)
+    const plan = codec(payload, model, this.limits)
+    const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
+    const fetches = plan.fetches ?? model.outputs.map(output => output.name)
+    const start = performance.now()
+    const found = await this.outputs(model, plan.feeds, fetches)
+    const inferenceMs = Math.round((performance.now() - start) * 1000) / 1000
+    const record: InferenceRecord = { model: model.name, version: model.version, rows, inferenceMs, ...(found.cache === undefined ? {} : { cache: found.cache }) }
+    facts.inference = record
+    return plan.reply(found.outputs, record)
+  }
+
+  /** The model label of metrics: a model this server knows (the default one for none), else 'unknown'. */
+  modelLabel (name: string | undefined): string {
+    const model = name ?? this.models.registry.defaultModel()
+    return model !== undefined && this.models.registry.find(model) !== undefined ? model : 'unknown'
+  }
+
+  /** Triton's repository index; `readyOnly`: only the versions that serve. */
+  async repositoryIndex (readyOnly = false): Promise<RepositoryIndexRow[]> {
+    const rows = await this.models.repositoryIndex()
+    return readyOnly ? rows.filter(row => row.state === 'READY') : rows
+  }
+
+  /**
+   * (Re)loads a model from the repository folder: 400 with the reason when it
+   * cannot be served. Triton's load parameters (a config override, files)
+   * are refused: the repository folder is the one source of models.
+   */
+  async load (name: string, parameters: Record<string, unknown> = {}): Promise<void> {
+    const given = Object.keys(parameters)
+    if (given.length > 0) {
+      throw new InputError('body.parameters', `body.parameters: load parameters (${given.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
     }
-    const max = modelMax > 0 ? Math.min(modelMax, this.limits.maxRows) : this.limits.maxRows
-    if (rows > max) {
-      throw new InputError(field, `${field}: at most ${max} ${max === 1 ? 'row' : 'rows'} per request for model '${model.name}', received ${rows}`)
+    // The entry this load resolved to, not the model's entry now: an unload
+    // queued behind the load may already have run, and the answer is about the load.
+    const outcome = await this.models.load(name)
+    if (outcome.state !== 'READY') {
+      throw new InputError('name', `failed to load model '${name}': ${outcome.reason ?? `it is ${outcome.state.toLowerCase()}`}`)
     }
-    return rows
+  }
+
+  async unload (name: string): Promise<void> {
+    await this.models.unload(name)
+  }
+
+  /** The version a request names, the newest served when it names none; the default model when it names no model. */
+  private resolve ({ name, version }: ModelRef): ModelVersion {
+    const model = name ?? this.models.registry.defaultModel()
+    if (model === undefined) throw new NotFoundError('no model is configured; put one in the model repository or set DEFAULT_MODEL')
+    return this.models.registry.get(model, version)
+  }
+
+  /** Every fetched output: from the prediction cache for models that enable it, else from a run. */
+  private async outputs (model: ModelVersion, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, cache?: CacheOutcome }> {
+    const { cache } = this.options
+    if (cache === undefined || model.config.cache !== true || model.digest === undefined) {
+      return { outputs: await this.models.run(model, feeds, fetches) }
+    }
+    // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
+    // or those named) share it; each takes what it asked for.
+    const all = model.outputs.map(output => output.name)
+    const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all, async () => await this.models.run(model, feeds, all))
+    // A hit is served only while the version it was looked up for still is.
+    this.models.checkServed(model)
+    return { outputs: Object.fromEntries(fetches.map(name => [name, found.outputs[name]])), cache: found.cache }
   }
 }

@@ -4,6 +4,7 @@
 // names the server knows, never raw URLs or client-chosen values).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { MODEL_STATES } from '../models/model-state'
 
 /** How a failed authentication failed: no token, not a bearer token, a token that did not verify, a missing scope. */
 export type AuthFailureReason = 'missing' | 'malformed' | 'invalid' | 'scope'
@@ -35,8 +36,6 @@ export interface ServerMetrics {
   /** Cache store calls that failed (served as a miss, or without an ETag). */
   cacheStoreUnavailable: Counter
 }
-
-export const MODEL_STATES = ['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'] as const
 
 /** Read at scrape time for the gauges. */
 export interface GaugeSources {

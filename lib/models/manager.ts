@@ -1,13 +1,11 @@
-// The models this server serves, for the HTTP layer: loads the repository
-// into the inference pool, loads and unloads models one operation at a time
-// per name, runs them, and answers "which model, which version, is it
-// ready". A model that cannot be served is kept with its reason; the others
-// serve. The jobs live in their own modules: model-loader (a model's
-// versions into the pool), model-registry (what is known and ready),
-// model-operation-queue and model-release (ordering, draining, releasing),
-// repository-index (Triton's index rows).
+// The models this server serves: loads the repository into the inference
+// pool, loads and unloads models one operation at a time per name, and runs
+// them; its registry answers "which model, which version, is it ready". A
+// model that cannot be served is kept with its reason; the others serve. The
+// jobs live in their own modules: loader (a model's versions into the pool),
+// registry (what is known and ready), operation-queue and release (ordering,
+// draining, releasing), repository-index (Triton's index rows).
 
-import { performance } from 'node:perf_hooks'
 import { UnavailableError } from '../errors'
 import type { InferencePool } from '../runtime/inference-pool'
 import { ModelLoader, type ModelLog, type ModelObserver } from './loader'
@@ -18,10 +16,10 @@ import { scanModelRepository, unreadableRepository, type ModelSource } from './r
 import type { ModelVersion } from './version'
 import { NOT_LOADED, UNLOADED, repositoryIndexRows } from './repository-index'
 import type { TensorMap } from '../tensors/tensor'
-import type { RepositoryIndexRow } from '../protocols/v2/repository-wire'
+import type { RepositoryIndexRow } from './repository-index'
 
-export type { ModelState } from '../../schemas/models'
-export type { RepositoryIndexRow } from '../protocols/v2/repository-wire'
+export type { ModelState } from './model-state'
+export type { RepositoryIndexRow } from './repository-index'
 export type { ModelEntry } from './registry'
 export type { ModelLog, ModelObserver } from './loader'
 export type { ModelVersion, UnservedOutput } from './version'
@@ -43,8 +41,12 @@ export interface ModelManagerOptions {
   observer?: ModelObserver
 }
 
+/**
+ * Changes to the models go through the manager; what is known and ready
+ * is read from its `registry`.
+ */
 export class ModelManager {
-  private readonly registry: ModelRegistry
+  readonly registry: ModelRegistry
   private readonly loader: ModelLoader
   private readonly operations = new ModelOperationQueue()
   private readonly drainTimeoutMs: number
@@ -137,32 +139,6 @@ export class ModelManager {
     this.releaseListeners.push(listener)
   }
 
-  notReadyReason (): string | undefined {
-    return this.registry.notReadyReason()
-  }
-
-  defaultModel (): string | undefined {
-    return this.registry.defaultModel()
-  }
-
-  list (): ModelEntry[] {
-    return this.registry.list()
-  }
-
-  /** Changes with every change of `name`'s entry (state, versions, reason). */
-  revision (name: string): number {
-    return this.registry.revision(name)
-  }
-
-  entry (name: string): ModelEntry {
-    return this.registry.entry(name)
-  }
-
-  /** A ready model version: the given one or the newest served. */
-  get (name: string, version?: number): ModelVersion {
-    return this.registry.get(name, version)
-  }
-
   /** Rows waiting in the batchers, and runs sent to the inference workers and not yet answered. */
   queueDepth (): { batcher: number, workers: number } {
     let batcher = 0
@@ -180,13 +156,11 @@ export class ModelManager {
   }
 
   /** Runs a ready model; outputs default to every tensor output. */
-  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<{ outputs: TensorMap, ms: number }> {
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<TensorMap> {
     this.checkServed(model)
-    const start = performance.now()
-    const result = await holding(model, () => model.batcher === undefined
+    return await holding(model, () => model.batcher === undefined
       ? this.pool.run(model.key, feeds, outputs)
       : model.batcher.submit(feeds, outputs))
-    return { outputs: result, ms: Math.round((performance.now() - start) * 1000) / 1000 }
   }
 
   /** Lets the loads and unloads in progress finish, then stops the pool. */

@@ -6,7 +6,7 @@ import { NotFoundError, UnavailableError } from '../errors'
 import { MODEL_FILE } from './repository'
 import type { ModelVersion } from './version'
 import type { ModelConfig } from './model-config'
-import type { ModelState } from '../../schemas/models'
+import type { ModelState } from './model-state'
 
 /**
  * A model's state as one operation left it. Never changed afterwards: each

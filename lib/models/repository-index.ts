@@ -2,8 +2,18 @@
 // version of every model, from what the server holds and what the
 // repository folder holds now.
 
+import type { ModelState } from './model-state'
 import type { ModelEntry } from './registry'
-import type { RepositoryIndexRow } from '../protocols/v2/repository-wire'
+
+/** One version of one model, as Triton's index lists it. */
+export interface RepositoryIndexRow {
+  name: string
+  /** Absent for a model folder that holds no version. */
+  version?: string
+  state: ModelState
+  /** Why the version is not ready, with the fix; '' when ready. */
+  reason: string
+}
 
 /** The reason of a model unloaded through unload(), as Triton's index gives it. */
 export const UNLOADED = 'unloaded'

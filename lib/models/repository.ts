@@ -10,7 +10,7 @@ import { join, posix } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
 import { ModelConfigSchema, type ModelConfig } from './model-config'
-import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../../schemas/models'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from './names'
 
 export const MODEL_FILE = 'model.onnx'
 

@@ -1,13 +1,15 @@
-// OpenAPI operations of each served model, made from its own metadata: its
-// /v1 predict and /v2 infer paths with request schemas and examples built
-// from the model's input names, types and shapes (examples the model
+// The OpenAPI paths of each served model, made from its own metadata: its
+// /v1 predict and /v2 infer operations with request schemas and examples
+// built from the model's input names, types and shapes (examples the model
 // answers), and response schemas from its outputs. The docs plugin adds them
 // to the document on every request for it, so loads and unloads show at once.
 
+import type { ModelCatalog } from '../data-plane/views'
+import { hasBatchDimension } from '../models/version'
 import { elementCount, formatShape, tensorTypes, type TensorSpec, type TensorType } from '../tensors/tensor'
 
 /** What of a served model version the operations are made of. */
-export interface DocumentedModel {
+interface DocumentedModel {
   name: string
   version: number
   inputs: TensorSpec[]
@@ -129,10 +131,18 @@ function v1Predict (model: DocumentedModel): JsonSchema {
   })
 }
 
-/** The paths of each model's own operations, to merge into the OpenAPI document's. */
-export function modelOperations (models: DocumentedModel[]): Record<string, Record<string, JsonSchema>> {
+/** The newest served version of every ready model, as its operations are made of. */
+function documentedModels ({ entries }: ModelCatalog): DocumentedModel[] {
+  return entries.filter(entry => entry.state === 'READY').flatMap(entry => {
+    const model = entry.loaded.get(Math.max(...entry.loaded.keys()))
+    return model === undefined ? [] : [{ name: model.name, version: model.version, inputs: model.inputs, outputs: model.outputs, batched: hasBatchDimension(model) }]
+  })
+}
+
+/** The paths of each served model's own operations, to merge into the OpenAPI document's. */
+export function modelPaths (catalog: ModelCatalog): Record<string, Record<string, JsonSchema>> {
   const paths: Record<string, Record<string, JsonSchema>> = {}
-  for (const model of models) {
+  for (const model of documentedModels(catalog)) {
     // A scalar input has no rows: such a model is served through /v2 only.
     if (model.inputs.every(spec => spec.shape.length > 0)) paths[`/v1/models/${model.name}:predict`] = { post: v1Predict(model) }
     paths[`/v2/models/${model.name}/infer`] = { post: v2Infer(model) }

@@ -5,21 +5,8 @@
 // refusal names the field, what was expected and what was received.
 
 import { InputError } from '../errors'
+import { describeValue } from '../json/values'
 import { elementCount, elementToJson, formatShape, tensorTypes, type TensorArray, type TensorData, type TensorType } from './tensor'
-
-/** A short, safe description of a JSON value for error messages. */
-export function describeValue (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return `an array of ${value.length}`
-  if (typeof value === 'object') return 'an object'
-  if (typeof value === 'string') return 'a string'
-  if (typeof value === 'number') return `the number ${value}`
-  return `a ${typeof value}`
-}
-
-export function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /** The tensor elements one request may carry across all its inputs (MAX_TENSOR_ELEMENTS). */
 export class ElementBudget {

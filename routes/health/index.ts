@@ -33,7 +33,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async (_request, reply) => {
-    const reason = fastify.notReadyReason()
+    const reason = fastify.dataPlane.notReadyReason()
     const redis = fastify.redis === null ? {} : { redis: fastify.redis.status }
     if (reason === undefined) return { status: 'ok', ...redis }
     return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason, ...redis })

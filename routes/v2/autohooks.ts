@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { jsonBodyParser } from '../../plugins/content-types'
-import { errorHandler } from '../../plugins/errors'
+import { errorHandler } from '../../http/error-handler'
+import { jsonBodyParser } from '../../http/json-body-parser'
 import { protocolErrorBody } from '../../schemas/errors'
 
 /**
@@ -9,8 +9,8 @@ import { protocolErrorBody } from '../../schemas/errors'
  * as `{"error": message}`, which its clients parse (the not-found handler,
  * which needs the /v2 prefix, is set in index.ts); bodies as NVIDIA's
  * tritonclient sends them, without a content type and compressed with gzip
- * or deflate; an empty body is an empty request (Triton's repository calls);
- * the infer routes get the raw body (JSON, or JSON then binary tensors).
+ * or deflate; an empty body is an empty request (Triton's repository
+ * calls); the infer routes get the raw body (JSON, or JSON then binary tensors).
  */
 export default async function v2Scope (fastify: FastifyInstance): Promise<void> {
   fastify.setErrorHandler(errorHandler(protocolErrorBody))
@@ -18,11 +18,10 @@ export default async function v2Scope (fastify: FastifyInstance): Promise<void> 
     route.config = { ...route.config, compressedBodies: true }
   })
 
-  const json = jsonBodyParser(fastify)
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     if (request.routeOptions.config.rawBody === true) done(null, body)
     else if (body.length === 0) done(null, undefined)
-    else json(request, body, done)
+    else jsonBodyParser(request, body, done)
   })
 }

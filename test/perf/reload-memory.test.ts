@@ -35,7 +35,7 @@ async function cycle (t: tap.Test, app: FastifyInstance): Promise<void> {
 
 t.test(`resident memory stays flat across ${MEASURED_CYCLES} unload/load cycles of one model`, async t => {
   const app = await buildApp(t, { INFERENCE_THREADS: '1' })
-  const firstKey = app.models.get('iris').key
+  const firstKey = app.models.registry.get('iris').key
   for (let i = 0; i < WARM_UP_CYCLES; i++) await cycle(t, app)
   const before = await settle()
   const trace: number[] = []
@@ -47,7 +47,7 @@ t.test(`resident memory stays flat across ${MEASURED_CYCLES} unload/load cycles 
   const growth = (after - before) / MB
   t.comment(`rss before ${(before / MB).toFixed(1)} MB, after ${(after / MB).toFixed(1)} MB, growth ${growth.toFixed(1)} MB ` +
     `over ${MEASURED_CYCLES} cycles (every 5 cycles: ${trace.join(', ')} MB)`)
-  t.not(app.models.get('iris').key, firstKey, 'the cycles did replace the sessions')
-  t.equal(app.models.entry('iris').state, 'READY')
+  t.not(app.models.registry.get('iris').key, firstKey, 'the cycles did replace the sessions')
+  t.equal(app.models.registry.entry('iris').state, 'READY')
   t.ok(growth < MAX_GROWTH_MB, `rss grew ${growth.toFixed(1)} MB, under ${MAX_GROWTH_MB} MB`)
 })

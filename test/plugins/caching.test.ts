@@ -6,6 +6,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import { buildApp, devToken } from '../helpers/build-app'
 import { cachedIrisRepository, countRuns, freshRow, predictRow } from '../helpers/cached-repository'
 import { assertError } from '../helpers/responses'
+import type { InferCodec, RequestFacts } from '../../lib/data-plane/infer-codec'
+import type { TensorMap } from '../../lib/tensors/tensor'
 
 const v2Body = (row: number[], id?: string): object => ({
   ...(id === undefined ? {} : { id }),
@@ -130,11 +132,15 @@ t.test('a hit for a version let go after the request got it is refused with 503'
   const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t), DEFAULT_MODEL: 'iris' })
   const row = freshRow()
   t.equal((await predictRow(app, row)).headers['x-cache'], 'MISS')
-  const model = app.inference.model('iris')
+  const model = app.dataPlane.model({ name: 'iris' }, served => served.model)
   const feeds = { features: { type: 'float32' as const, dims: [1, 4], data: Float32Array.from(row) } }
-  t.equal((await app.inference.run(model, feeds, { field: 'inputs' })).log.cache, 'HIT', 'the entry is there')
+  // A codec that passes the tensors through, as a transport's would after decoding.
+  const tensors: InferCodec<TensorMap, TensorMap> = feeds => ({ feeds, field: 'inputs', rows: false, reply: outputs => outputs })
+  const facts: RequestFacts = {}
+  await app.dataPlane.infer(tensors, { name: 'iris' }, feeds, facts)
+  t.equal(facts.inference?.cache, 'HIT', 'the entry is there')
   // As if an unload had flagged the version between the request's get() and its lookup.
   model.released = true
   t.teardown(() => { model.released = false })
-  await t.rejects(app.inference.run(model, feeds, { field: 'inputs' }), { statusCode: 503, message: /no longer loaded/ })
+  await t.rejects(app.dataPlane.infer(tensors, { name: 'iris' }, feeds, {}), { statusCode: 503, message: /no longer loaded/ })
 })

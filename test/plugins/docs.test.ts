@@ -151,7 +151,7 @@ interface ModelOperation {
 async function examplesPredict (t: Test, models: FastifyInstance): Promise<OpenApi> {
   const document = (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
   await t.resolves(SwaggerParser.validate(structuredClone(document) as never), 'still valid with them')
-  const ready = models.models.list().filter(entry => entry.state === 'READY').map(entry => entry.name)
+  const ready = models.models.registry.list().filter(entry => entry.state === 'READY').map(entry => entry.name)
   for (const name of ready) {
     for (const path of [`/v1/models/${name}:predict`, `/v2/models/${name}/infer`]) {
       const operation = document.paths[path]?.post as unknown as ModelOperation | undefined

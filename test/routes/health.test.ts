@@ -60,8 +60,8 @@ t.test('with some failing models, the others serve: ready', async t => {
   t.equal(res.statusCode, 200)
   t.strictSame(res.json(), { status: 'ok' })
   // badconfig comes first by name but cannot serve: /predict gets the first model that does
-  t.equal(app.models.entry('badconfig').state, 'UNAVAILABLE')
-  t.equal(app.models.defaultModel(), 'mixed')
+  t.equal(app.models.registry.entry('badconfig').state, 'UNAVAILABLE')
+  t.equal(app.models.registry.defaultModel(), 'mixed')
   const predicted = await app.inject({ method: 'POST', url: '/predict', payload: { input_data: { a: [0.5, 0.25], b: [10], c: 7, flag: [true] } } })
   t.equal(predicted.statusCode, 200)
   t.strictSame(predicted.json(), { prediction: [[10.75]] })
@@ -92,7 +92,7 @@ t.test('a repository that does not exist is not ready, with the read error', asy
 
 t.test('DEFAULT_MODEL missing from the repository: not ready, though other models serve', async t => {
   const app = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t), DEFAULT_MODEL: 'nope' })
-  t.equal(app.models.entry('sum').state, 'READY', 'another model serves')
+  t.equal(app.models.registry.entry('sum').state, 'READY', 'another model serves')
   const ready = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(ready.statusCode, 503)
   t.equal(ready.headers['retry-after'], '5')

@@ -4,7 +4,8 @@
 
 import { InputError } from '../../errors'
 import { formatShape, type TensorMap, type TensorSpec } from '../../tensors/tensor'
-import { ElementBudget, JsonTensorReader, describeValue, isPlainObject, rowsJson } from '../../tensors/tensor-json'
+import { describeValue, isPlainObject } from '../../json/values'
+import { ElementBudget, JsonTensorReader, rowsJson } from '../../tensors/tensor-json'
 
 export interface DecodeLimits {
   /** Elements one request may carry across all its inputs. */

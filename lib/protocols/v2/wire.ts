@@ -1,80 +1,57 @@
-import { Type, type TObject } from '@sinclair/typebox'
-import { ERROR_EXAMPLES, protocolErrorBody, statusDescription } from '../../../schemas/errors'
+// The Open Inference Protocol's wire types (KServe v2, as Triton and MLServer
+// speak it), declared once: the HTTP routes validate and serialize with them,
+// the codecs use their Static types, and the docs show them.
 
-/** Every non-200 on /v2: what NVIDIA's and KServe's clients parse. */
-const v2ErrorProperties = { error: Type.String() }
+import { Type, type Static, type TProperties } from '@sinclair/typebox'
+import { ModelStateSchema } from '../../models/model-state'
 
-/** The error responses of a /v2 route: the protocol's shape, each status with its own description and example. */
-export function v2Errors (...codes: number[]): Record<number, TObject<typeof v2ErrorProperties>> {
-  return Object.fromEntries(codes.map(code => [code, Type.Object(v2ErrorProperties, {
-    description: statusDescription(code),
-    examples: [protocolErrorBody(code, ERROR_EXAMPLES[code].code, V2_ERROR_MESSAGES[code] ?? ERROR_EXAMPLES[code].message)]
-  })]))
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+
+/** Triton's parameters of a request, an input or an output: open, with the keys this server reads typed. */
+function parameters<T extends TProperties> (known: T) {
+  return Type.Optional(Type.Object(known, { description: 'an object' }))
 }
 
-// Where /v2 words an error otherwise (its field names are the protocol's).
-const V2_ERROR_MESSAGES: Readonly<Record<number, string>> = {
-  400: 'inputs[0].shape[1]: expected 4 (model shape [-1, 4] of input \'features\'), received 3',
-  403: 'this route needs the \'admin\' scope; the token has predict'
-}
+export const InferInputSchema = Type.Object({
+  name: Type.String({ description: 'the name of one of the model\'s inputs' }),
+  shape: Type.Array(Type.Integer({ minimum: 0, maximum: MAX_SAFE, description: 'a non-negative integer' }), {
+    description: 'the tensor\'s shape: an array of non-negative integers'
+  }),
+  datatype: Type.String({ description: 'a v2 datatype: BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64 or BYTES' }),
+  parameters: parameters({
+    binary_data_size: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SAFE, description: 'a non-negative integer (bytes)' }))
+  }),
+  data: Type.Optional(Type.Array(Type.Unknown(), { description: 'an array of the tensor\'s elements, flat (row-major) or nested as its shape' }))
+}, { description: 'an object { name, shape, datatype, data }' })
+
+export const RequestedOutputSchema = Type.Object({
+  name: Type.String({ description: 'the name of one of the model\'s outputs' }),
+  parameters: parameters({
+    binary_data: Type.Optional(Type.Boolean({ description: 'a boolean' }))
+  })
+}, { description: 'an object { name, parameters }' })
 
 /**
- * The model paths' parameters. One schema serves /v2/models/{name}… and
- * /v2/models/{name}/versions/{version}…; the docs list only the parameters
- * a path has (plugins/docs.ts).
+ * An inference request's JSON: the whole body, or with the binary tensor
+ * data extension its first Inference-Header-Content-Length bytes. Checked
+ * by this schema first; what only the model can tell (names, datatypes,
+ * shapes, element values) is checked against the model after.
  */
-export const V2ModelParams = Type.Object({
-  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'a model name: up to 128 letters, digits, _ . or -, starting with a letter or digit' }),
-  version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'a model version: a positive integer' }))
-})
-
-/**
- * An inference request as JSON (documentation only: lib/v2-codec reads the
- * body, JSON or Triton's binary tensor data extension).
- */
-export const V2InferRequest = Type.Object({
-  id: Type.Optional(Type.String({ description: 'Echoed in the response' })),
-  parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  inputs: Type.Array(Type.Object({
-    name: Type.String(),
-    shape: Type.Array(Type.Integer({ minimum: 0 })),
-    datatype: Type.String({ description: 'BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64 or BYTES' }),
-    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    data: Type.Array(Type.Unknown(), { description: 'The elements, flat (row-major) or nested as the shape' })
-  })),
-  outputs: Type.Optional(Type.Array(Type.Object({
-    name: Type.String(),
-    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
-  }), { description: 'The outputs to return; all when absent' }))
+export const InferRequestSchema = Type.Object({
+  // Echoed in the response.
+  id: Type.Optional(Type.String({ description: 'a string' })),
+  parameters: parameters({
+    binary_data_output: Type.Optional(Type.Boolean({ description: 'a boolean' }))
+  }),
+  inputs: Type.Array(InferInputSchema, { description: 'an array of input tensors ({ name, shape, datatype, data })' }),
+  // Every output when absent.
+  outputs: Type.Optional(Type.Array(RequestedOutputSchema, { description: 'an array of requested outputs ({ name, parameters })' }))
 }, {
-  description: 'JSON tensors; with the binary tensor data extension, the JSON part followed by raw bytes (Inference-Header-Content-Length)',
+  description: 'a JSON object with an inputs array',
   examples: [{ id: '1', inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] }]
 })
 
-export const V2ServerMetadata = Type.Object({
-  name: Type.String(),
-  version: Type.String(),
-  extensions: Type.Array(Type.String())
-})
-
-const V2TensorMetadata = Type.Object({
-  name: Type.String(),
-  datatype: Type.String({ examples: ['FP32'] }),
-  shape: Type.Array(Type.Integer(), { description: '-1 for a dynamic dimension' })
-})
-
-export const V2ModelMetadata = Type.Object({
-  name: Type.String(),
-  versions: Type.Array(Type.String()),
-  platform: Type.String(),
-  inputs: Type.Array(V2TensorMetadata),
-  outputs: Type.Array(V2TensorMetadata)
-})
-
-export const V2Ready = Type.Object({ name: Type.Optional(Type.String()), ready: Type.Boolean() })
-export const V2Live = Type.Object({ live: Type.Boolean() })
-
-export const V2InferResponse = Type.Object({
+export const InferResponseSchema = Type.Object({
   model_name: Type.String(),
   model_version: Type.String(),
   id: Type.Optional(Type.String()),
@@ -86,3 +63,65 @@ export const V2InferResponse = Type.Object({
     parameters: Type.Optional(Type.Object({ binary_data_size: Type.Integer() }))
   }))
 }, { description: 'JSON, or with the binary tensor data extension a JSON header (Inference-Header-Content-Length bytes) followed by the binary outputs' })
+
+export const ServerMetadataSchema = Type.Object({
+  name: Type.String(),
+  version: Type.String(),
+  extensions: Type.Array(Type.String())
+})
+
+const TensorMetadataSchema = Type.Object({
+  name: Type.String(),
+  datatype: Type.String({ examples: ['FP32'] }),
+  shape: Type.Array(Type.Integer(), { description: '-1 for a dynamic dimension' })
+})
+
+export const ModelMetadataSchema = Type.Object({
+  name: Type.String(),
+  versions: Type.Array(Type.String()),
+  platform: Type.String(),
+  inputs: Type.Array(TensorMetadataSchema),
+  outputs: Type.Array(TensorMetadataSchema)
+})
+
+/** Triton's model configuration (GET …/config): open, as perf_analyzer and the clients read it. */
+export const ModelConfigSchema = Type.Record(Type.String(), Type.Unknown())
+
+export const ReadySchema = Type.Object({ name: Type.Optional(Type.String()), ready: Type.Boolean() })
+export const LiveSchema = Type.Object({ live: Type.Boolean() })
+
+// The model repository extension (Triton's /v2/repository): index, load, unload.
+
+export const RepositoryIndexRequestSchema = Type.Object({
+  ready: Type.Optional(Type.Boolean({ description: 'true: only the model versions that are ready' }))
+}, { additionalProperties: false, description: 'Optional; an empty body lists everything' })
+
+export const RepositoryIndexSchema = Type.Array(Type.Object({
+  name: Type.String(),
+  version: Type.Optional(Type.String({ description: 'Absent for a model folder that holds no version', examples: ['1'] })),
+  state: ModelStateSchema,
+  reason: Type.String({ description: 'Why the version is not ready, with the fix; \'\' when ready', examples: ['unloaded'] })
+}), { description: 'One row per version of every model in the repository folder or known to the server' })
+
+// Triton's load takes parameters (a config override, model files) and its
+// unload `unload_dependents`; neither applies here, so both are accepted
+// only empty (load) or ignored (unload).
+const RepositoryParameters = Type.Record(Type.String(), Type.Unknown(), { description: 'Triton\'s request parameters' })
+
+export const LoadRequestSchema = Type.Object({
+  parameters: Type.Optional(RepositoryParameters)
+}, { additionalProperties: false, description: 'Optional; config overrides and file uploads are not supported' })
+
+export const UnloadRequestSchema = Type.Object({
+  parameters: Type.Optional(RepositoryParameters)
+}, { additionalProperties: false, description: 'Optional; unload_dependents has no effect (no ensembles)' })
+
+export const EmptySchema = Type.Object({}, { additionalProperties: false })
+
+export type InferRequest = Static<typeof InferRequestSchema>
+export type InferInput = Static<typeof InferInputSchema>
+export type RequestedOutputRequest = Static<typeof RequestedOutputSchema>
+export type InferResponse = Static<typeof InferResponseSchema>
+export type ModelMetadata = Static<typeof ModelMetadataSchema>
+export type ServerMetadata = Static<typeof ServerMetadataSchema>
+export type RepositoryIndex = Static<typeof RepositoryIndexSchema>

@@ -1,24 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
-import { describeModel, summarizeModel } from '../../../lib/protocols/rest/metadata'
-import { predictTfServing, type TfServingReply as TfServingReplyType, type TfServingRequest } from '../../../lib/protocols/rest/predictions'
+import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN } from '../../../lib/models/names'
+import { modelList, modelMetadata } from '../../../lib/protocols/rest/metadata'
+import { tfServingPredict } from '../../../lib/protocols/rest/tf-serving'
+import { ModelList, ModelMetadataSchema, TfServingBody, TfServingReply } from '../../../lib/protocols/rest/wire'
 import { errorResponses } from '../../../schemas/errors'
-import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, ModelList, ModelMetadataSchema, ModelParams, ModelVersionParams } from '../../../schemas/models'
-import { TfServingBody, TfServingReply } from '../../../lib/protocols/rest/wire'
+import { ModelParams, ModelVersionParams } from '../../../schemas/params'
 
 // Model metadata and predictions need the predict scope; metadata carries an ETag (plugins/caching).
 const config = { scope: 'predict' } as const
 const metadataConfig = { ...config, etag: true } as const
-const predictConfig = { ...config, inference: true } as const
+const predictConfig = { ...config, inferenceRoute: true } as const
 
 const models: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { dataPlane } = fastify
+
   fastify.get('/', {
     config,
     schema: { summary: 'List the models and their state', tags: ['models'], response: { 200: ModelList } }
-  }, async () => ({
-    default_model: fastify.models.defaultModel(),
-    models: fastify.models.list().map(summarizeModel)
-  }))
+  }, async () => dataPlane.catalog(modelList))
 
   const metadataSchema = {
     tags: ['models'],
@@ -27,18 +26,12 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/:name', {
     config: metadataConfig,
     schema: { ...metadataSchema, summary: 'A model\'s metadata: versions, inputs, outputs, labels, config, status', params: ModelParams }
-  }, async (request) => {
-    const model = fastify.inference.model(request.params.name)
-    return describeModel(fastify.models.entry(model.name), model)
-  })
+  }, async (request) => dataPlane.model({ name: request.params.name }, modelMetadata))
 
   fastify.get('/:name/versions/:version', {
     config: metadataConfig,
     schema: { ...metadataSchema, summary: 'One version\'s metadata and status (TF Serving\'s model status)', params: ModelVersionParams }
-  }, async (request) => {
-    const model = fastify.inference.model(request.params.name, Number(request.params.version))
-    return describeModel(fastify.models.entry(model.name), model, model.version)
-  })
+  }, async (request) => dataPlane.model({ name: request.params.name, version: Number(request.params.version) }, modelMetadata))
 
   const predictSchema = {
     tags: ['predict'],
@@ -46,12 +39,6 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
     response: { 200: TfServingReply, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503, 504) }
   }
   const description = 'TF Serving and KServe V1 REST: rows in `instances` give `predictions`; columns in `inputs` give `outputs`.'
-  const predict = async (request: FastifyRequest, name: string, body: TfServingRequest, version?: string): Promise<TfServingReplyType> => {
-    const model = fastify.inference.model(name, version === undefined ? undefined : Number(version))
-    const { reply, log } = await predictTfServing(fastify.inference, model, body)
-    request.inference = log
-    return reply
-  }
 
   // TF Serving's and KServe's own paths put the verb after a colon; the
   // router takes a literal colon as '::' after a parameter bounded by a pattern.
@@ -61,13 +48,13 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
     fastify.post(path, {
       config: predictConfig,
       schema: { ...predictSchema, summary: 'Predict with a model\'s newest version', description, params: ModelParams }
-    }, async (request) => predict(request, request.params.name, request.body))
+    }, async (request) => dataPlane.infer(tfServingPredict, { name: request.params.name }, request.body, request.facts))
   }
   for (const path of [`/:name/versions/${version}::predict`, '/:name/versions/:version/predict']) {
     fastify.post(path, {
       config: predictConfig,
       schema: { ...predictSchema, summary: 'Predict with one version of a model', description, params: ModelVersionParams }
-    }, async (request) => predict(request, request.params.name, request.body, request.params.version))
+    }, async (request) => dataPlane.infer(tfServingPredict, { name: request.params.name, version: Number(request.params.version) }, request.body, request.facts))
   }
 }
 

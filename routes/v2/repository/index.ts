@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { InputError } from '../../../lib/errors'
-import { ModelParams } from '../../../schemas/models'
-import { EmptyReply, LoadBody, RepositoryIndexBody, RepositoryIndexReply, UnloadBody } from '../../../lib/protocols/v2/repository-wire'
-import { v2Errors } from '../../../lib/protocols/v2/wire'
+import { EmptySchema, LoadRequestSchema, RepositoryIndexRequestSchema, RepositoryIndexSchema, UnloadRequestSchema } from '../../../lib/protocols/v2/wire'
+import { v2Errors } from '../../../schemas/errors'
+import { ModelParams } from '../../../schemas/params'
 
 // The model repository extension (Triton's /v2/repository): admin only.
 const config = { scope: 'admin' } as const
@@ -14,19 +13,18 @@ async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
 }
 
 const repository: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { dataPlane } = fastify
+
   fastify.post('/index', {
     config,
     preValidation: emptyBodyAsObject,
     schema: {
       summary: 'The repository index: every model version with its state and the reason it is not ready',
       tags: ['repository'],
-      body: RepositoryIndexBody,
-      response: { 200: RepositoryIndexReply, ...v2Errors(400, 401, 403, 429, 503) }
+      body: RepositoryIndexRequestSchema,
+      response: { 200: RepositoryIndexSchema, ...v2Errors(400, 401, 403, 429, 503) }
     }
-  }, async (request) => {
-    const rows = await fastify.models.repositoryIndex()
-    return request.body.ready === true ? rows.filter(row => row.state === 'READY') : rows
-  })
+  }, async (request) => dataPlane.repositoryIndex(request.body.ready === true))
 
   fastify.post('/models/:name/load', {
     config,
@@ -35,21 +33,11 @@ const repository: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Load (or reload) a model from the repository folder; 400 with the reason when it cannot be served',
       tags: ['repository'],
       params: ModelParams,
-      body: LoadBody,
-      response: { 200: EmptyReply, ...v2Errors(400, 401, 403, 404, 429, 503) }
+      body: LoadRequestSchema,
+      response: { 200: EmptySchema, ...v2Errors(400, 401, 403, 404, 429, 503) }
     }
   }, async (request) => {
-    const { name } = request.params
-    const parameters = Object.keys(request.body.parameters ?? {})
-    if (parameters.length > 0) {
-      throw new InputError('body.parameters', `body.parameters: load parameters (${parameters.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
-    }
-    // The entry this load resolved to, not the model's entry now: an unload
-    // queued behind the load may already have run, and the answer is about the load.
-    const outcome = await fastify.models.load(name)
-    if (outcome.state !== 'READY') {
-      throw new InputError('name', `failed to load model '${name}': ${outcome.reason ?? `it is ${outcome.state.toLowerCase()}`}`)
-    }
+    await dataPlane.load(request.params.name, request.body.parameters)
     return {}
   })
 
@@ -60,11 +48,11 @@ const repository: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Unload a model: it answers 503 until loaded again',
       tags: ['repository'],
       params: ModelParams,
-      body: UnloadBody,
-      response: { 200: EmptyReply, ...v2Errors(400, 401, 403, 404, 429, 503) }
+      body: UnloadRequestSchema,
+      response: { 200: EmptySchema, ...v2Errors(400, 401, 403, 404, 429, 503) }
     }
   }, async (request) => {
-    await fastify.models.unload(request.params.name)
+    await dataPlane.unload(request.params.name)
     return {}
   })
 }

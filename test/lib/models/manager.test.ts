@@ -6,7 +6,7 @@ import { NotFoundError, UnavailableError } from '../../../lib/errors'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
 import { explainLoadFailure } from '../../../lib/models/loader'
 import { ModelManager } from '../../../lib/models/manager'
-import { describeModel, summarizeModel } from '../../../lib/protocols/rest/metadata'
+import { modelList, modelMetadata } from '../../../lib/protocols/rest/metadata'
 import { buildFixtureRepository } from '../../helpers/fixture-repository'
 import {
   ElemType, ML_DOMAIN, DEFAULT_OPSET, type ElemTypeCode, attribute, encodeModel, floatInitializer, node, sequenceOfMapsOutput, tensorInput, tensorOutput
@@ -72,19 +72,19 @@ t.teardown(() => manager.close())
 const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, noinputs, static, sum, warmup, zipmap'
 
 t.test('before loading: nothing ready', async t => {
-  t.equal(manager.notReadyReason(), 'models are loading')
-  t.same(manager.list(), [])
-  t.equal(manager.defaultModel(), undefined)
-  const error = caught(() => manager.get('sum'))
+  t.equal(manager.registry.notReadyReason(), 'models are loading')
+  t.same(manager.registry.list(), [])
+  t.equal(manager.registry.defaultModel(), undefined)
+  const error = caught(() => manager.registry.get('sum'))
   t.type(error, NotFoundError)
   t.match(error, { statusCode: 404, message: "model 'sum' not found; available models: none" })
 })
 
 t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix', async t => {
   await manager.loadAll()
-  t.equal(manager.notReadyReason(), undefined)
-  t.same(manager.list().map(entry => entry.name), allModels.split(', '), 'listed by name')
-  const states = Object.fromEntries(manager.list().map(entry => [entry.name, entry.state]))
+  t.equal(manager.registry.notReadyReason(), undefined)
+  t.same(manager.registry.list().map(entry => entry.name), allModels.split(', '), 'listed by name')
+  const states = Object.fromEntries(manager.registry.list().map(entry => [entry.name, entry.state]))
   t.same(states, {
     badconfig: 'UNAVAILABLE',
     badoutput: 'UNAVAILABLE',
@@ -102,34 +102,34 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
     zipmap: 'READY'
   })
 
-  const broken = manager.entry('broken')
+  const broken = manager.registry.entry('broken')
   t.match(broken.reason, /^version 1: .+\. The file is not a valid ONNX model: re-export it \(torch\.onnx\.export, skl2onnx\.to_onnx\) and check it with onnx\.checker\.check_model$/)
   t.match(broken.reason, /^version 1: Load model from broken\/1\/model\.onnx failed:/, 'the file named relative to the repository')
   t.notMatch(broken.reason, repository, 'no absolute server path in a client-visible reason')
   t.same(broken.loaded.size, 0)
 
-  t.equal(manager.entry('badconfig').reason,
+  t.equal(manager.registry.entry('badconfig').reason,
     "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup")
-  t.equal(manager.entry('empty').reason, 'no version found; put the model at empty/1/model.onnx',
+  t.equal(manager.registry.entry('empty').reason, 'no version found; put the model at empty/1/model.onnx',
     'where to put the file, relative to the repository')
-  t.equal(manager.entry('badoutput').reason,
+  t.equal(manager.registry.entry('badoutput').reason,
     "config.json: prediction_output 'probabilities' is not a tensor output of version 1; outputs: y")
-  t.match(manager.entry('halfbroken').reason, /^version 2: .+re-export it/)
-  t.same(manager.entry('halfbroken').versions, [1, 2])
-  t.same(manager.entry('halfbroken').loaded.size, 0, 'no half-loaded model')
+  t.match(manager.registry.entry('halfbroken').reason, /^version 2: .+re-export it/)
+  t.same(manager.registry.entry('halfbroken').versions, [1, 2])
+  t.same(manager.registry.entry('halfbroken').loaded.size, 0, 'no half-loaded model')
   await t.rejects(pool.run('halfbroken/1', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
     { message: 'model halfbroken/1 is not loaded in this worker' }, 'the good version was released from the pool')
 
-  t.equal(manager.entry('maponly').reason, `version 1: no tensor output to return; ${NON_TENSOR_FIX}`)
-  t.equal(manager.entry('int4').reason,
+  t.equal(manager.registry.entry('maponly').reason, `version 1: no tensor output to return; ${NON_TENSOR_FIX}`)
+  t.equal(manager.registry.entry('int4').reason,
     "version 1: 'u' has element type int4, which onnx-serve cannot encode; re-export it with float32, float64, an integer type, bool or string")
-  t.equal(manager.entry('bfloat').reason,
+  t.equal(manager.registry.entry('bfloat').reason,
     'version 1: Unsupported data type: 16. The model uses an element type that onnxruntime-node cannot exchange with JavaScript (bfloat16, float8, int4): ' +
     're-export it with float32, float16 or another supported type at its inputs and outputs',
     'the fix for an unsupported type is another type, not a new file')
-  t.match(manager.entry('warmup').reason, /^version 1: the warm-up run failed: .*Reshape/)
-  t.equal(manager.entry('noinputs').reason, 'version 1: the model has no inputs, so there is nothing to predict from')
-  t.same(manager.entry('noinputs').loaded.size, 0)
+  t.match(manager.registry.entry('warmup').reason, /^version 1: the warm-up run failed: .*Reshape/)
+  t.equal(manager.registry.entry('noinputs').reason, 'version 1: the model has no inputs, so there is nothing to predict from')
+  t.same(manager.registry.entry('noinputs').loaded.size, 0)
 
   // A version that loaded in the pool but then failed (in describe or its warm-up) must leave the pool again
   const feeds = { x: { type: 'float32' as const, dims: [1, 3], data: new Float32Array(3) } }
@@ -140,24 +140,24 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
   await t.rejects(pool.run('int4/1', { x: { type: 'float32', dims: [1], data: new Float32Array(1) } }, ['y']),
     { message: 'model int4/1 is not loaded in this worker' }, 'released after describe() refused its element type')
 
-  const error = caught(() => manager.get('broken'))
+  const error = caught(() => manager.registry.get('broken'))
   t.type(error, UnavailableError)
   t.match(error, { statusCode: 503, code: 'ONNX_SERVE_UNAVAILABLE', retryAfter: 5 })
   t.match((error as Error).message, /^model 'broken' is unavailable: version 1: .+onnx\.checker\.check_model$/)
 })
 
 t.test('zipmap: served through its tensor output, the map output listed as unserved', async t => {
-  const zipmap = manager.get('zipmap')
+  const zipmap = manager.registry.get('zipmap')
   t.same(zipmap.outputs, [{ name: 'output_label', type: 'int64', shape: [-1] }])
   t.same(zipmap.unservedOutputs, [{ name: 'output_probability', reason: NON_TENSOR_FIX }])
   t.equal(zipmap.predictionOutput, 'output_label')
-  const { outputs } = await manager.run(zipmap, { float_input: { type: 'float32', dims: [2, 2], data: Float32Array.from([2, 0, 0, 3]) } })
+  const outputs = await manager.run(zipmap, { float_input: { type: 'float32', dims: [2, 2], data: Float32Array.from([2, 0, 0, 3]) } })
   t.same(Object.keys(outputs), ['output_label'], 'runs fetch only tensor outputs')
   t.same(Array.from(outputs.output_label.data as BigInt64Array), [0n, 1n])
 })
 
 t.test('get: newest served version by default, a given one, or 404', async t => {
-  const sum = manager.get('sum')
+  const sum = manager.registry.get('sum')
   t.equal(sum.version, 2)
   t.match(sum.key, /^sum\/2#\d+$/, 'a session key per load')
   t.same(sum.inputs, [{ name: 'x', type: 'float32', shape: [-1, 3] }])
@@ -165,43 +165,42 @@ t.test('get: newest served version by default, a given one, or 404', async t => 
   t.same(sum.dimNames, { x: ['batch', null], y: ['batch', null] })
   t.equal(sum.predictionOutput, 'y')
   t.same(sum.unservedOutputs, [])
-  t.equal(manager.get('sum', 2), sum)
-  const { outputs, ms } = await manager.run(sum, { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([1, 2, 3]) } })
+  t.equal(manager.registry.get('sum', 2), sum)
+  const outputs = await manager.run(sum, { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([1, 2, 3]) } })
   t.same(Array.from(outputs.y.data as Float32Array), [12], 'version 2 doubles the sum')
-  t.ok(typeof ms === 'number' && ms >= 0, 'reports the time spent')
 
-  let error = caught(() => manager.get('sum', 1))
+  let error = caught(() => manager.registry.get('sum', 1))
   t.type(error, NotFoundError)
   t.match(error, { statusCode: 404, message: "model 'sum' has no served version 1; served versions: 2" }, "the 'latest' policy serves only version 2")
-  error = caught(() => manager.get('sum', 7))
+  error = caught(() => manager.registry.get('sum', 7))
   t.match(error, { statusCode: 404, message: "model 'sum' has no served version 7; served versions: 2" })
-  error = caught(() => manager.get('nope'))
+  error = caught(() => manager.registry.get('nope'))
   t.type(error, NotFoundError)
   t.match(error, { statusCode: 404, code: 'ONNX_SERVE_NOT_FOUND', message: `model 'nope' not found; available models: ${allModels}` })
 
-  t.same(manager.get('static').inputs, [{ name: 'x', type: 'float32', shape: [2, 2] }])
-  t.same(manager.get('mixed').inputs.map(input => `${input.name}:${input.type}${JSON.stringify(input.shape)}`),
+  t.same(manager.registry.get('static').inputs, [{ name: 'x', type: 'float32', shape: [2, 2] }])
+  t.same(manager.registry.get('mixed').inputs.map(input => `${input.name}:${input.type}${JSON.stringify(input.shape)}`),
     ['a:float64[-1,2]', 'b:int64[-1,1]', 'c:int32[-1]', 'flag:bool[-1,1]'])
-  t.same(manager.get('mixed').config, { max_batch_size: 8 })
+  t.same(manager.registry.get('mixed').config, { max_batch_size: 8 })
 })
 
 t.test('defaultModel', async t => {
-  t.equal(new ModelManager(pool, { repository, defaultModel: 'sum' }).defaultModel(), 'sum', 'DEFAULT_MODEL wins')
-  t.equal(manager.defaultModel(), 'mixed', 'without DEFAULT_MODEL, the first servable model by name (badconfig, the first by name, cannot serve)')
+  t.equal(new ModelManager(pool, { repository, defaultModel: 'sum' }).registry.defaultModel(), 'sum', 'DEFAULT_MODEL wins')
+  t.equal(manager.registry.defaultModel(), 'mixed', 'without DEFAULT_MODEL, the first servable model by name (badconfig, the first by name, cannot serve)')
 })
 
 t.test('model metadata for the HTTP APIs', async t => {
-  t.strictSame(summarizeModel(manager.entry('sum')), {
+  t.strictSame(modelList({ entries: [manager.registry.entry('sum')] }).models[0], {
     name: 'sum', state: 'READY', reason: undefined, versions: [1, 2], served_versions: [2], default_version: 2, description: undefined
   })
-  t.strictSame(summarizeModel(manager.entry('empty')), {
-    name: 'empty', state: 'UNAVAILABLE', reason: manager.entry('empty').reason, versions: [], served_versions: [], default_version: undefined, description: undefined
+  t.strictSame(modelList({ entries: [manager.registry.entry('empty')] }).models[0], {
+    name: 'empty', state: 'UNAVAILABLE', reason: manager.registry.entry('empty').reason, versions: [], served_versions: [], default_version: undefined, description: undefined
   })
-  const zipmap = describeModel(manager.entry('zipmap'), manager.get('zipmap'))
+  const zipmap = modelMetadata({ entry: manager.registry.entry('zipmap'), model: manager.registry.get('zipmap') })
   t.same(zipmap.outputs, [{ name: 'output_label', datatype: 'int64', shape: [-1], dim_names: ['batch'] }])
   t.same(zipmap.unserved_outputs, [{ name: 'output_probability', reason: NON_TENSOR_FIX }])
   t.equal(zipmap.prediction_output, 'output_label')
-  const fixed = describeModel(manager.entry('static'), manager.get('static'))
+  const fixed = modelMetadata({ entry: manager.registry.entry('static'), model: manager.registry.get('static') })
   t.same(fixed.inputs, [{ name: 'x', datatype: 'float32', shape: [2, 2], dim_names: undefined }], 'no names for fixed dimensions')
   t.same(fixed.config, { max_batch_size: 0 })
 })
@@ -211,19 +210,19 @@ t.test('load: reloading one model from the repository', async t => {
   const entry = await manager.load('sum')
   t.equal(entry.state, 'READY')
   t.same([...entry.loaded.keys()], [1, 2])
-  t.equal(manager.entry('sum'), entry)
-  t.equal(manager.get('sum').version, 2, 'still the newest by default')
-  const one = manager.get('sum', 1)
+  t.equal(manager.registry.entry('sum'), entry)
+  t.equal(manager.registry.get('sum').version, 2, 'still the newest by default')
+  const one = manager.registry.get('sum', 1)
   t.match(one.key, /^sum\/1#\d+$/)
   t.equal(one.config.description, 'two versions')
-  const { outputs } = await manager.run(one, { x: { type: 'float32', dims: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } })
+  const outputs = await manager.run(one, { x: { type: 'float32', dims: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } })
   t.same(Array.from(outputs.y.data as Float32Array), [6, 15], 'version 1 sums')
 
   // Back to one version: the other must leave the pool too
   writeFileSync(join(repository, 'sum', 'config.json'), '{"version_policy": [1]}')
   await manager.load('sum')
-  t.same([...manager.entry('sum').loaded.keys()], [1])
-  t.equal(manager.get('sum').version, 1)
+  t.same([...manager.registry.entry('sum').loaded.keys()], [1])
+  t.equal(manager.registry.get('sum').version, 1)
   await t.rejects(pool.run('sum/2', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
     { message: 'model sum/2 is not loaded in this worker' }, 'the version no longer served left the pool')
 
@@ -231,7 +230,7 @@ t.test('load: reloading one model from the repository', async t => {
   const failed = await manager.load('sum')
   t.equal(failed.state, 'UNAVAILABLE')
   t.match(failed.reason, /unknown key 'colour'/)
-  t.equal(manager.notReadyReason(), undefined, 'other models still serve')
+  t.equal(manager.registry.notReadyReason(), undefined, 'other models still serve')
   await t.rejects(pool.run('sum/1', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
     { message: 'model sum/1 is not loaded in this worker' }, 'a model that no longer serves leaves the pool')
 })
@@ -278,25 +277,25 @@ t.test('defaultModel skips a first model that cannot serve; notReadyReason check
 
   const plain = new ModelManager(pool, { repository: root })
   await plain.loadAll()
-  t.equal(plain.entry('dm-a-broken').state, 'UNAVAILABLE')
-  t.equal(plain.defaultModel(), 'dm-b-relu', 'the first READY model by name, not the broken first one')
-  t.equal(plain.notReadyReason(), undefined, 'a broken model does not hold back the others')
+  t.equal(plain.registry.entry('dm-a-broken').state, 'UNAVAILABLE')
+  t.equal(plain.registry.defaultModel(), 'dm-b-relu', 'the first READY model by name, not the broken first one')
+  t.equal(plain.registry.notReadyReason(), undefined, 'a broken model does not hold back the others')
 
   const missing = new ModelManager(pool, { repository: root, defaultModel: 'nope' })
   await missing.loadAll()
-  t.equal(missing.defaultModel(), 'nope', 'DEFAULT_MODEL is the default even when missing')
-  t.equal(missing.notReadyReason(), "DEFAULT_MODEL 'nope' is not in the repository")
+  t.equal(missing.registry.defaultModel(), 'nope', 'DEFAULT_MODEL is the default even when missing')
+  t.equal(missing.registry.notReadyReason(), "DEFAULT_MODEL 'nope' is not in the repository")
 
   const broken = new ModelManager(pool, { repository: root, defaultModel: 'dm-a-broken' })
   await broken.loadAll()
-  const reason = broken.entry('dm-a-broken').reason
+  const reason = broken.registry.entry('dm-a-broken').reason
   t.match(reason, /^version 1: Load model from dm-a-broken\/1\/model\.onnx failed:Protobuf parsing failed\. The file is not a valid ONNX model: /)
-  t.equal(broken.notReadyReason(), `DEFAULT_MODEL 'dm-a-broken' is unavailable: ${reason}`)
+  t.equal(broken.registry.notReadyReason(), `DEFAULT_MODEL 'dm-a-broken' is unavailable: ${reason}`)
 
   const serving = new ModelManager(pool, { repository: root, defaultModel: 'dm-c-relu' })
   await serving.loadAll()
-  t.equal(serving.notReadyReason(), undefined, 'ready when DEFAULT_MODEL serves')
-  t.equal(serving.defaultModel(), 'dm-c-relu')
+  t.equal(serving.registry.notReadyReason(), undefined, 'ready when DEFAULT_MODEL serves')
+  t.equal(serving.registry.defaultModel(), 'dm-c-relu')
 })
 
 t.test('notReadyReason: no model could be loaded, an empty and a missing repository', async t => {
@@ -304,27 +303,27 @@ t.test('notReadyReason: no model could be loaded, an empty and a missing reposit
   const root = t.testdir({ failing: {}, empty: {} })
   const failing = new ModelManager(pool, { repository: otherRepository(join(root, 'failing'), { 'nr-b-broken': brokenBytes, 'nr-a-empty': null }) })
   await failing.loadAll()
-  t.same(failing.list().map(entry => entry.state), ['UNAVAILABLE', 'UNAVAILABLE'])
-  t.equal(failing.notReadyReason(), 'no model could be loaded; GET /v1/models gives each reason')
-  t.equal(failing.defaultModel(), 'nr-a-empty', 'with none READY, the first by name')
+  t.same(failing.registry.list().map(entry => entry.state), ['UNAVAILABLE', 'UNAVAILABLE'])
+  t.equal(failing.registry.notReadyReason(), 'no model could be loaded; GET /v1/models gives each reason')
+  t.equal(failing.registry.defaultModel(), 'nr-a-empty', 'with none READY, the first by name')
 
   const emptyRoot = join(root, 'empty')
   const empty = new ModelManager(pool, { repository: emptyRoot })
   await empty.loadAll()
-  t.equal(empty.notReadyReason(), 'the model repository holds no model; put one at <name>/1/model.onnx in MODEL_REPOSITORY (the server log names the folder)',
+  t.equal(empty.registry.notReadyReason(), 'the model repository holds no model; put one at <name>/1/model.onnx in MODEL_REPOSITORY (the server log names the folder)',
     'what to do, without the path (which the log has)')
-  t.equal(empty.defaultModel(), undefined)
+  t.equal(empty.registry.defaultModel(), undefined)
 
   const missingRoot = join(root, 'missing')
   const missing = new ModelManager(pool, { repository: missingRoot })
   await t.rejects(missing.loadAll(), { code: 'ENOENT' })
-  t.equal(missing.notReadyReason(), 'cannot read the model repository: ENOENT: no such file or directory; make MODEL_REPOSITORY a readable folder (the server log names the folder)',
+  t.equal(missing.registry.notReadyReason(), 'cannot read the model repository: ENOENT: no such file or directory; make MODEL_REPOSITORY a readable folder (the server log names the folder)',
     'the error without the path (which the log has)')
-  t.same(missing.list(), [])
-  t.equal(missing.defaultModel(), undefined)
+  t.same(missing.registry.list(), [])
+  t.equal(missing.registry.defaultModel(), undefined)
   const withDefault = new ModelManager(pool, { repository: missingRoot, defaultModel: 'iris' })
   await t.rejects(withDefault.loadAll())
-  t.match(withDefault.notReadyReason(), /^cannot read the model repository: /, 'the repository error comes before DEFAULT_MODEL')
+  t.match(withDefault.registry.notReadyReason(), /^cannot read the model repository: /, 'the repository error comes before DEFAULT_MODEL')
 })
 
 t.test('a runtime failure naming other files of the repository, or the repository itself, shows them relative to it', async t => {
@@ -336,7 +335,7 @@ t.test('a runtime failure naming other files of the repository, or the repositor
     throw new Error(`Load model from ${path} failed: external data file ${join(dirname(path), 'weights.bin')} not found under ${root}`)
   }
   await paths.loadAll()
-  t.equal(paths.entry('pt-relu').reason,
+  t.equal(paths.registry.entry('pt-relu').reason,
     'version 1: Load model from pt-relu/1/model.onnx failed: external data file pt-relu/1/weights.bin not found under the model repository. ' +
     'Check that the file is a complete ONNX model that onnxruntime can open')
 })
@@ -355,20 +354,20 @@ t.test('symlinked model and version folders are followed and served', async t =>
 
   const linked = new ModelManager(pool, { repository: models })
   await linked.loadAll()
-  t.same(linked.list().map(entry => [entry.name, entry.state, entry.versions]), [
+  t.same(linked.registry.list().map(entry => [entry.name, entry.state, entry.versions]), [
     ['linked-model', 'READY', [1]],
     ['linked-version', 'READY', [1, 2]]
   ])
-  const { outputs } = await linked.run(linked.get('linked-version'), { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([-1, 2, -3]) } })
+  const outputs = await linked.run(linked.registry.get('linked-version'), { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([-1, 2, -3]) } })
   t.same(Array.from(outputs.y.data as Float32Array), [0, 2, 0], 'the linked version 2 serves')
-  t.same(linked.get('linked-model').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }])
+  t.same(linked.registry.get('linked-model').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }])
 })
 
 t.test('a model being reloaded keeps serving its old sessions until the new ones are ready', async t => {
   const root = otherRepository(t.testdir(), { 'rl-relu': reluBytes(3) })
   const reloading = new ModelManager(pool, { repository: root })
   await reloading.loadAll()
-  const old = reloading.get('rl-relu')
+  const old = reloading.registry.get('rl-relu')
   writeFileSync(join(root, 'rl-relu', '1', 'model.onnx'), reluBytes(2))
 
   // Between the new session's load and its warm-up, the old version still answers requests
@@ -378,12 +377,12 @@ t.test('a model being reloaded keeps serving its old sessions until the new ones
   pool.load = async (key, path) => {
     const metadata = await realLoad(key, path)
     pool.load = realLoad
-    const model = reloading.get('rl-relu')
+    const model = reloading.registry.get('rl-relu')
     during = {
-      state: reloading.entry('rl-relu').state,
+      state: reloading.registry.entry('rl-relu').state,
       served: model === old,
       run: await reloading.run(model, { x: { type: 'float32', dims: [1, 3], data: Float32Array.from([-1, 2, -3]) } })
-        .then(result => Array.from(result.outputs.y.data as Float32Array), (error: Error) => error.message)
+        .then(result => Array.from(result.y.data as Float32Array), (error: Error) => error.message)
     }
     return metadata
   }
@@ -392,5 +391,5 @@ t.test('a model being reloaded keeps serving its old sessions until the new ones
   t.equal(during?.served, true, 'the old version is what get() returns meanwhile')
   t.same(during?.run, [0, 2, 0], 'a request checked against the old version runs on the old session')
   t.equal(entry.state, 'READY')
-  t.same(reloading.get('rl-relu').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }], 'then the new version serves')
+  t.same(reloading.registry.get('rl-relu').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }], 'then the new version serves')
 })

@@ -41,7 +41,7 @@ async function loadedManager (t: Test, options: Partial<ModelManagerOptions> = {
 
 t.test('a reload releases the old sessions only once the runs holding them are answered', async t => {
   const { pool, manager } = await loadedManager(t)
-  const old = manager.get('mixed')
+  const old = manager.registry.get('mixed')
   const open = pool.closeGate(old.key)
   const feeds: TensorMap = {
     a: { type: 'float64', dims: [1, 2], data: Float64Array.of(1.5, 2) },
@@ -55,21 +55,21 @@ t.test('a reload releases the old sessions only once the runs holding them are a
   const reloading = manager.load('mixed')
   // Long enough for the reload to load and warm up its new sessions.
   await new Promise(resolve => setTimeout(resolve, 1000))
-  t.not(manager.get('mixed').key, old.key, 'the new version already serves')
+  t.not(manager.registry.get('mixed').key, old.key, 'the new version already serves')
   t.notOk(pool.unloaded.includes(old.key), 'the old one is not released while a run holds it')
 
   open()
-  const { outputs } = await running
+  const outputs = await running
   t.same(Array.from(outputs.total.data as Float64Array), [6.5], 'the held run is answered by the old session')
   const entry = await reloading
   t.equal(entry.state, 'READY')
   t.ok(pool.unloaded.includes(old.key), 'released after')
-  t.not(manager.get('mixed').key, old.key, 'the new sessions serve under a new key')
+  t.not(manager.registry.get('mixed').key, old.key, 'the new sessions serve under a new key')
 })
 
 t.test('a release waits for a run that never ends only as long as the drain bound (INFERENCE_TIMEOUT_MS)', async t => {
   const { pool, manager } = await loadedManager(t, { drainTimeoutMs: 300 })
-  const model = manager.get('sum')
+  const model = manager.registry.get('sum')
   const open = pool.closeGate(model.key)
   // Held at the gate, before the pool (and its timeout) ever sees it.
   const stuck = manager.run(model, { x: { type: 'float32', dims: [1, 3], data: Float32Array.of(1, 2, 3) } }).catch((error: Error) => error)

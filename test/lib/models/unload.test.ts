@@ -70,7 +70,7 @@ t.teardown(() => manager.close())
 t.before(() => manager.loadAll())
 
 t.test('unload waits for the runs in flight, refuses new ones with 503, then releases the sessions', async t => {
-  const model = manager.get('mixed')
+  const model = manager.registry.get('mixed')
   const open = pool.closeGate(key => key === model.key)
   t.teardown(open)
   const running = manager.run(model, mixedFeeds())
@@ -78,9 +78,9 @@ t.test('unload waits for the runs in flight, refuses new ones with 503, then rel
 
   const unloading = manager.unload('mixed')
   await sleep(200)
-  t.equal(manager.entry('mixed').state, 'UNLOADING', 'UNLOADING while the run is in flight')
+  t.equal(manager.registry.entry('mixed').state, 'UNLOADING', 'UNLOADING while the run is in flight')
   t.notOk(pool.calls.includes(`unload ${model.key}`), 'the session is not released while a run holds it')
-  const duringGet = caught(() => manager.get('mixed'))
+  const duringGet = caught(() => manager.registry.get('mixed'))
   t.type(duringGet, UnavailableError)
   t.match(duringGet, { statusCode: 503, message: "model 'mixed' is unloading" }, 'get() answers 503 while unloading')
   await t.rejects(manager.run(model, mixedFeeds()), {
@@ -89,10 +89,10 @@ t.test('unload waits for the runs in flight, refuses new ones with 503, then rel
   }, 'a request that got the version before the unload is refused, not sent to a session being released')
 
   open()
-  const { outputs } = await running
+  const outputs = await running
   t.same(Array.from(outputs.total.data as Float64Array), [6.5], 'the held run is answered by its session')
   const entry = await unloading
-  t.equal(entry, manager.entry('mixed'), 'unload returns the entry, which stays listed')
+  t.equal(entry, manager.registry.entry('mixed'), 'unload returns the entry, which stays listed')
   t.equal(entry.state, 'UNAVAILABLE')
   t.equal(entry.reason, 'unloaded')
   t.equal(entry.loaded.size, 0)
@@ -101,18 +101,18 @@ t.test('unload waits for the runs in flight, refuses new ones with 503, then rel
   t.ok(pool.calls.includes(`unload ${model.key}`), 'the session left the pool after the run')
   await t.rejects(pool.run(model.key, mixedFeeds(), ['total']), { message: `model ${model.key} is not loaded in this worker` },
     'the worker no longer holds the session')
-  t.ok(manager.list().some(listed => listed.name === 'mixed' && listed.state === 'UNAVAILABLE'), 'listed as UNAVAILABLE')
+  t.ok(manager.registry.list().some(listed => listed.name === 'mixed' && listed.state === 'UNAVAILABLE'), 'listed as UNAVAILABLE')
 })
 
 t.test('after unload: get() is 503 with the reason; a name never in the repository is 404', async t => {
   await manager.unload('static')
-  const error = caught(() => manager.get('static'))
+  const error = caught(() => manager.registry.get('static'))
   t.type(error, UnavailableError)
   t.match(error, { statusCode: 503, message: "model 'static' is unavailable: unloaded" })
-  const unknown = caught(() => manager.get('nope'))
+  const unknown = caught(() => manager.registry.get('nope'))
   t.type(unknown, NotFoundError)
   t.match(unknown, { name: 'NotFoundError', statusCode: 404 })
-  t.equal(manager.notReadyReason(), undefined, 'the other models still serve, so the server stays ready')
+  t.equal(manager.registry.notReadyReason(), undefined, 'the other models still serve, so the server stays ready')
 })
 
 t.test('unload and load of a name that is not a folder of the repository: 404 with the place to put it', async t => {
@@ -125,40 +125,40 @@ t.test('unload and load of a name that is not a folder of the repository: 404 wi
   await t.rejects(manager.load('afile'), { statusCode: 404, message: message('afile') }, 'a file is not a model folder')
   await t.rejects(manager.load('../outside'), { name: 'NotFoundError', statusCode: 404 }, 'a name with a separator never leaves the repository')
   await t.rejects(manager.load('.hidden'), { name: 'NotFoundError', statusCode: 404 }, 'nor a dotted name')
-  t.notOk(manager.list().some(entry => ['nope', 'afile'].includes(entry.name)), 'nothing was added for them')
+  t.notOk(manager.registry.list().some(entry => ['nope', 'afile'].includes(entry.name)), 'nothing was added for them')
 })
 
 t.test('load after unload serves again, under a new session key', async t => {
   const before = pool.calls.filter(call => call.startsWith('unload sum/')).length
-  const old = manager.get('sum')
+  const old = manager.registry.get('sum')
   await manager.unload('sum')
   t.equal(pool.calls.filter(call => call.startsWith('unload sum/')).length, before + 1, 'one session released')
   const entry = await manager.load('sum')
   t.equal(entry.state, 'READY')
   t.equal(entry.reason, undefined, 'the unloaded reason is gone')
-  const model = manager.get('sum')
+  const model = manager.registry.get('sum')
   t.not(model.key, old.key)
   t.equal(model.version, 2)
-  const { outputs } = await manager.run(model, sumFeeds())
+  const outputs = await manager.run(model, sumFeeds())
   t.same(Array.from(outputs.y.data as Float32Array), [12], 'version 2 doubles the sum')
 })
 
 t.test('a model folder added after start loads; unloading one never loaded has nothing to release', async t => {
   cpSync(join(repository, 'sum'), join(repository, 'late'), { recursive: true })
-  t.throws(() => manager.get('late'), { name: 'NotFoundError', statusCode: 404 }, 'not known before its load')
+  t.throws(() => manager.registry.get('late'), { name: 'NotFoundError', statusCode: 404 }, 'not known before its load')
   const calls = pool.calls.length
   const never = await manager.unload('late')
   t.match(never, { name: 'late', state: 'UNAVAILABLE', reason: 'not loaded', versions: [1, 2] })
   t.equal(pool.calls.length, calls, 'no pool call')
-  t.throws(() => manager.get('late'), { name: 'NotFoundError', statusCode: 404 }, 'still not known')
+  t.throws(() => manager.registry.get('late'), { name: 'NotFoundError', statusCode: 404 }, 'still not known')
   const entry = await manager.load('late')
   t.equal(entry.state, 'READY')
-  const { outputs } = await manager.run(manager.get('late'), sumFeeds())
+  const outputs = await manager.run(manager.registry.get('late'), sumFeeds())
   t.same(Array.from(outputs.y.data as Float32Array), [12])
 })
 
 t.test('a load and an unload of one model at the same time run one after the other, in call order', async t => {
-  const old = manager.get('zipmap')
+  const old = manager.registry.get('zipmap')
   // The load's warm-up run waits at the gate: the unload must wait for the whole load.
   const open = pool.closeGate(key => key.startsWith('zipmap/') && key !== old.key)
   t.teardown(open)
@@ -169,8 +169,8 @@ t.test('a load and an unload of one model at the same time run one after the oth
   const pending = pool.calls.slice(from)
   t.equal(pending.length, 1, 'only the load reached the pool')
   t.match(pending[0], /^load zipmap\/1#\d+$/)
-  t.equal(manager.entry('zipmap').state, 'READY', 'the unload has not started: the old sessions still serve')
-  t.equal(manager.get('zipmap'), old)
+  t.equal(manager.registry.entry('zipmap').state, 'READY', 'the unload has not started: the old sessions still serve')
+  t.equal(manager.registry.get('zipmap'), old)
   open()
   const loaded = await loading
   const fresh = loaded.loaded.get(1)
@@ -181,7 +181,7 @@ t.test('a load and an unload of one model at the same time run one after the oth
   t.same(pool.calls.slice(from), [pending[0], `unload ${old.key}`, `unload ${fresh?.key ?? ''}`],
     'load, the reload releasing the old session, then the unload releasing the new one')
   t.equal(fresh?.released, true)
-  t.throws(() => manager.get('zipmap'), { name: 'UnavailableError', statusCode: 503 })
+  t.throws(() => manager.registry.get('zipmap'), { name: 'UnavailableError', statusCode: 503 })
 
   // And the other way round: unload then load ends READY
   const unloadFirst = manager.unload('zipmap')
@@ -189,8 +189,8 @@ t.test('a load and an unload of one model at the same time run one after the oth
   const [first, second] = await Promise.all([unloadFirst, loadSecond])
   t.equal(first.reason, 'unloaded')
   t.equal(second.state, 'READY')
-  t.equal(manager.entry('zipmap').state, 'READY', 'the load, called second, has the last word')
-  const { outputs } = await manager.run(manager.get('zipmap'), { float_input: { type: 'float32', dims: [1, 2], data: Float32Array.of(1, 0) } })
+  t.equal(manager.registry.entry('zipmap').state, 'READY', 'the load, called second, has the last word')
+  const outputs = await manager.run(manager.registry.get('zipmap'), { float_input: { type: 'float32', dims: [1, 2], data: Float32Array.of(1, 0) } })
   t.same(Array.from(outputs.output_label.data as BigInt64Array), [0n])
 })
 
@@ -222,7 +222,7 @@ t.test('concurrent load and unload pairs: each resolves to what it did, which la
     'a load resolves READY exactly when it loaded, else UNAVAILABLE with its own failure, never the state a later unload left')
   t.same(await Promise.all(pairs.map(pair => seen(pair.load))), atLoad, 'and says so still after every operation has run')
   t.same(atUnload, Array(12).fill({ state: 'UNAVAILABLE', reason: 'unloaded' }), 'each unload resolves unloaded')
-  t.match(manager.entry('pairs'), { state: 'UNAVAILABLE', reason: 'unloaded' }, 'the last operation, an unload, has the last word')
+  t.match(manager.registry.entry('pairs'), { state: 'UNAVAILABLE', reason: 'unloaded' }, 'the last operation, an unload, has the last word')
 })
 
 t.test('a failed operation does not block the next one on the same name', async t => {
@@ -245,7 +245,7 @@ t.test('repository index: one row per version, with state and reason', async t =
     { name: 'sum', version: '1', state: 'UNAVAILABLE', reason: 'not served by version_policy "latest"' },
     { name: 'sum', version: '2', state: 'READY', reason: '' }
   ], 'a version the policy does not serve')
-  t.same(byName('empty'), [{ name: 'empty', state: 'UNAVAILABLE', reason: manager.entry('empty').reason }], 'no version: one row without one')
+  t.same(byName('empty'), [{ name: 'empty', state: 'UNAVAILABLE', reason: manager.registry.entry('empty').reason }], 'no version: one row without one')
   t.match(byName('broken'), [{ name: 'broken', version: '1', state: 'UNAVAILABLE', reason: /^version 1: .*not a valid ONNX model/ }])
   t.same(rows.map(row => row.name), [...rows.map(row => row.name)].sort((a, b) => a.localeCompare(b)), 'sorted by name')
   t.notOk(rows.some(row => row.name === 'afile'), 'a file is not a model')
@@ -265,7 +265,7 @@ t.test('repository index: LOADING and UNLOADING, a version added after the load,
   await loading
   t.same(await rowsOf('mixed'), [{ name: 'mixed', version: '1', state: 'READY', reason: '' }])
 
-  const model = manager.get('mixed')
+  const model = manager.registry.get('mixed')
   open = pool.closeGate(key => key === model.key)
   const running = manager.run(model, mixedFeeds())
   const unloading = manager.unload('mixed')

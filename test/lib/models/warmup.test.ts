@@ -66,46 +66,46 @@ t.before(() => manager.loadAll())
 const fix = (at: string): string => `; give config.json's ${at} shapes and fill values that the model accepts, or remove it`
 
 t.test('dynamic dimensions beyond the batch: loads without a warm-up, says so once, and serves any image size', async t => {
-  t.equal(manager.entry('conv').state, 'READY')
+  t.equal(manager.registry.entry('conv').state, 'READY')
   t.same(pool.runsOf('conv'), [], 'no size was guessed')
   t.same(logs, [{
     details: { model: 'conv', version: 1, dynamicDimensions: ['image[2] (height)', 'image[3] (width)'] },
     message: "model 'conv' version 1: warm-up skipped, its dynamic dimensions beyond the batch (image[2] (height), image[3] (width)) cannot be guessed; add a warmup to its config.json to warm it up"
   }], 'one info line naming the model and the dimensions, for conv only')
 
-  const model = manager.get('conv')
+  const model = manager.registry.get('conv')
   t.same(model.inputs, [{ name: 'image', type: 'float32', shape: [-1, 1, -1, -1] }])
   for (const [height, width] of [[5, 5], [8, 6]]) {
     const { dims, values } = image(height, width)
-    const { outputs } = await manager.run(model, { image: { type: 'float32', dims, data: Float32Array.from(values) } })
+    const outputs = await manager.run(model, { image: { type: 'float32', dims, data: Float32Array.from(values) } })
     t.same(outputs.sums.dims, [1, 1, height - 2, width - 2], `${height}×${width}: output shape`)
     t.same(Array.from(outputs.sums.data as Float32Array), windowSums(values, height, width), `${height}×${width}: each 3×3 window summed`)
   }
-  const { outputs } = await manager.run(model, { image: { type: 'float32', dims: [2, 1, 4, 3], data: new Float32Array(24).fill(1) } })
+  const outputs = await manager.run(model, { image: { type: 'float32', dims: [2, 1, 4, 3], data: new Float32Array(24).fill(1) } })
   t.same(outputs.sums.dims, [2, 1, 2, 1], 'a batch of two')
   t.same(Array.from(outputs.sums.data as Float32Array), [9, 9, 9, 9])
 })
 
 t.test('only the batch dynamic: the default warm-up, zeros with one row, once per worker', async t => {
-  t.equal(manager.entry('relu').state, 'READY')
-  t.same(pool.runsOf('relu'), [{ key: manager.get('relu').key, feeds: { x: { dims: [1, 3], first: 0 } } }])
+  t.equal(manager.registry.entry('relu').state, 'READY')
+  t.same(pool.runsOf('relu'), [{ key: manager.registry.get('relu').key, feeds: { x: { dims: [1, 3], first: 0 } } }])
 })
 
 t.test('configured samples run in order, once per worker each, with their shapes and fill values', async t => {
-  t.equal(manager.entry('conv-warm').state, 'READY')
-  const key = manager.get('conv-warm').key
+  t.equal(manager.registry.entry('conv-warm').state, 'READY')
+  const key = manager.registry.get('conv-warm').key
   t.same(pool.runsOf('conv-warm'), [
     { key, feeds: { image: { dims: [2, 1, 8, 6], first: 0.5 } } },
     { key, feeds: { image: { dims: [1, 1, 3, 3], first: 0 } } }
   ])
-  t.equal(manager.entry('reshape').state, 'READY', 'an int64 fill')
+  t.equal(manager.registry.entry('reshape').state, 'READY', 'an int64 fill')
   t.same(pool.runsOf('reshape')[0].feeds.shape, { dims: [2], first: 1n })
-  t.equal(manager.entry('conv-none').state, 'READY', '[] runs no warm-up')
+  t.equal(manager.registry.entry('conv-none').state, 'READY', '[] runs no warm-up')
   t.same(pool.runsOf('conv-none'), [])
 })
 
 t.test('a warm-up the model refuses makes it UNAVAILABLE with the reason and the fix', async t => {
-  const tiny = manager.entry('conv-tiny')
+  const tiny = manager.registry.entry('conv-tiny')
   t.equal(tiny.state, 'UNAVAILABLE')
   t.match(tiny.reason, /^version 1: the warm-up sample warmup\[0\] 'tiny' failed: .*Conv/)
   t.ok(tiny.reason?.endsWith(fix('warmup[0]')), 'the fix names the sample')
@@ -126,7 +126,7 @@ t.test('a warm-up sample that cannot fit the model is refused before it runs', a
     'conv-missing': "config.json: warmup[0].inputs: missing 'image' ([-1, 1, -1, -1]); a warm-up sample gives every input of the model a shape"
   }
   for (const [name, reason] of Object.entries(reasons)) {
-    t.match(manager.entry(name), { state: 'UNAVAILABLE', reason }, name)
+    t.match(manager.registry.entry(name), { state: 'UNAVAILABLE', reason }, name)
     t.same(pool.runsOf(name), [], `${name}: nothing ran`)
   }
 })

@@ -163,7 +163,7 @@ t.test('iris, configured for dynamic batching, merges concurrent requests with t
   const manager = new ModelManager(pool, { repository: bundledRepository })
   t.teardown(() => manager.close())
   await manager.loadAll()
-  const iris = manager.get('iris')
+  const iris = manager.registry.get('iris')
   t.ok(iris.batcher, 'models/iris/config.json asks for dynamic batching')
   pool.rowsPerRun = []
 
@@ -174,9 +174,9 @@ t.test('iris, configured for dynamic batching, merges concurrent requests with t
   t.equal(pool.rowsPerRun.reduce((a, b) => a + b, 0), 20)
 
   const alone = await Promise.all(flowers.map(flower => pool.run(iris.key, feed(flower), ['label', 'probabilities'])))
-  t.same(batched.map(result => Array.from(result.outputs.label.data as BigInt64Array)), alone.map(result => Array.from(result.label.data as BigInt64Array)))
+  t.same(batched.map(result => Array.from(result.label.data as BigInt64Array)), alone.map(result => Array.from(result.label.data as BigInt64Array)))
   batched.forEach((result, i) => {
-    const mine = Array.from(result.outputs.probabilities.data as Float32Array)
+    const mine = Array.from(result.probabilities.data as Float32Array)
     const theirs = Array.from(alone[i].probabilities.data as Float32Array)
     t.ok(mine.every((p, j) => Math.abs(p - theirs[j]) < 1e-6), `flower ${i}: same probabilities`)
   })

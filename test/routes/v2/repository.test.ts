@@ -53,7 +53,7 @@ t.test('the repository API needs the admin scope: 403 with a predict token, 401 
     t.equal(res.headers['www-authenticate'], 'Bearer realm="onnx-serve", error="insufficient_scope", scope="admin"', `${url}: the challenge names the scope`)
     assertV2Error(t, res, 403, "this route needs the 'admin' scope; the token has predict")
   }
-  t.equal(app.models.entry('iris').state, 'READY', 'the refused unload did nothing')
+  t.equal(app.models.registry.entry('iris').state, 'READY', 'the refused unload did nothing')
 
   const anonymous = await buildApp(t, env, { token: false })
   for (const url of adminUrls) {
@@ -61,11 +61,11 @@ t.test('the repository API needs the admin scope: 403 with a predict token, 401 
     t.equal(res.headers['www-authenticate'], 'Bearer realm="onnx-serve"', `${url}: WWW-Authenticate`)
     assertV2Error(t, res, 401, 'missing bearer token: send Authorization: Bearer <token>')
   }
-  t.equal(anonymous.models.entry('iris').state, 'READY')
+  t.equal(anonymous.models.registry.entry('iris').state, 'READY')
 })
 
 t.test('POST /v2/repository/index: one row per version with its state and reason', async t => {
-  const brokenReason = app.models.entry('broken').reason
+  const brokenReason = app.models.registry.entry('broken').reason
   t.match(brokenReason, /^version 1: .*Protobuf parsing failed.*The file is not a valid ONNX model/)
   const all = [
     { name: 'broken', version: '1', state: 'UNAVAILABLE', reason: brokenReason },
@@ -125,7 +125,7 @@ t.test('unload: 503 until loaded again, listed as unloaded', async t => {
 
 t.test('load of a model that cannot be served: 400 with the reason; the others serve on', async t => {
   const res = await post('/v2/repository/models/broken/load')
-  const reason = app.models.entry('broken').reason
+  const reason = app.models.registry.entry('broken').reason
   t.match(reason, /^version 1: .*not a valid ONNX model/)
   assertV2Error(t, res, 400, `failed to load model 'broken': ${reason ?? ''}`)
 
@@ -148,7 +148,7 @@ t.test('unknown models and bad requests', async t => {
   assertV2Error(t, await post('/v2/repository/models/iris/load', { parameters: { config: '{}' } }), 400,
     'body.parameters: load parameters (config) are not supported; put the model and its config.json in the repository folder and send no parameters')
   assertV2Error(t, await post('/v2/repository/models/iris/load', { model: 'x' }), 400, 'body.model: is not allowed here')
-  t.equal(app.models.entry('iris').state, 'READY', 'nothing happened to iris')
+  t.equal(app.models.registry.entry('iris').state, 'READY', 'nothing happened to iris')
 })
 
 t.test('load and unload under traffic: model A answers 200 or 503, never 500; model B is unaffected', async t => {
@@ -185,7 +185,7 @@ t.test('load and unload under traffic: model A answers 200 or 503, never 500; mo
   t.ok((statuses.A.get(503) ?? 0) > 0, 'some A requests met the model unloaded: the test did exercise the window')
   t.ok((statuses.A.get(200) ?? 0) > 0, 'and some were answered')
   t.ok((statuses.B.get(200) ?? 0) > 0, 'B answered throughout')
-  t.equal(app.models.entry('iris').state, 'READY', 'A serves again at the end')
+  t.equal(app.models.registry.entry('iris').state, 'READY', 'A serves again at the end')
   t.equal((await predict('iris')).statusCode, 200)
 })
 

@@ -4,8 +4,11 @@ import { join } from 'node:path'
 import { InputError } from '../../../../lib/errors'
 import { InferencePool } from '../../../../lib/runtime/inference-pool'
 import { ModelManager, type ModelVersion } from '../../../../lib/models/manager'
-import { InferenceService, type InferenceLimits } from '../../../../lib/data-plane/data-plane'
-import { predictOutput, predictTfServing } from '../../../../lib/protocols/rest/predictions'
+import { DataPlane } from '../../../../lib/data-plane/data-plane'
+import type { InferCodec, InferenceLimits, InferenceRecord, RequestFacts } from '../../../../lib/data-plane/infer-codec'
+import { predict } from '../../../../lib/protocols/rest/predict'
+import { tfServingPredict } from '../../../../lib/protocols/rest/tf-serving'
+import type { PredictResponse, TfServingRequest, TfServingResponse } from '../../../../lib/protocols/rest/wire'
 import { buildFixtureRepository } from '../../../helpers/fixture-repository'
 
 // The fixture models and the bundled ones side by side, with two iris variants
@@ -31,7 +34,18 @@ const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
 
 const limits: InferenceLimits = { maxRows: 1024, maxElements: 1_000_000 }
-const service = (within = limits): InferenceService => new InferenceService(manager, within)
+const service = (within = limits): DataPlane => new DataPlane(manager, { server: { name: 'test', version: '0' }, limits: within })
+/** A codec through the data plane, for the named version: its answer and what the data plane recorded. */
+async function framed<Payload, Reply> (codec: InferCodec<Payload, Reply>, plane: DataPlane, model: ModelVersion, payload: Payload): Promise<{ reply: Reply, log: InferenceRecord }> {
+  const facts: RequestFacts = {}
+  const reply = await plane.infer(codec, { name: model.name, version: model.version }, payload, facts)
+  if (facts.inference === undefined) throw new Error('the data plane recorded no inference')
+  return { reply, log: facts.inference }
+}
+const predictOutput = async (plane: DataPlane, model: ModelVersion, inputData: unknown): Promise<{ reply: PredictResponse, log: InferenceRecord }> =>
+  await framed(predict, plane, model, { input_data: inputData })
+const predictTfServing = async (plane: DataPlane, model: ModelVersion, body: TfServingRequest): Promise<{ reply: TfServingResponse, log: InferenceRecord }> =>
+  await framed(tfServingPredict, plane, model, body)
 /** The old shape of a /predict result, to keep these checks as they were. */
 const predicted = async (reply: ReturnType<typeof predictOutput>) => reply.then(({ reply, log }) => ({ predictions: reply.prediction, rows: log.rows, inferenceMs: log.inferenceMs }))
 const predictInstances = async (model: ModelVersion, instances: unknown[], within = limits) =>
@@ -50,7 +64,7 @@ async function inputError (t: Test, promise: Promise<unknown>): Promise<InputErr
 t.before(() => manager.loadAll())
 
 t.test('predictOutput maps class indices to the configured labels', async t => {
-  const iris = manager.get('iris')
+  const iris = manager.registry.get('iris')
   t.equal(iris.predictionOutput, 'label')
   const one = await predicted(predictOutput(service(), iris, setosa))
   t.same(one.predictions, ['setosa'], 'one row in, one prediction out')
@@ -66,35 +80,35 @@ t.test('predictOutput maps class indices to the configured labels', async t => {
 })
 
 t.test('predictOutput leaves values without a label alone', async t => {
-  t.same((await predicted(predictOutput(service(), manager.get('iris-short-labels'), [setosa, virginica]))).predictions, ['setosa', 2],
+  t.same((await predicted(predictOutput(service(), manager.registry.get('iris-short-labels'), [setosa, virginica]))).predictions, ['setosa', 2],
     'an index beyond the labels stays a number')
-  const probabilities = (await predicted(predictOutput(service(), manager.get('iris-probabilities'), [setosa]))).predictions
+  const probabilities = (await predicted(predictOutput(service(), manager.registry.get('iris-probabilities'), [setosa]))).predictions
   t.equal(probabilities.length, 1)
   const [row] = probabilities as number[][]
   t.equal(row.length, 3)
   t.ok(row.every(value => typeof value === 'number'), 'float outputs are never labelled')
   t.ok(row[0] > 0.9)
 
-  const width = await predicted(predictOutput(service(), manager.get('iris-petal-width'), [[5.1, 3.5, 1.4], [6.7, 3.0, 5.2]]))
+  const width = await predicted(predictOutput(service(), manager.registry.get('iris-petal-width'), [[5.1, 3.5, 1.4], [6.7, 3.0, 5.2]]))
   t.equal(width.rows, 2)
   const widths = (width.predictions as number[][]).map(value => value[0])
   t.ok(widths[0] > 0 && widths[0] < 0.6, `setosa petal width ${widths[0]}`)
   t.ok(widths[1] > 1.5 && widths[1] < 2.6, `virginica petal width ${widths[1]}`)
 
-  const zipmap = await predicted(predictOutput(service(), manager.get('zipmap'), [[2, 0], [0, 3]]))
+  const zipmap = await predicted(predictOutput(service(), manager.registry.get('zipmap'), [[2, 0], [0, 3]]))
   t.same(zipmap.predictions, [0, 1], 'int64 labels without names stay numbers')
-  const labelled = await predicted(predictOutput(service(), manager.get('mixed-labelled'), [
+  const labelled = await predicted(predictOutput(service(), manager.registry.get('mixed-labelled'), [
     { a: [0, 0], b: [1], c: 0, flag: [true] },
     { a: [0, 0], b: [-1], c: 0, flag: [true] },
     { a: [0, 0], b: [5], c: 0, flag: [true] }
   ]))
   t.same(labelled.predictions, [['two'], ['zero'], [6]], 'labels apply inside nested rows; out of range stays a number')
-  const fixed = await predicted(predictOutput(service(), manager.get('static'), [[1, -2], [-3, 4]]))
+  const fixed = await predicted(predictOutput(service(), manager.registry.get('static'), [[1, -2], [-3, 4]]))
   t.same(fixed.predictions, [[1, 0], [0, 4]])
 })
 
 t.test('row limits: the request limit and the model max_batch_size, with the limit in the message', async t => {
-  const iris = manager.get('iris')
+  const iris = manager.registry.get('iris')
   t.equal(iris.config.max_batch_size, 64)
   let error = await inputError(t, predicted(predictOutput(service({ ...limits, maxRows: 2 }), iris, [setosa, setosa, setosa])))
   t.equal(error.message, "input_data: at most 2 rows per request for model 'iris', received 3")
@@ -105,12 +119,12 @@ t.test('row limits: the request limit and the model max_batch_size, with the lim
   t.equal(error.message, "input_data: at most 64 rows per request for model 'iris', received 65", 'the model limit when lower')
   t.equal((await predicted(predictOutput(service(), iris, Array(64).fill(setosa)))).predictions.length, 64)
 
-  error = await inputError(t, predictInstances(manager.get('mixed'), Array(9).fill({ a: [1, 2], b: [1], c: 1, flag: [true] })))
+  error = await inputError(t, predictInstances(manager.registry.get('mixed'), Array(9).fill({ a: [1, 2], b: [1], c: 1, flag: [true] })))
   t.equal(error.message, "instances: at most 8 rows per request for model 'mixed', received 9")
   t.equal(error.field, 'instances')
 
   // max_batch_size 0 sets no model limit: only the request limit applies
-  const fixed = manager.get('static')
+  const fixed = manager.registry.get('static')
   t.equal(fixed.config.max_batch_size, 0)
   error = await inputError(t, predicted(predictOutput(service({ ...limits, maxRows: 1 }), fixed, [[1, 2], [3, 4]])))
   t.equal(error.message, "input_data: at most 1 row per request for model 'static', received 2")
@@ -121,7 +135,7 @@ t.test('row limits: the request limit and the model max_batch_size, with the lim
 })
 
 t.test('predictInstances with several inputs and outputs', async t => {
-  const mixed = manager.get('mixed')
+  const mixed = manager.registry.get('mixed')
   const result = await predictInstances(mixed, [
     { a: [0.5, 0.25], b: [10], c: 7, flag: [true] },
     { a: [1, 2], b: ['-3'], c: -8, flag: [false] },
@@ -138,13 +152,13 @@ t.test('predictInstances with several inputs and outputs', async t => {
   t.equal(error.message, 'instances[0].c: missing; expected row shape [] of int32')
   t.equal(error.field, 'instances[0].c')
 
-  const iris = await predictInstances(manager.get('iris'), [setosa, virginica])
+  const iris = await predictInstances(manager.registry.get('iris'), [setosa, virginica])
   const [first, second] = iris.predictions as Array<{ label: unknown, probabilities: number[] }>
   t.equal(first.label, 0, 'the instances API returns raw outputs, no class names')
   t.equal(second.label, 2)
   t.equal(first.probabilities.length, 3)
   t.same(Object.keys(first), ['label', 'probabilities'])
 
-  const sum = await predictInstances(manager.get('sum'), [[1, 2, 3]])
+  const sum = await predictInstances(manager.registry.get('sum'), [[1, 2, 3]])
   t.same(sum.predictions, [[12]], 'one output: the value itself')
 })

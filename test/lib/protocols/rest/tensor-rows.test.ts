@@ -4,7 +4,8 @@ import type { TensorData, TensorSpec, TensorType } from '../../../../lib/tensors
 import {
   decodeRowOrRows, decodeRows, encodePredictions
 } from '../../../../lib/protocols/rest/tensor-rows'
-import { describeValue, nestedJson, rowsJson } from '../../../../lib/tensors/tensor-json'
+import { describeValue } from '../../../../lib/json/values'
+import { nestedJson, rowsJson } from '../../../../lib/tensors/tensor-json'
 
 const features: TensorSpec[] = [{ name: 'features', type: 'float32', shape: [-1, 4] }]
 const mixed: TensorSpec[] = [

@@ -1,12 +1,17 @@
 import t, { type Test } from 'tap'
 import { InputError } from '../../../../lib/errors'
 import type { TensorArray, TensorData, TensorMap, TensorSpec, TensorType } from '../../../../lib/tensors/tensor'
-import {
-  decodeInferRequest, encodeInferResponse, parseHeaderLength, tensorTypeOfV2, v2DatatypeOf, v2ElementSize,
-  type DecodedInferRequest, type V2Model
-} from '../../../../lib/protocols/v2/codec'
+import { tensorTypeOfV2, v2DatatypeOf, v2ElementSize } from '../../../../lib/protocols/v2/datatypes'
+import { encodeInferResponse, parseHeaderLength, readInferBody } from '../../../../lib/protocols/v2/http-infer'
+import { decodeInferRequest, type DecodedInferRequest, type V2Limits, type V2Model } from '../../../../lib/protocols/v2/infer-request'
 
 const limits = { maxElements: 1000 }
+
+/** A v2 infer body as the HTTP transport reads it: its JSON checked by the schema, then against the model. */
+function decodeBody (body: Buffer, headerLength: number | undefined, model: V2Model, within: V2Limits): DecodedInferRequest {
+  const { request, raw } = readInferBody(body, headerLength)
+  return decodeInferRequest(request, raw, model, within)
+}
 
 const iris: V2Model = {
   inputs: [{ name: 'features', type: 'float32', shape: [-1, 4] }],
@@ -37,7 +42,7 @@ function body (json: unknown, binaries?: Buffer[]): { body: Buffer, headerLength
 
 function decode (json: unknown, model: V2Model = iris, binaries?: Buffer[], max = limits.maxElements): DecodedInferRequest {
   const request = body(json, binaries)
-  return decodeInferRequest(request.body, request.headerLength, model, { maxElements: max })
+  return decodeBody(request.body, request.headerLength, model, { maxElements: max })
 }
 
 /** The InputError `fn` throws; fails the test when it throws nothing or something else. */
@@ -275,8 +280,8 @@ t.test('nested and flat data', async t => {
   refuses(t, bad([[[1, 2, 3], [4, 5, 6]]]), 'inputs[0].data: expected an array of 2 (shape [2, 3] of FP32), received an array of 1', 'inputs[0].data')
   refuses(t, bad([1, 2, 3, 4, 5]), 'inputs[0].data: expected 6 FP32 values for shape [2, 3], received an array of 5', 'inputs[0].data')
   refuses(t, bad([1, [2], 3, 4, 5, 6]), 'inputs[0].data[1]: expected a number (float32), received an array of 1', 'inputs[0].data[1]')
-  refuses(t, bad({ 0: 1 }), 'inputs[0].data: expected an array of 6 FP32 values for shape [2, 3], flat or nested, received an object', 'inputs[0].data')
-  refuses(t, bad(null), 'inputs[0].data: expected an array of 6 FP32 values for shape [2, 3], flat or nested, received null', 'inputs[0].data')
+  refuses(t, bad({ 0: 1 }), 'inputs[0].data: expected an array of the tensor\'s elements, flat (row-major) or nested as its shape, received an object', 'inputs[0].data')
+  refuses(t, bad(null), 'inputs[0].data: expected an array of the tensor\'s elements, flat (row-major) or nested as its shape, received null', 'inputs[0].data')
   refuses(t, () => decode({ inputs: [{ name: 'x', datatype: 'INT32', shape: [], data: [[7]] }] }, single('int32', [])),
     'inputs[0].data[0]: expected a number (int32), received an array of 1', 'inputs[0].data[0]')
 })
@@ -301,20 +306,20 @@ t.test('element values are checked as the other APIs check them', async t => {
 t.test('the body, its JSON and the header length', async t => {
   const json = { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }
   const text = Buffer.from(JSON.stringify(json))
-  t.same(values(decodeInferRequest(text, text.length, iris, limits).feeds.features.data), [1, 2, 3, 4], 'a header length equal to the body')
-  t.same(values(decodeInferRequest(text, undefined, iris, limits).feeds.features.data), [1, 2, 3, 4])
+  t.same(values(decodeBody(text, text.length, iris, limits).feeds.features.data), [1, 2, 3, 4], 'a header length equal to the body')
+  t.same(values(decodeBody(text, undefined, iris, limits).feeds.features.data), [1, 2, 3, 4])
 
   const field = 'headers.inference-header-content-length'
   for (const length of [text.length + 1, -1, 1.5, NaN]) {
-    refuses(t, () => decodeInferRequest(text, length, iris, limits),
+    refuses(t, () => decodeBody(text, length, iris, limits),
       `${field}: expected an integer from 0 to the body's length (${text.length} bytes), received ${length}`, field)
   }
   refuses(t, () => decode('{"inputs": ['), 'body: expected a JSON object, received text that is not valid JSON', 'body')
-  refuses(t, () => decodeInferRequest(Buffer.from('{"inputs": [{"parameters": {"binary_data_size": 4}}]}abcd'), undefined, iris, limits),
+  refuses(t, () => decodeBody(Buffer.from('{"inputs": [{"parameters": {"binary_data_size": 4}}]}abcd'), undefined, iris, limits),
     'body: expected a JSON object, received text that is not valid JSON; a body with binary tensors needs the inference-header-content-length header giving the length of its JSON part', 'body')
-  refuses(t, () => decodeInferRequest(text, 5, iris, limits),
+  refuses(t, () => decodeBody(text, 5, iris, limits),
     'body: expected the first 5 bytes (inference-header-content-length) to be a JSON object, received text that is not valid JSON', 'body')
-  refuses(t, () => decodeInferRequest(text, 0, iris, limits),
+  refuses(t, () => decodeBody(text, 0, iris, limits),
     'body: expected the first 0 bytes (inference-header-content-length) to be a JSON object, received text that is not valid JSON', 'body')
   refuses(t, () => decode([json]), 'body: expected a JSON object with an inputs array, received an array of 1', 'body')
   refuses(t, () => decode('null'), 'body: expected a JSON object with an inputs array, received null', 'body')
@@ -349,11 +354,11 @@ t.test('request fields', async t => {
   refuses(t, () => decode({ parameters: [], inputs: [ok] }), 'parameters: expected an object, received an array of 0', 'parameters')
   refuses(t, () => decode({ parameters: { binary_data_output: 'yes' }, inputs: [ok] }),
     'parameters.binary_data_output: expected a boolean, received a string', 'parameters.binary_data_output')
-  refuses(t, () => decode({}), "inputs: missing; expected an array of input tensors ({ name, shape, datatype, data }) for the model's inputs features", 'inputs')
+  refuses(t, () => decode({}), 'inputs: missing; expected an array of input tensors ({ name, shape, datatype, data })', 'inputs')
   refuses(t, () => decode({ inputs: { features: [1, 2, 3, 4] } }), 'inputs: expected an array of input tensors ({ name, shape, datatype, data }), received an object', 'inputs')
-  refuses(t, () => decode({ inputs: [] }), "inputs: expected at least one input tensor (the model's inputs are features), received none", 'inputs')
+  refuses(t, () => decode({ inputs: [] }), "inputs: missing 'features' (FP32 [-1, 4]); the model's inputs are features", 'inputs')
   refuses(t, () => decode({ inputs: [[1, 2, 3, 4]] }), 'inputs[0]: expected an object { name, shape, datatype, data }, received an array of 4', 'inputs[0]')
-  refuses(t, () => decode({ inputs: [{ ...ok, name: 3 }] }), "inputs[0].name: expected one of the model's inputs (features), received the number 3", 'inputs[0].name')
+  refuses(t, () => decode({ inputs: [{ ...ok, name: 3 }] }), "inputs[0].name: expected the name of one of the model's inputs, received the number 3", 'inputs[0].name')
   refuses(t, () => decode({ inputs: [{ name: 'a', datatype: 'FP32', shape: [1, 2], data: [1, 2] }, { ...ok, name: 'c' }] }, two), "inputs[1].name: unknown input 'c'; the model's inputs are a, b", 'inputs[1].name')
   refuses(t, () => decode({ inputs: [{ ...ok, name: 'features' }, ok] }), "inputs[1].name: input 'features' is given more than once (also inputs[0])", 'inputs[1].name')
   refuses(t, () => decode({ inputs: [{ name: 'a', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] }, two),
@@ -367,9 +372,9 @@ t.test('datatype and shape against the model', async t => {
   refuses(t, input({ datatype: 'INT64' }), "inputs[0].datatype: expected FP32 for input 'features', received INT64", 'inputs[0].datatype')
   refuses(t, input({ datatype: 'FLOAT' }), "inputs[0].datatype: expected FP32 for input 'features', received 'FLOAT' (not a v2 datatype)", 'inputs[0].datatype')
   refuses(t, input({ datatype: 'fp32' }), "inputs[0].datatype: expected FP32 for input 'features', received 'fp32' (not a v2 datatype)", 'inputs[0].datatype')
-  refuses(t, input({ datatype: undefined }), "inputs[0].datatype: expected FP32 for input 'features', received a undefined", 'inputs[0].datatype')
-  refuses(t, input({ shape: undefined }), "inputs[0].shape: expected a shape matching [-1, 4] (-1: any size) for input 'features', received a undefined", 'inputs[0].shape')
-  refuses(t, input({ shape: '1,4' }), "inputs[0].shape: expected a shape matching [-1, 4] (-1: any size) for input 'features', received a string", 'inputs[0].shape')
+  refuses(t, input({ datatype: undefined }), 'inputs[0].datatype: missing; expected a v2 datatype: BOOL, UINT8…UINT64, INT8…INT64, FP16, FP32, FP64 or BYTES', 'inputs[0].datatype')
+  refuses(t, input({ shape: undefined }), "inputs[0].shape: missing; expected the tensor's shape: an array of non-negative integers", 'inputs[0].shape')
+  refuses(t, input({ shape: '1,4' }), "inputs[0].shape: expected the tensor's shape: an array of non-negative integers, received a string", 'inputs[0].shape')
   refuses(t, input({ shape: [1, -1] }), 'inputs[0].shape[1]: expected a non-negative integer, received the number -1', 'inputs[0].shape[1]')
   refuses(t, input({ shape: [1, 4.5] }), 'inputs[0].shape[1]: expected a non-negative integer, received the number 4.5', 'inputs[0].shape[1]')
   refuses(t, input({ shape: ['1', 4] }), 'inputs[0].shape[0]: expected a non-negative integer, received a string', 'inputs[0].shape[0]')
@@ -394,8 +399,9 @@ t.test('the element limit counts every input', async t => {
     'inputs[1].shape: expected at most 8 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received 9 with shape [3]', 'inputs[1].shape')
   refuses(t, () => decode({ inputs: [{ ...a, shape: [1e9, 2], data: [] }, b] }, two),
     'inputs[0].shape: expected at most 1000 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received 2000000000 with shape [1000000000, 2]', 'inputs[0].shape')
+  // The body's framing is read before the model checks: 8e9 bytes declared, none sent.
   refuses(t, () => decode({ inputs: [{ ...a, shape: [1e9, 2], parameters: { binary_data_size: 8e9 }, data: undefined }, b] }, two, []),
-    'inputs[0].shape: expected at most 1000 tensor elements in all inputs (MAX_TENSOR_ELEMENTS), received 2000000000 with shape [1000000000, 2]', 'inputs[0].shape')
+    'body: expected 8000000000 bytes of binary tensor data after the 170-byte JSON part (the inputs\' parameters.binary_data_size), received 0', 'body')
 })
 
 t.test('binary data sizes and sections', async t => {
@@ -465,7 +471,7 @@ t.test('a binary tensor owns its memory, even when the body is a view of the sha
   }))
   const pooled = Buffer.from([...json, ...binaryOf('float32', [1.5, -2]), ...binaryOf('int64', [42n])])
   t.ok(pooled.buffer.byteLength > pooled.length, 'Buffer.from of a small array is a view of the pool')
-  const decoded = decodeInferRequest(pooled, json.length, two, limits)
+  const decoded = decodeBody(pooled, json.length, two, limits)
   for (const tensor of Object.values(decoded.feeds)) {
     const data = tensor.data as Float32Array | BigInt64Array
     t.not(data.buffer, pooled.buffer, `${tensor.type} does not share the pool`)
@@ -493,7 +499,7 @@ t.test('requested outputs', async t => {
   const refused = (json: Record<string, unknown>) => () => decode({ inputs, ...json })
   refuses(t, refused({ outputs: { label: true } }), 'outputs: expected an array of requested outputs ({ name, parameters }), received an object', 'outputs')
   refuses(t, refused({ outputs: ['label'] }), 'outputs[0]: expected an object { name, parameters }, received a string', 'outputs[0]')
-  refuses(t, refused({ outputs: [{ name: ['label'] }] }), "outputs[0].name: expected one of the model's outputs (label, probabilities), received an array of 1", 'outputs[0].name')
+  refuses(t, refused({ outputs: [{ name: ['label'] }] }), "outputs[0].name: expected the name of one of the model's outputs, received an array of 1", 'outputs[0].name')
   refuses(t, refused({ outputs: [{ name: 'scores' }, { name: 'label' }, { name: 'logits' }] }),
     "outputs: the model has no output 'scores', 'logits'; its outputs are label, probabilities", 'outputs')
   refuses(t, refused({ outputs: [{ name: 'label' }, { name: 'label' }] }), "outputs[1].name: output 'label' is requested more than once", 'outputs[1].name')

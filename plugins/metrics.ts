@@ -1,16 +1,20 @@
+import cluster from 'node:cluster'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { FastifyRequest } from 'fastify'
 import { countingKey } from '../lib/auth/client-address'
 import { TooManyRequestsError } from '../lib/errors'
+import { clusterRenderer } from '../lib/metrics/cluster-metrics'
 import { createServerMetrics, type InferenceOutcome, type ServerMetrics } from '../lib/metrics/server-metrics'
 
 /** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
 export const SCRAPES_PER_MINUTE = 120
 
 export interface Metrics extends ServerMetrics {
-  /** Whether one more scrape from this address fits its quota (SCRAPES_PER_MINUTE). */
-  scrapeAllowed: (address: string) => boolean
+  /** Counts a scrape from this address; 429 past its quota (SCRAPES_PER_MINUTE). */
+  chargeScrape: (address: string) => void
+  /** The text of a scrape: in a process of a cluster (WORKERS > 1), every process's. */
+  render: () => Promise<string>
 }
 
 declare module 'fastify' {
@@ -44,13 +48,20 @@ export default fp(async (fastify) => {
   // are counted per address, in this process's memory (each pod is scraped
   // on its own, and the numbers matter most when a shared store is down).
   const scrapes = new LRUCache<string, number>({ max: 10_000, ttl: 60_000 })
+  const metricsText = cluster.isWorker ? clusterRenderer(metrics.registry) : async () => await metrics.registry.metrics()
+  // Scrapes that arrive while one is rendering share its text.
+  let rendering: Promise<string> | undefined
   fastify.decorate('metrics', {
     ...metrics,
-    scrapeAllowed: (address: string) => {
+    render: () => {
+      rendering ??= metricsText().finally(() => { rendering = undefined })
+      return rendering
+    },
+    chargeScrape: (address: string) => {
       const key = countingKey(address)
       const count = (scrapes.get(key) ?? 0) + 1
       scrapes.set(key, count, { noUpdateTTL: true })
-      return count <= SCRAPES_PER_MINUTE
+      if (count > SCRAPES_PER_MINUTE) throw new TooManyRequestsError(`more than ${SCRAPES_PER_MINUTE} scrapes a minute from this address`, 60, 'scrapes')
     }
   })
 

@@ -2,5 +2,5 @@
 
 module.exports = require('neostandard')({
   ts: true,
-  ignores: ['dist/**', 'coverage/**', '.tap/**', 'models/**']
+  ignores: ['dist/**', 'bench/dist/**', 'coverage/**', '.tap/**', 'models/**']
 })

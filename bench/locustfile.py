@@ -37,7 +37,7 @@ PATH = os.environ.get("ONNX_SERVE_PATH", "/predict")
 WAIT = float(os.environ.get("ONNX_SERVE_WAIT", "0"))
 TOKEN = os.environ.get("ONNX_SERVE_TOKEN", "")
 
-# Iris measurements (cm) span these ranges, as in scripts/bench/scenarios.ts.
+# Iris measurements (cm) span these ranges, as in bench/lib/scenarios.ts.
 IRIS_RANGES = [(4.3, 7.9), (2.0, 4.4), (1.0, 6.9), (0.1, 2.5)]
 
 if ROW not in ("random", "iris"):

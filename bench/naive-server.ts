@@ -2,7 +2,7 @@
 // One route, session.run on the event loop, outputs back as JSON; no auth, no
 // validation beyond JSON parse, no logs, no worker thread. Used by bench.ts:
 //
-//   MODEL_PATH=model.onnx PORT=3999 node dist/scripts/naive-server.js
+//   MODEL_PATH=model.onnx PORT=3999 node bench/dist/bench/naive-server.js
 //   POST /predict {"input_data": [[...row...], ...]}
 
 import Fastify from 'fastify'

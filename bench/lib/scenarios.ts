@@ -2,7 +2,7 @@
 // the pools of random rows the load generator cycles through.
 
 import type autocannon from 'autocannon'
-import { mulberry32 } from '../build-models'
+import { mulberry32 } from '../../scripts/build-models'
 import { MODELS, type BenchModel, type ModelKey } from './models'
 
 /** The onnx-serve API a scenario goes through. */

@@ -2,7 +2,7 @@
 // function, grouped by the stage its script (package or project file) or
 // name belongs to. Runs on any profile from `node --cpu-prof`:
 //
-//   node dist/scripts/bench/profile-summary.js file.cpuprofile [--from US --to US] [--top N]
+//   node bench/dist/bench/lib/profile-summary.js file.cpuprofile [--from US --to US] [--top N]
 //
 // --from/--to keep the samples inside a window of CLOCK_MONOTONIC µs (the
 // clock of the profile's timestamps), e.g. a load run's measured seconds.
@@ -72,18 +72,20 @@ const PACKAGE_STAGES: Record<string, Stage> = {
   'onnxruntime-common': 'inference'
 }
 
-// This project's files (plugins/x, lib/x, schemas/x), by what they do.
+// This project's files (plugins/x, lib/folder/x, schemas/x, without the
+// extension), by what they do; the first match wins, so the protocols' TypeBox
+// wire schemas are validation before the rest of lib/protocols is decode.
 const PROJECT_STAGES: Array<[RegExp, Stage]> = [
-  [/^plugins\/auth$|^lib\/(auth-key|key-set)$/, 'auth'],
+  [/^plugins\/auth$|^lib\/auth\/(auth-key|key-set)$/, 'auth'],
   [/^plugins\/rate-limit$/, 'rate limit'],
   [/^plugins\/request-log$/, 'log'],
   [/^plugins\/metrics$/, 'metrics'],
   [/^plugins\/security$/, 'security headers'],
   [/^plugins\/content-types$/, 'body parse'],
-  [/^schemas\//, 'validation'],
-  [/^lib\/(tensor[\w-]*|v2-codec|predictions)$/, 'decode'],
-  [/^lib\/(inference-pool|dynamic-batcher|inference-service|inference-protocol)$/, 'worker hop'],
-  [/^lib\/inference-worker$/, 'inference']
+  [/^schemas\/|^lib\/protocols\/[\w-]+\/([\w-]+-)?wire$/, 'validation'],
+  [/^lib\/(tensors|protocols)\//, 'decode'],
+  [/^lib\/runtime\/(inference-pool|dynamic-batcher|worker-messages)$|^lib\/data-plane\//, 'worker hop'],
+  [/^lib\/runtime\/inference-worker$/, 'inference']
 ]
 
 // Node's own modules; the rest of node: (events, timers, task queues) take their caller's stage.
@@ -133,7 +135,10 @@ export function classifyFrame ({ functionName, url }: CallFrame): Stage | undefi
   const pkg = packageOf(url)
   if (pkg === 'fastify') return fastifyStage(url, functionName)
   if (pkg !== undefined) return PACKAGE_STAGES[pkg] ?? 'other'
-  const file = /\/((?:plugins|lib|routes|schemas)\/[\w.-]+?)(?:\.[cm]?[jt]s)$/.exec(url)?.[1]
+  // lib/ has folders, so the path after the top folder may have several parts;
+  // the greedy prefix takes the last top folder in the URL, so that one in the
+  // install path (/usr/lib/app/dist/lib/...) is not taken for the project's.
+  const file = /.*\/((?:plugins|lib|routes|schemas)\/[\w./-]+?)(?:\.[cm]?[jt]s)$/.exec(url)?.[1]
   if (file === undefined) return 'other'
   return PROJECT_STAGES.find(([pattern]) => pattern.test(file))?.[1] ?? 'other'
 }

@@ -2,7 +2,7 @@
 //   - in-process: onnxruntime-node's session.run in a loop, no HTTP;
 //   - a bare Fastify JSON echo: HTTP + JSON parse + serialize, no inference;
 //   - a naive handler: ~20 lines of Fastify calling session.run on the event loop;
-// for two generated MLPs and the bundled iris model (scripts/bench/scenarios.ts).
+// for two generated MLPs and the bundled iris model (bench/lib/scenarios.ts).
 // Servers are pinned to core 0 and the load generator (autocannon, its own
 // process) to core 1, so the load does not steal the server's CPU. Targets
 // 127.0.0.1 only; every run is bounded in time. Writes bench/results/<label>.*
@@ -14,19 +14,19 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './bench/args'
-import { chartPoints, chartSpec, renderSvg } from './bench/chart'
-import { writeRepositories, type ModelKey } from './bench/models'
-import { pinned, terminateChildren } from './bench/processes'
-import { freePort } from './free-port'
-import { runProfile } from './bench/profile-run'
-import { fileLabel, markdownReport, notes, writeResults } from './bench/report'
-import type { BenchResults } from './bench/results'
-import { RATE_LIMIT_MAX, estimateSeconds, runScenarios, type BenchContext } from './bench/run'
-import { describeScenario, scenariosFor } from './bench/scenarios'
-import { runCache } from './bench/cache'
-import { runSoak } from './bench/soak'
-import { findProjectRoot } from './build-models'
+import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './lib/args'
+import { chartPoints, chartSpec, renderSvg } from './lib/chart'
+import { writeRepositories, type ModelKey } from './lib/models'
+import { pinned, terminateChildren } from './lib/processes'
+import { freePort } from '../scripts/free-port'
+import { runProfile } from './lib/profile-run'
+import { fileLabel, markdownReport, notes, writeResults } from './lib/report'
+import type { BenchResults } from './lib/results'
+import { RATE_LIMIT_MAX, estimateSeconds, runScenarios, type BenchContext } from './lib/run'
+import { describeScenario, scenariosFor } from './lib/scenarios'
+import { runCache } from './lib/cache'
+import { runSoak } from './lib/soak'
+import { findProjectRoot } from '../scripts/build-models'
 import { mintToken } from '../lib/auth/token'
 
 function options (root: string): BenchOptions {

@@ -5,8 +5,8 @@
 
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { mulberry32 } from '../build-models'
-import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../onnx-graph'
+import { mulberry32 } from '../../scripts/build-models'
+import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
 
 export type ModelKey = 'small' | 'large' | 'iris'
 

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { logIssues } from '../../scripts/bench/server-log'
-import { LatencyHistogram, parseVmRss, readCpuMs, readRssMb, slope, summarizeSoak } from '../../scripts/bench/stats'
+import { logIssues } from '../../bench/lib/server-log'
+import { LatencyHistogram, parseVmRss, readCpuMs, readRssMb, slope, summarizeSoak } from '../../bench/lib/stats'
 
 t.test('LatencyHistogram: nearest-rank percentiles at 1 µs', async t => {
   const empty = new LatencyHistogram()

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { findProjectRoot } from '../../scripts/build-models'
-import { MLP_CONFIG, MLP_SPECS, MODELS, mlpOnnx, modelFile, writeRepositories } from '../../scripts/bench/models'
-import { randomRows } from '../../scripts/bench/scenarios'
+import { MLP_CONFIG, MLP_SPECS, MODELS, mlpOnnx, modelFile, writeRepositories } from '../../bench/lib/models'
+import { randomRows } from '../../bench/lib/scenarios'
 
 const root = findProjectRoot(__dirname)
 // Built once: coverage instrumentation makes each build of 80k weights take seconds.

@@ -5,7 +5,7 @@
 // while measuring). Prints JSON lines: {"event":"warmed"} when the warm-up
 // is over, then {"event":"done","result":{...}}.
 //
-//   node dist/scripts/bench/load.js '<LoadConfig as JSON>'
+//   node bench/dist/bench/lib/load.js '<LoadConfig as JSON>'
 
 import autocannon from 'autocannon'
 import { MODELS, type ModelKey } from './models'

@@ -69,7 +69,8 @@ async function startCeiling (ctx: BenchContext, target: 'echo' | 'naive', model?
   return await startServer({
     name: model === undefined ? target : `${target}-${model}`,
     node: ctx.options.node,
-    script: join(ctx.root, 'dist', 'scripts', script),
+    // Compiled beside this file's folder (bench/dist/bench/), not into the production dist/.
+    script: join(__dirname, '..', script),
     cwd: ctx.tmp,
     env: { ...process.env, PORT: String(ctx.port), MODEL_PATH: model === undefined ? '' : modelFile(ctx.repositories[model], model) },
     logDir: ctx.logDir,

@@ -12,9 +12,9 @@ import {
   summarizeProfile,
   type CpuProfile,
   type Stage
-} from '../../scripts/bench/profile-summary'
+} from '../../bench/lib/profile-summary'
 
-const script = join(__dirname, '..', '..', 'scripts', 'bench', 'profile-summary.ts')
+const script = join(__dirname, '..', '..', 'bench', 'lib', 'profile-summary.ts')
 const modules = 'file:///srv/app/node_modules'
 const dist = 'file:///srv/app/dist'
 
@@ -22,7 +22,7 @@ t.test('packageOf names the innermost package, scoped or not', async t => {
   t.equal(packageOf(`${modules}/fastify/lib/reply.js`), 'fastify')
   t.equal(packageOf(`${modules}/@fastify/jwt/jwt.js`), '@fastify/jwt')
   t.equal(packageOf(`${modules}/@fastify/jwt/node_modules/fast-jwt/src/verifier.js`), 'fast-jwt')
-  t.equal(packageOf(`${dist}/lib/tensor.js`), undefined)
+  t.equal(packageOf(`${dist}/lib/tensors/tensor.js`), undefined)
 })
 
 t.test('classifyFrame', async t => {
@@ -62,20 +62,32 @@ t.test('classifyFrame', async t => {
     ['run', `${modules}/onnxruntime-node/dist/backend.js`, 'inference'],
     ['overloaded', `${modules}/@fastify/under-pressure/index.js`, 'other'],
     ['authenticate', `${dist}/plugins/auth.js`, 'auth'],
-    ['keyFor', `${dist}/lib/key-set.js`, 'auth'],
+    ['keyFor', `${dist}/lib/auth/key-set.js`, 'auth'],
+    ['verify', `${dist}/lib/auth/auth-key.js`, 'auth'],
     ['limit', `${dist}/plugins/rate-limit.js`, 'rate limit'],
     ['requestCompleted', `${dist}/plugins/request-log.js`, 'log'],
     ['onResponse', `${dist}/plugins/metrics.js`, 'metrics'],
     ['headers', `${dist}/plugins/security.js`, 'security headers'],
-    ['decode', `${dist}/lib/tensor-codec.js`, 'decode'],
-    ['walk', `${dist}/lib/tensor-json.js`, 'decode'],
-    ['decode', `${dist}/lib/v2-codec.js`, 'decode'],
-    ['predictOutput', `${dist}/lib/predictions.js`, 'decode'],
-    ['run', `${dist}/lib/inference-pool.js`, 'worker hop'],
-    ['add', `${dist}/lib/dynamic-batcher.js`, 'worker hop'],
-    ['onMessage', `${dist}/lib/inference-worker.js`, 'inference'],
-    ['check', `${dist}/schemas/predict.js`, 'validation'],
+    ['walk', `${dist}/lib/tensors/tensor-json.js`, 'decode'],
+    ['toTensor', `${dist}/lib/tensors/tensor.js`, 'decode'],
+    ['decode', `${dist}/lib/protocols/v2/codec.js`, 'decode'],
+    ['predictOutput', `${dist}/lib/protocols/rest/predictions.js`, 'decode'],
+    ['rows', `${dist}/lib/protocols/rest/tensor-rows.js`, 'decode'],
+    ['run', `${dist}/lib/runtime/inference-pool.js`, 'worker hop'],
+    ['add', `${dist}/lib/runtime/dynamic-batcher.js`, 'worker hop'],
+    ['isResult', `${dist}/lib/runtime/worker-messages.js`, 'worker hop'],
+    ['infer', `${dist}/lib/data-plane/data-plane.js`, 'worker hop'],
+    ['onMessage', `${dist}/lib/runtime/inference-worker.js`, 'inference'],
+    ['check', `${dist}/schemas/models.js`, 'validation'],
+    ['Object', `${dist}/lib/protocols/rest/wire.js`, 'validation'],
+    ['Object', `${dist}/lib/protocols/v2/wire.js`, 'validation'],
+    ['Object', `${dist}/lib/protocols/v2/repository-wire.js`, 'validation'],
+    ['get', `${dist}/lib/cache/prediction-cache.js`, 'other'],
     ['handler', `${dist}/routes/predict.js`, 'other'],
+    ['handler', `${dist}/routes/v2/repository/index.js`, 'other'],
+    // A /lib/ in the install path is not the project's lib/.
+    ['run', 'file:///usr/lib/onnx-serve/dist/lib/runtime/inference-pool.js', 'worker hop'],
+    ['decode', 'file:///usr/lib/onnx-serve/dist/lib/protocols/v2/codec.js', 'decode'],
     ['main', `${dist}/server.js`, 'other']
   ]
   for (const [functionName, url, stage] of cases) t.equal(classifyFrame({ functionName, url }), stage, `${functionName} ${url}`)
@@ -91,7 +103,7 @@ function syntheticProfile (): CpuProfile {
       { id: 3, callFrame: frame('emit', 'node:events'), children: [4, 5] },
       { id: 4, callFrame: frame('verify', `${modules}/fast-jwt/src/verifier.js`), children: [9] },
       { id: 5, callFrame: frame('handler', `${dist}/routes/predict.js`), children: [6] },
-      { id: 6, callFrame: frame('decode', `${dist}/lib/tensor-codec.js`), children: [] },
+      { id: 6, callFrame: frame('decode', `${dist}/lib/tensors/tensor-json.js`), children: [] },
       { id: 7, callFrame: frame('(garbage collector)', ''), children: [] },
       { id: 8, callFrame: frame('(idle)', '') },
       { id: 9, callFrame: frame('hmacDigest', ''), children: [] }
@@ -148,7 +160,7 @@ t.test('formatProfileSummary prints the stage table and the top functions', asyn
   t.match(text, /\| idle \| 0\.1 \| - \|/)
   t.notMatch(text, /\| program \|/, 'program is left out when empty')
   t.match(text, /\| `verify` fast-jwt\/src\/verifier\.js \| auth \| 0\.1 \|/)
-  t.match(text, /\| `decode` lib\/tensor-codec\.js \| decode \|/)
+  t.match(text, /\| `decode` lib\/tensors\/tensor-json\.js \| decode \|/)
 })
 
 t.test('the script summarizes a .cpuprofile file', async t => {

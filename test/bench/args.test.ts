@@ -1,7 +1,7 @@
 import t from 'tap'
-import { BenchArgsError, parseBenchArgs } from '../../scripts/bench/args'
-import { MODELS } from '../../scripts/bench/models'
-import { bodyPool, describeScenario, randomRows, requestBody, requestShape, scenariosFor } from '../../scripts/bench/scenarios'
+import { BenchArgsError, parseBenchArgs } from '../../bench/lib/args'
+import { MODELS } from '../../bench/lib/models'
+import { bodyPool, describeScenario, randomRows, requestBody, requestShape, scenariosFor } from '../../bench/lib/scenarios'
 
 const defaults = { node: '/usr/bin/node', outDir: '/srv/bench/results' }
 

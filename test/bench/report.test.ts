@@ -1,11 +1,11 @@
 import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chartPoints, chartSpec, renderSvg } from '../../scripts/bench/chart'
-import type { LoadResult } from '../../scripts/bench/load'
-import { fileLabel, markdownReport, markdownTable, notes, ratio, writeResults } from '../../scripts/bench/report'
-import type { BenchResults, Run, ScenarioResult } from '../../scripts/bench/results'
-import type { Target } from '../../scripts/bench/scenarios'
+import { chartPoints, chartSpec, renderSvg } from '../../bench/lib/chart'
+import type { LoadResult } from '../../bench/lib/load'
+import { fileLabel, markdownReport, markdownTable, notes, ratio, writeResults } from '../../bench/lib/report'
+import type { BenchResults, Run, ScenarioResult } from '../../bench/lib/results'
+import type { Target } from '../../bench/lib/scenarios'
 
 function load (rps: number, extra: Partial<LoadResult> = {}): LoadResult {
   return {

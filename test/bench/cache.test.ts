@@ -1,7 +1,7 @@
 import t from 'tap'
 import type autocannon from 'autocannon'
-import { uniqueRows } from '../../scripts/bench/scenarios'
-import { cacheLookups } from '../../scripts/bench/stats'
+import { uniqueRows } from '../../bench/lib/scenarios'
+import { cacheLookups } from '../../bench/lib/stats'
 
 t.test('uniqueRows: every request a valid body with a row no other request sent', async t => {
   const request = uniqueRows(['{"input_data":[-0.5,2]}', '{"input_data":[1e-3,4]}'], '/predict')

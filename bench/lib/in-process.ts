@@ -3,7 +3,7 @@
 // per run, no HTTP. One intra-op thread, as each onnx-serve worker session has.
 // Prints one JSON line: {"event":"done","result":{...}}.
 //
-//   node dist/scripts/bench/in-process.js '<InProcessConfig as JSON>'
+//   node bench/dist/bench/lib/in-process.js '<InProcessConfig as JSON>'
 
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'

@@ -77,12 +77,12 @@ const PACKAGE_STAGES: Record<string, Stage> = {
 // wire schemas are validation before the rest of lib/protocols is decode.
 const PROJECT_STAGES: Array<[RegExp, Stage]> = [
   [/^plugins\/auth$|^lib\/auth\/(auth-key|key-set)$/, 'auth'],
-  [/^plugins\/rate-limit$/, 'rate limit'],
-  [/^plugins\/request-log$/, 'log'],
+  [/^plugins\/(rate-limit|quota)$/, 'rate limit'],
+  [/^plugins\/request-log$|^http\/request-log-controller$/, 'log'],
   [/^plugins\/metrics$/, 'metrics'],
   [/^plugins\/security$/, 'security headers'],
-  [/^plugins\/content-types$/, 'body parse'],
-  [/^schemas\/|^lib\/protocols\/[\w-]+\/([\w-]+-)?wire$/, 'validation'],
+  [/^plugins\/content-types$|^http\/json-body-parser$|^lib\/json\/parse$/, 'body parse'],
+  [/^schemas\/|^lib\/protocols\/[\w-]+\/wire$|^lib\/json\/schema-check$/, 'validation'],
   [/^lib\/(tensors|protocols)\//, 'decode'],
   [/^lib\/runtime\/(inference-pool|dynamic-batcher|worker-messages)$|^lib\/data-plane\//, 'worker hop'],
   [/^lib\/runtime\/inference-worker$/, 'inference']
@@ -138,7 +138,7 @@ export function classifyFrame ({ functionName, url }: CallFrame): Stage | undefi
   // lib/ has folders, so the path after the top folder may have several parts;
   // the greedy prefix takes the last top folder in the URL, so that one in the
   // install path (/usr/lib/app/dist/lib/...) is not taken for the project's.
-  const file = /.*\/((?:plugins|lib|routes|schemas)\/[\w./-]+?)(?:\.[cm]?[jt]s)$/.exec(url)?.[1]
+  const file = /.*\/((?:plugins|lib|routes|schemas|http)\/[\w./-]+?)(?:\.[cm]?[jt]s)$/.exec(url)?.[1]
   if (file === undefined) return 'other'
   return PROJECT_STAGES.find(([pattern]) => pattern.test(file))?.[1] ?? 'other'
 }

@@ -70,7 +70,7 @@ t.test('classifyFrame', async t => {
     ['headers', `${dist}/plugins/security.js`, 'security headers'],
     ['walk', `${dist}/lib/tensors/tensor-json.js`, 'decode'],
     ['toTensor', `${dist}/lib/tensors/tensor.js`, 'decode'],
-    ['decode', `${dist}/lib/protocols/v2/codec.js`, 'decode'],
+    ['decode', `${dist}/lib/protocols/v2/infer-request.js`, 'decode'],
     ['predictOutput', `${dist}/lib/protocols/rest/predictions.js`, 'decode'],
     ['rows', `${dist}/lib/protocols/rest/tensor-rows.js`, 'decode'],
     ['run', `${dist}/lib/runtime/inference-pool.js`, 'worker hop'],
@@ -81,13 +81,13 @@ t.test('classifyFrame', async t => {
     ['check', `${dist}/schemas/models.js`, 'validation'],
     ['Object', `${dist}/lib/protocols/rest/wire.js`, 'validation'],
     ['Object', `${dist}/lib/protocols/v2/wire.js`, 'validation'],
-    ['Object', `${dist}/lib/protocols/v2/repository-wire.js`, 'validation'],
+    ['Object', `${dist}/lib/protocols/v2/wire.js`, 'validation'],
     ['get', `${dist}/lib/cache/prediction-cache.js`, 'other'],
     ['handler', `${dist}/routes/predict.js`, 'other'],
     ['handler', `${dist}/routes/v2/repository/index.js`, 'other'],
     // A /lib/ in the install path is not the project's lib/.
     ['run', 'file:///usr/lib/onnx-serve/dist/lib/runtime/inference-pool.js', 'worker hop'],
-    ['decode', 'file:///usr/lib/onnx-serve/dist/lib/protocols/v2/codec.js', 'decode'],
+    ['decode', 'file:///usr/lib/onnx-serve/dist/lib/protocols/v2/infer-request.js', 'decode'],
     ['main', `${dist}/server.js`, 'other']
   ]
   for (const [functionName, url, stage] of cases) t.equal(classifyFrame({ functionName, url }), stage, `${functionName} ${url}`)

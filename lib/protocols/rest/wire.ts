@@ -12,10 +12,12 @@ export const PredictBody = Type.Object({
     examples: [[5.1, 3.5, 1.4, 0.2], [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]]
   })
 }, { additionalProperties: false })
+export type PredictRequest = Static<typeof PredictBody>
 
 export const PredictReply = Type.Object({
   prediction: Type.Array(Type.Unknown(), { description: 'One prediction per row; class names where the model has labels', examples: [['setosa']] })
 })
+export type PredictResponse = Static<typeof PredictReply>
 
 export const TfServingBody = Type.Object({
   instances: Type.Optional(Type.Array(Type.Unknown(), {
@@ -28,6 +30,7 @@ export const TfServingBody = Type.Object({
   })),
   signature_name: Type.Optional(Type.String({ description: 'TF Serving\'s signature; an ONNX model has one: serving_default' }))
 }, { additionalProperties: false })
+export type TfServingRequest = Static<typeof TfServingBody>
 
 export const TfServingReply = Type.Object({
   predictions: Type.Optional(Type.Array(Type.Unknown(), {
@@ -35,6 +38,7 @@ export const TfServingReply = Type.Object({
   })),
   outputs: Type.Optional(Type.Unknown({ description: 'For inputs: the output\'s whole batch, or an object keyed by output name' }))
 })
+export type TfServingResponse = Static<typeof TfServingReply>
 
 export const TensorMetadata = Type.Object({
   name: Type.String(),
@@ -52,6 +56,7 @@ export const ModelSummarySchema = Type.Object({
   default_version: Type.Optional(Type.Integer({ description: 'The version a request without one gets: the newest served' })),
   description: Type.Optional(Type.String())
 })
+export type ModelSummary = Static<typeof ModelSummarySchema>
 
 export const ModelList = Type.Object({
   default_model: Type.Optional(Type.String()),
@@ -74,10 +79,4 @@ export const ModelMetadataSchema = Type.Intersect([ModelSummarySchema, Type.Obje
     status: Type.Object({ error_code: Type.String(), error_message: Type.String() })
   }), { description: 'TF Serving\'s model status: one entry per version served (or the one asked for)' })
 })])
-
-export type PredictRequest = Static<typeof PredictBody>
-export type TfServingRequest = Static<typeof TfServingBody>
-export type ModelSummary = Static<typeof ModelSummarySchema>
 export type ModelMetadata = Static<typeof ModelMetadataSchema>
-export type PredictResponse = Static<typeof PredictReply>
-export type TfServingResponse = Static<typeof TfServingReply>

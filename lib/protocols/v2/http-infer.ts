@@ -12,7 +12,7 @@ import type { TensorMap } from '../../tensors/tensor'
 import { encodeBinaryTensor } from './binary-tensors'
 import { v2DatatypeOf } from './datatypes'
 import { decodeInferRequest, type RawInputs, type RequestedOutput } from './infer-request'
-import { InferRequestSchema, type InferRequest } from './wire'
+import { InferRequestSchema, type InferRequest, type InferResponse } from './wire'
 
 /** The request header that gives the length of the JSON part of a body with binary tensors. */
 export const HEADER_LENGTH_HEADER = 'inference-header-content-length'
@@ -101,7 +101,7 @@ export interface EncodeResponseArgs {
  */
 export function encodeInferResponse (args: EncodeResponseArgs): EncodedInferResponse {
   const binaries: Buffer[] = []
-  const outputs = args.requested.map(({ name, binary }) => {
+  const outputs = args.requested.map(({ name, binary }): InferResponse['outputs'][number] => {
     const tensor = args.outputs[name]
     if (tensor === undefined) throw new Error(`output '${name}' was requested but the model did not return it`)
     const head = { name, datatype: v2DatatypeOf(tensor.type), shape: tensor.dims }
@@ -110,12 +110,13 @@ export function encodeInferResponse (args: EncodeResponseArgs): EncodedInferResp
     binaries.push(bytes)
     return { ...head, parameters: { binary_data_size: bytes.length } }
   })
-  const json = Buffer.from(JSON.stringify({
+  const response: InferResponse = {
     model_name: args.modelName,
     model_version: args.modelVersion,
     ...(args.id === undefined ? {} : { id: args.id }),
     outputs
-  }), 'utf8')
+  }
+  const json = Buffer.from(JSON.stringify(response), 'utf8')
   if (binaries.length === 0) return { body: json }
   return { body: Buffer.concat([json, ...binaries]), headerLength: json.length }
 }

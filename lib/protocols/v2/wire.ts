@@ -23,6 +23,7 @@ export const InferInputSchema = Type.Object({
   }),
   data: Type.Optional(Type.Array(Type.Unknown(), { description: 'an array of the tensor\'s elements, flat (row-major) or nested as its shape' }))
 }, { description: 'an object { name, shape, datatype, data }' })
+export type InferInput = Static<typeof InferInputSchema>
 
 export const RequestedOutputSchema = Type.Object({
   name: Type.String({ description: 'the name of one of the model\'s outputs' }),
@@ -30,6 +31,7 @@ export const RequestedOutputSchema = Type.Object({
     binary_data: Type.Optional(Type.Boolean({ description: 'a boolean' }))
   })
 }, { description: 'an object { name, parameters }' })
+export type RequestedOutputRequest = Static<typeof RequestedOutputSchema>
 
 /**
  * An inference request's JSON: the whole body, or with the binary tensor
@@ -50,6 +52,7 @@ export const InferRequestSchema = Type.Object({
   description: 'a JSON object with an inputs array',
   examples: [{ id: '1', inputs: [{ name: 'features', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] }]
 })
+export type InferRequest = Static<typeof InferRequestSchema>
 
 export const InferResponseSchema = Type.Object({
   model_name: Type.String(),
@@ -63,12 +66,14 @@ export const InferResponseSchema = Type.Object({
     parameters: Type.Optional(Type.Object({ binary_data_size: Type.Integer() }))
   }))
 }, { description: 'JSON, or with the binary tensor data extension a JSON header (Inference-Header-Content-Length bytes) followed by the binary outputs' })
+export type InferResponse = Static<typeof InferResponseSchema>
 
 export const ServerMetadataSchema = Type.Object({
   name: Type.String(),
   version: Type.String(),
   extensions: Type.Array(Type.String())
 })
+export type ServerMetadata = Static<typeof ServerMetadataSchema>
 
 const TensorMetadataSchema = Type.Object({
   name: Type.String(),
@@ -83,6 +88,7 @@ export const ModelMetadataSchema = Type.Object({
   inputs: Type.Array(TensorMetadataSchema),
   outputs: Type.Array(TensorMetadataSchema)
 })
+export type ModelMetadata = Static<typeof ModelMetadataSchema>
 
 /** Triton's model configuration (GET …/config): open, as perf_analyzer and the clients read it. */
 export const ModelConfigSchema = Type.Record(Type.String(), Type.Unknown())
@@ -117,11 +123,3 @@ export const UnloadRequestSchema = Type.Object({
 }, { additionalProperties: false, description: 'Optional; unload_dependents has no effect (no ensembles)' })
 
 export const EmptySchema = Type.Object({}, { additionalProperties: false })
-
-export type InferRequest = Static<typeof InferRequestSchema>
-export type InferInput = Static<typeof InferInputSchema>
-export type RequestedOutputRequest = Static<typeof RequestedOutputSchema>
-export type InferResponse = Static<typeof InferResponseSchema>
-export type ModelMetadata = Static<typeof ModelMetadataSchema>
-export type ServerMetadata = Static<typeof ServerMetadataSchema>
-export type RepositoryIndex = Static<typeof RepositoryIndexSchema>

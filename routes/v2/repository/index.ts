@@ -1,4 +1,4 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox, TSchema } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { EmptySchema, LoadRequestSchema, RepositoryIndexRequestSchema, RepositoryIndexSchema, UnloadRequestSchema } from '../../../lib/protocols/v2/wire'
 import { v2Errors } from '../../../schemas/errors'
@@ -10,6 +10,15 @@ const config = { scope: 'admin' } as const
 // Triton's clients send these requests with no body at all; validate it as {}.
 async function emptyBodyAsObject (request: FastifyRequest): Promise<void> {
   if (request.body === undefined || request.body === null) request.body = {}
+}
+
+/** A load or an unload: the model's name in the path, Triton's body (which may be absent), an empty answer. */
+function modelOperation<Body extends TSchema> (summary: string, body: Body) {
+  return {
+    config,
+    preValidation: emptyBodyAsObject,
+    schema: { summary, tags: ['repository'], params: ModelParams, body, response: { 200: EmptySchema, ...v2Errors(400, 401, 403, 404, 429, 503) } }
+  }
 }
 
 const repository: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -26,32 +35,14 @@ const repository: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => dataPlane.repositoryIndex(request.body.ready === true))
 
-  fastify.post('/models/:name/load', {
-    config,
-    preValidation: emptyBodyAsObject,
-    schema: {
-      summary: 'Load (or reload) a model from the repository folder; 400 with the reason when it cannot be served',
-      tags: ['repository'],
-      params: ModelParams,
-      body: LoadRequestSchema,
-      response: { 200: EmptySchema, ...v2Errors(400, 401, 403, 404, 429, 503) }
-    }
-  }, async (request) => {
+  fastify.post('/models/:name/load', modelOperation(
+    'Load (or reload) a model from the repository folder; 400 with the reason when it cannot be served', LoadRequestSchema
+  ), async (request) => {
     await dataPlane.load(request.params.name, request.body.parameters)
     return {}
   })
 
-  fastify.post('/models/:name/unload', {
-    config,
-    preValidation: emptyBodyAsObject,
-    schema: {
-      summary: 'Unload a model: it answers 503 until loaded again',
-      tags: ['repository'],
-      params: ModelParams,
-      body: UnloadRequestSchema,
-      response: { 200: EmptySchema, ...v2Errors(400, 401, 403, 404, 429, 503) }
-    }
-  }, async (request) => {
+  fastify.post('/models/:name/unload', modelOperation('Unload a model: it answers 503 until loaded again', UnloadRequestSchema), async (request) => {
     await dataPlane.unload(request.params.name)
     return {}
   })

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { InputError } from '../../../lib/errors'
+import { POISONED_BODY, hasPoisonedKeys, parseJsonBody } from '../../../lib/json/parse'
+
+t.test('JSON text becomes its value; text that is not JSON is a SyntaxError', async t => {
+  t.same(parseJsonBody('{"a": [1, 2]}'), { a: [1, 2] })
+  t.same(parseJsonBody('\uFEFF{"a": 1}'), { a: 1 }, 'a leading byte order mark is skipped')
+  t.equal(parseJsonBody('3'), 3)
+  t.throws(() => parseJsonBody('{"a": '), SyntaxError)
+})
+
+t.test('prototype-poisoning keys are refused at any depth, escaped or not', async t => {
+  for (const text of [
+    '{"__proto__": {"x": 1}}',
+    '{"a": [{"b": {"__proto__": 1}}]}',
+    '{"\\u005f_proto__": 1}',
+    '{"constructor": {"prototype": {"x": 1}}}',
+    '[{"c": {"constructor": {"prototype": null}}}]'
+  ]) {
+    t.throws(() => parseJsonBody(text), new InputError('body', POISONED_BODY), text)
+  }
+})
+
+t.test('harmless look-alikes are data', async t => {
+  t.same(parseJsonBody('{"constructor": "fine", "proto": 1}'), { constructor: 'fine', proto: 1 })
+  t.same(parseJsonBody('{"constructor": {"name": "x"}}'), { constructor: { name: 'x' } })
+  t.same(parseJsonBody('{"text": "__proto__"}'), { text: '__proto__' }, 'a value, not a key')
+  t.notOk(hasPoisonedKeys({ a: [{ b: 1 }], c: null }))
+  t.notOk(hasPoisonedKeys([]), 'an array\'s constructor is inherited, not a key')
+  t.ok(hasPoisonedKeys(JSON.parse('{"constructor": {"prototype": {}}}')))
+})

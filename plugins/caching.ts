@@ -8,7 +8,7 @@ import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/cache
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Predictions of models whose config.json says "cache": true (lib/prediction-cache). */
+    /** Predictions of models whose config.json says "cache": true (lib/cache/prediction-cache). */
     predictionCache: PredictionCache
   }
   interface FastifyContextConfig {

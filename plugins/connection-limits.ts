@@ -21,7 +21,7 @@ function trustedProxies (entries: string[]): BlockList {
  * - At most MAX_CONNECTIONS open connections in all (default: most of the
  *   process's open-file limit); Node closes the ones beyond at once.
  * - At most MAX_CONNECTIONS_PER_ADDRESS open connections per client address
- *   (IPv6 by /64, lib/client-address); one more is destroyed at once, before
+ *   (IPv6 by /64, lib/auth/client-address); one more is destroyed at once, before
  *   it costs a request. Connections from the proxies TRUST_PROXY lists are
  *   not counted; with TRUST_PROXY=true any address may be a proxy, so there
  *   is no per-address limit at all. Counted per process (WORKERS multiplies it).

@@ -32,7 +32,7 @@ function outcomeOf (statusCode: number): InferenceOutcome {
 }
 
 /**
- * Prometheus metrics (lib/server-metrics): HTTP durations by route, every
+ * Prometheus metrics (lib/metrics/server-metrics): HTTP durations by route, every
  * prediction by model, version and outcome, 429s by the limit that refused
  * them. The model manager feeds batch sizes and queue waits (plugins/models).
  */

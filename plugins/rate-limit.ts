@@ -7,7 +7,7 @@ import { InputError, TooManyRequestsError } from '../lib/errors'
 
 /**
  * Quotas are per token subject; a request without a verified token is
- * counted by its address (IPv6 by /64, see lib/client-address).
+ * counted by its address (IPv6 by /64, see lib/auth/client-address).
  */
 export function rateLimitKey (request: FastifyRequest): string {
   const subject = request.user?.sub

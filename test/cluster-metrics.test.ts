@@ -1,4 +1,4 @@
-// WORKERS=2: one scrape answers for the whole process group (lib/cluster-metrics.ts),
+// WORKERS=2: one scrape answers for the whole process group (lib/metrics/cluster-metrics.ts),
 // whichever process the connection lands on.
 
 import { request } from 'node:http'

@@ -1,4 +1,4 @@
-// One loaded version of a model, as the HTTP layer reads it, and how a
+// One loaded version of a model, as the data plane reads it, and how a
 // session's metadata becomes one: what the server cannot serve is refused
 // here, with the fix, before any request can reach it.
 

@@ -17,7 +17,7 @@ function describe (values: readonly ort.InferenceSession.ValueMetadata[], metada
     }
     into.push({
       name: value.name,
-      // Checked by describeVersion (model-version.ts), which refuses types we cannot encode.
+      // Checked by describeVersion (lib/models/version.ts), which refuses types we cannot encode.
       type: value.type as TensorSpec['type'],
       shape: value.shape.map(dim => typeof dim === 'number' && dim >= 0 ? dim : -1)
     })

@@ -1,4 +1,4 @@
-// Each metric family of plugins/metrics.ts (lib/server-metrics.ts) moves
+// Each metric family of plugins/metrics.ts (lib/metrics/server-metrics.ts) moves
 // with the traffic that must move it.
 
 import type { Worker } from 'node:worker_threads'

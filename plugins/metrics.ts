@@ -41,6 +41,7 @@ export default fp(async (fastify) => {
     ? {
         queueDepth: () => fastify.models.queueDepth(),
         modelStates: () => fastify.models.registry.list(),
+        placements: () => fastify.models.placements(),
         redisUp: () => fastify.redis === null ? undefined : fastify.redis.status === 'ready'
       }
     : undefined)

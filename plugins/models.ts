@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
-import { InferencePool } from '../lib/runtime/inference-pool'
+import { PlacedRuntime } from '../lib/runtime/placement'
 import { ModelManager } from '../lib/models/manager'
 
 declare module 'fastify' {
@@ -9,24 +9,33 @@ declare module 'fastify' {
   }
 }
 
+/** Model files above this open in the worker threads: opening one on the main thread stalls it (17 MB: 120 ms). */
+const INLINE_MAX_FILE_BYTES = 4 * 1024 * 1024
+
 /**
- * Loads the model repository into a pool of inference worker threads. The
- * load runs in the background so the server answers liveness at once;
- * readiness turns 200 when every model is loaded and warmed up.
+ * Loads the model repository, each version placed where its runs are
+ * cheapest (lib/runtime/placement): inline on the main thread, or in a pool
+ * of worker threads started when a first version needs them. The load runs
+ * in the background so the server answers liveness at once; readiness turns
+ * 200 when every model is loaded and warmed up.
  */
 export default fp(async (fastify) => {
   const { config, metrics } = fastify
-  const pool = new InferencePool({
+  const runtime = new PlacedRuntime({
     workers: config.inferenceThreads,
     threadsPerSession: 1,
     maxPending: config.inferenceQueue,
     timeoutMs: config.inferenceTimeoutMs,
+    mode: config.inferencePlacement,
+    inlineMaxMs: config.inlineRunMaxMs,
+    inlineMaxFileBytes: INLINE_MAX_FILE_BYTES,
     onWorkerExit: code => {
       metrics.workerRestarts.inc()
       fastify.log.error({ code }, 'an inference worker exited; a new one is loading the models')
-    }
+    },
+    onMove: (key, to, reason) => fastify.log.info({ session: key, placement: to, reason }, `model version ${key.split('#')[0]} now runs ${to === 'inline' ? 'inline on the main thread' : 'in the worker threads'}`)
   })
-  const models = new ModelManager(pool, {
+  const models = new ModelManager(runtime, {
     repository: config.modelRepository,
     defaultModel: config.defaultModel,
     // By then the pool has answered every run holding a version being let go.
@@ -50,7 +59,8 @@ export default fp(async (fastify) => {
     else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
     for (const entry of entries) {
       if (entry.state === 'READY') {
-        fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()] }, 'model ready')
+        const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))
+        fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()], placements }, 'model ready')
       } else {
         fastify.log.warn({ model: entry.name, folder: join(config.modelRepository, entry.name), reason: entry.reason }, 'model unavailable')
       }

@@ -8,6 +8,7 @@ import { EnvSchema, type Env } from './env'
 import { resolveAuthKey, type AuthKey } from '../auth/auth-key'
 import { cpuQuota } from './cpu-quota'
 import { maxConnectionsFor, openFilesLimit } from './open-files'
+import type { PlacementMode } from '../runtime/model-runtime'
 
 export interface AppConfig {
   env: Env['NODE_ENV']
@@ -21,6 +22,10 @@ export interface AppConfig {
   inferenceThreads: number
   inferenceQueue: number
   inferenceTimeoutMs: number
+  /** Where inference runs: INFERENCE_PLACEMENT. */
+  inferencePlacement: PlacementMode
+  /** INLINE_RUN_MAX_US, in milliseconds. */
+  inlineRunMaxMs: number
   maxRows: number
   maxTensorElements: number
   shutdownDelayMs: number
@@ -103,6 +108,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     inferenceThreads: valid.INFERENCE_THREADS ?? cpuQuota(),
     inferenceQueue: valid.INFERENCE_QUEUE,
     inferenceTimeoutMs: valid.INFERENCE_TIMEOUT_MS,
+    inferencePlacement: valid.INFERENCE_PLACEMENT,
+    inlineRunMaxMs: valid.INLINE_RUN_MAX_US / 1000,
     maxRows: valid.MAX_ROWS,
     maxTensorElements: valid.MAX_TENSOR_ELEMENTS,
     shutdownDelayMs: valid.SHUTDOWN_DELAY_MS,

@@ -21,6 +21,10 @@ export const EnvSchema = Type.Object({
   INFERENCE_THREADS: Type.Optional(integer(1, 256, undefined, 'inference worker threads (default: the CPU quota)')),
   INFERENCE_QUEUE: integer(1, 100000, 256, 'inference runs accepted at once before answering 503'),
   INFERENCE_TIMEOUT_MS: integer(1, 600000, 30000, 'milliseconds before an inference is answered 504'),
+  INFERENCE_PLACEMENT: Type.Union([Type.Literal('auto'), Type.Literal('inline'), Type.Literal('worker')], {
+    default: 'auto', description: 'one of auto (each model where its measured runs are cheapest), inline (the main thread), worker (the worker threads)'
+  }),
+  INLINE_RUN_MAX_US: integer(1, 100000, 250, 'microseconds a model\'s average run may take on the main thread before it moves to the worker threads'),
   MAX_ROWS: integer(1, 1000000, 1024, 'rows one request may carry'),
   MAX_TENSOR_ELEMENTS: integer(1, 100000000, 1000000, 'tensor elements one request may carry'),
   SHUTDOWN_DELAY_MS: integer(0, 600000, 0, 'milliseconds readiness reports 503 before the server stops accepting requests'),

@@ -25,6 +25,8 @@ export interface ServerMetrics {
   batchSize: Histogram<ModelLabels>
   queueDepth: Gauge<'stage'>
   modelState: Gauge<'model' | 'state'>
+  /** Where each served version runs: inline on the main thread, or in the worker threads. */
+  modelPlacement: Gauge<'model' | 'version' | 'placement'>
   workerRestarts: Counter
   redisUp: Gauge
   rateLimited: Counter<'reason'>
@@ -41,6 +43,7 @@ export interface ServerMetrics {
 export interface GaugeSources {
   queueDepth: () => { batcher: number, workers: number }
   modelStates: () => Array<{ name: string, state: string }>
+  placements: () => Array<{ model: string, version: number, placement: 'inline' | 'worker' }>
   /** undefined without REDIS_URL. */
   redisUp: () => boolean | undefined
 }
@@ -115,6 +118,21 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
         this.reset()
         for (const model of models) {
           for (const state of MODEL_STATES) this.set({ model: model.name, state }, model.state === state ? 1 : 0)
+        }
+      }
+    }),
+    modelPlacement: new Gauge({
+      name: 'onnx_serve_model_placement',
+      help: 'Where each served model version runs: 1 for its placement (inline on the main thread, or worker threads), 0 for the other',
+      labelNames: ['model', 'version', 'placement'],
+      aggregator: 'max',
+      registers,
+      collect () {
+        const placements = sources()?.placements()
+        if (placements === undefined) return
+        this.reset()
+        for (const { model, version, placement } of placements) {
+          for (const where of ['inline', 'worker'] as const) this.set({ model, version: String(version), placement: where }, placement === where ? 1 : 0)
         }
       }
     }),

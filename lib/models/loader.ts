@@ -1,5 +1,5 @@
-// Loading one model's served versions into the inference pool: a session per
-// version in every worker, checked and warmed up, or the reason (with the
+// Loading one model's served versions into the runtime: a session per
+// version (on the main thread or in every worker), checked and warmed up, or the reason (with the
 // fix) it cannot serve. Every reason here may reach a client, so none names
 // a path of the server: files are named relative to the repository, the
 // repository itself by its role (the log has the rest).
@@ -12,7 +12,7 @@ import { dirname, join, resolve, sep } from 'node:path'
 import { DynamicBatcher } from '../runtime/dynamic-batcher'
 import { NotFoundError } from '../errors'
 import type { SessionMetadata } from '../runtime/worker-messages'
-import type { InferencePool } from '../runtime/inference-pool'
+import type { ModelRuntime } from '../runtime/model-runtime'
 import { baseOf, unavailableEntry, type ModelEntry } from './registry'
 import { MODEL_FILE, isValidModelName, modelPath, readModelSource, shownPath, type ModelSource } from './repository'
 import { describeVersion, type ModelVersion } from './version'
@@ -60,7 +60,7 @@ export class ModelLoader {
   /** The repository's absolute path, to take out of messages that name it. */
   private readonly root: string
 
-  constructor (private readonly pool: InferencePool, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
+  constructor (private readonly runtime: ModelRuntime, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
     this.root = resolve(repository)
   }
 
@@ -124,7 +124,7 @@ export class ModelLoader {
     const path = modelPath(source, version)
     let metadata: SessionMetadata
     try {
-      metadata = await this.pool.load(key, path)
+      metadata = await this.runtime.load(key, path, source.config.placement)
     } catch (error) {
       // onnxruntime names the file by the absolute path it was given.
       const failure = (error as Error).message.split(path).join(shownPath(source.name, String(version), MODEL_FILE))
@@ -139,7 +139,7 @@ export class ModelLoader {
       this.log?.info({ model: source.name, version, dynamicDimensions: plan.unguessable },
         `model '${source.name}' version ${version}: warm-up skipped, its dynamic dimensions beyond the batch (${plan.unguessable.join(', ')}) cannot be guessed; add a warmup to its config.json to warm it up`)
     }
-    await warmUp(this.pool, loaded, plan)
+    await warmUp(this.runtime, loaded, plan)
     return loaded
   }
 
@@ -151,11 +151,12 @@ export class ModelLoader {
     const batchable = [...model.inputs, ...model.outputs].every(spec => spec.shape[0] === -1)
     if (!batchable) return undefined
     const { observer } = this
-    return new DynamicBatcher((feeds, fetches) => this.pool.run(key, feeds, fetches), {
+    const { runtime } = this
+    return new DynamicBatcher((feeds, fetches) => runtime.run(key, feeds, fetches), {
       maxBatchSize,
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
       preferredBatchSize: config.dynamic_batching.preferred_batch_size,
-      maxConcurrentBatches: this.pool.size,
+      maxConcurrentBatches: () => runtime.concurrency(key),
       onBatch: observer === undefined ? undefined : (rows, waitsMs) => observer.batch(model, rows, waitsMs)
     })
   }

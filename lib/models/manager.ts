@@ -1,13 +1,13 @@
-// The models this server serves: loads the repository into the inference
-// pool, loads and unloads models one operation at a time per name, and runs
-// them; its registry answers "which model, which version, is it ready". A
+// The models this server serves: loads the repository into the runtime
+// (runtime/placement), loads and unloads models one operation at a time per
+// name, and runs them; its registry answers "which model, which version, is it ready". A
 // model that cannot be served is kept with its reason; the others serve. The
-// jobs live in their own modules: loader (a model's versions into the pool),
+// jobs live in their own modules: loader (a model's versions into the runtime),
 // registry (what is known and ready), operation-queue and release (ordering,
 // draining, releasing), repository-index (Triton's index rows).
 
 import { UnavailableError } from '../errors'
-import type { InferencePool } from '../runtime/inference-pool'
+import type { ModelRuntime, Placement } from '../runtime/model-runtime'
 import { ModelLoader, type ModelLog, type ModelObserver } from './loader'
 import { ModelOperationQueue } from './operation-queue'
 import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './registry'
@@ -52,10 +52,10 @@ export class ModelManager {
   private readonly drainTimeoutMs: number
   private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
 
-  constructor (private readonly pool: InferencePool, private readonly options: ModelManagerOptions) {
+  constructor (private readonly runtime: ModelRuntime, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
-    this.loader = new ModelLoader(pool, options.repository, options.log, options.observer)
-    this.drainTimeoutMs = options.drainTimeoutMs ?? pool.timeoutMs
+    this.loader = new ModelLoader(runtime, options.repository, options.log, options.observer)
+    this.drainTimeoutMs = options.drainTimeoutMs ?? runtime.timeoutMs
   }
 
   /** Loads every model of the repository. Never throws for one model's fault. */
@@ -125,12 +125,12 @@ export class ModelManager {
     // attempt loaded.
     const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
     await this.release([...previous?.loaded.values() ?? []])
-    await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.pool.unload(key)))
+    await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.runtime.unload(key)))
     return entry
   }
 
   private async release (versions: ModelVersion[]): Promise<void> {
-    await releaseVersions(this.pool, versions, this.drainTimeoutMs)
+    await releaseVersions(this.runtime, versions, this.drainTimeoutMs)
     if (versions.length > 0) for (const listener of this.releaseListeners) listener(versions)
   }
 
@@ -139,13 +139,21 @@ export class ModelManager {
     this.releaseListeners.push(listener)
   }
 
-  /** Rows waiting in the batchers, and runs sent to the inference workers and not yet answered. */
+  /** Where each served version runs: on the main thread (inline) or in the worker threads. */
+  placements (): Array<{ model: string, version: number, placement: Placement }> {
+    return this.registry.list().flatMap(entry => [...entry.loaded.values()].flatMap(version => {
+      const placement = this.runtime.placementOf(version.key)
+      return placement === undefined ? [] : [{ model: version.name, version: version.version, placement }]
+    }))
+  }
+
+  /** Rows waiting in the batchers, and runs accepted by the runtime and not yet answered. */
   queueDepth (): { batcher: number, workers: number } {
     let batcher = 0
     for (const entry of this.registry.list()) {
       for (const version of entry.loaded.values()) batcher += version.batcher?.queuedRows ?? 0
     }
-    return { batcher, workers: this.pool.pending }
+    return { batcher, workers: this.runtime.pending }
   }
 
   /** Throws 503 when `model` was let go (unloaded or reloaded) since a request got it. */
@@ -159,13 +167,13 @@ export class ModelManager {
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<TensorMap> {
     this.checkServed(model)
     return await holding(model, () => model.batcher === undefined
-      ? this.pool.run(model.key, feeds, outputs)
+      ? this.runtime.run(model.key, feeds, outputs)
       : model.batcher.submit(feeds, outputs))
   }
 
-  /** Lets the loads and unloads in progress finish, then stops the pool. */
+  /** Lets the loads and unloads in progress finish, then stops the runtime. */
   async close (): Promise<void> {
     await this.operations.idle()
-    await this.pool.close()
+    await this.runtime.close()
   }
 }

@@ -39,6 +39,9 @@ export const ModelConfigSchema = Type.Object({
     description: 'Serve identical requests from the prediction cache (as Triton\'s response_cache): only for deterministic models'
   })),
   prediction_output: Type.Optional(Type.String({ description: 'The output /predict returns; default the first' })),
+  placement: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('inline'), Type.Literal('worker')], {
+    description: 'Where its runs go: auto (measured), inline (the main thread) or worker (the worker threads); default INFERENCE_PLACEMENT'
+  })),
   warmup: Type.Optional(Type.Array(WarmupSampleSchema, {
     maxItems: 16,
     description: 'Samples run before the model is ready; [] runs none. Without it, a model whose only dynamic dimension is the batch runs zeros with one row, and any other model is not warmed up'

@@ -1,8 +1,8 @@
 // Counting the runs that hold a model version, and letting go of versions:
 // no new run starts on a released version, the runs already holding it are
-// waited for (on their end, not by polling), then its sessions leave the pool.
+// waited for (on their end, not by polling), then its sessions are released.
 
-import type { InferencePool } from '../runtime/inference-pool'
+import type { ModelRuntime } from '../runtime/model-runtime'
 import type { ModelVersion } from './version'
 
 /** Called when a version's last run ends, while a release waits for it. */
@@ -40,12 +40,12 @@ function drained (model: ModelVersion, timeoutMs: number): Promise<void> {
  * `drainTimeoutMs`: by then the pool has answered each, if only with a
  * timeout), then frees their sessions.
  */
-export async function releaseVersions (pool: InferencePool, versions: ModelVersion[], drainTimeoutMs: number): Promise<void> {
+export async function releaseVersions (runtime: ModelRuntime, versions: ModelVersion[], drainTimeoutMs: number): Promise<void> {
   // Flagged first, so a run that starts while we wait is refused rather than
   // sent after the session is gone; the ones already counted are waited for.
   for (const version of versions) version.released = true
   await Promise.all(versions.map(version => drained(version, drainTimeoutMs + batchingDelayMs(version))))
-  await Promise.allSettled(versions.map(version => pool.unload(version.key)))
+  await Promise.allSettled(versions.map(version => runtime.unload(version.key)))
 }
 
 // A run may wait this long in the dynamic batcher before the pool's timeout starts.

@@ -6,7 +6,7 @@
 // say, cannot be guessed (a 3×3 convolution refuses 1×1), and a wrong guess
 // would keep a good model from serving.
 
-import type { InferencePool } from '../runtime/inference-pool'
+import type { ModelRuntime } from '../runtime/model-runtime'
 import type { ModelVersion } from './version'
 import { elementCount, formatShape, tensorTypes, type TensorData, type TensorMap, type TensorSpec } from '../tensors/tensor'
 import type { WarmupSample } from './model-config'
@@ -111,12 +111,12 @@ export function planWarmup (model: ModelVersion): WarmupPlan {
   }
 }
 
-/** Runs each sample of `plan` once per worker; throws the reason of the first that fails, with the fix. */
-export async function warmUp (pool: InferencePool, model: ModelVersion, plan: WarmupPlan): Promise<void> {
+/** Runs each sample of `plan` once on each of the version's sessions; throws the reason of the first that fails, with the fix. */
+export async function warmUp (runtime: ModelRuntime, model: ModelVersion, plan: WarmupPlan): Promise<void> {
   const fetches = model.outputs.map(output => output.name)
   for (const sample of plan.samples) {
     try {
-      await Promise.all(Array.from({ length: pool.size }, () => pool.run(model.key, sample.feeds(), fetches)))
+      await runtime.warm(model.key, sample.feeds, fetches)
     } catch (error) {
       const failure = (error as Error).message.trim().replace(/\.+$/, '')
       throw new Error(`version ${model.version}: ${sample.label} failed: ${failure}${sample.fix}`)

@@ -19,7 +19,7 @@ export interface DynamicBatcherOptions {
    * batch finishes the next one goes; the delay only applies while every
    * worker is busy. Without it every batch waits for the delay, as Triton's does.
    */
-  maxConcurrentBatches?: number
+  maxConcurrentBatches?: number | (() => number)
   /** Called as each batch leaves for a run: its rows, and how long each of its requests waited. */
   onBatch?: (rows: number, waitsMs: number[]) => void
 }
@@ -42,7 +42,8 @@ interface Queue {
   timer?: NodeJS.Timeout | NodeJS.Immediate
 }
 
-function concat (parts: TensorData[]): TensorData {
+/** Tensors joined along their first (batch) dimension. */
+export function concat (parts: TensorData[]): TensorData {
   const first = parts[0]
   if (parts.length === 1) return first
   const rows = parts.reduce((sum, part) => sum + part.dims[0], 0)
@@ -85,6 +86,12 @@ export class DynamicBatcher {
   }
 
   /** Queues one request's feeds (its rows along dimension 0); resolves with its own outputs. */
+  /** Batches that may run at once now: the runtime's answer may change as a model moves. */
+  private concurrency (): number {
+    const max = this.options.maxConcurrentBatches ?? 0
+    return typeof max === 'number' ? max : max()
+  }
+
   submit (feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
     const rows = Object.values(feeds)[0].dims[0]
     const key = batchKey(feeds, fetches)
@@ -105,7 +112,7 @@ export class DynamicBatcher {
     current.rows += rows
     if (current.rows >= this.preferred) this.flush(key)
     else if (current.timer === undefined) {
-      const idle = this.running < (this.options.maxConcurrentBatches ?? 0)
+      const idle = this.running < this.concurrency()
       // setImmediate still gathers the requests parsed in the same turn of the event loop.
       current.timer = this.options.maxQueueDelayMs > 0 && !idle
         ? setTimeout(() => this.flush(key), this.options.maxQueueDelayMs)
@@ -124,7 +131,7 @@ export class DynamicBatcher {
   /** After a batch: send what waited, while there is room. */
   private flushWaiting (): void {
     for (const key of this.queues.keys()) {
-      if (this.running >= (this.options.maxConcurrentBatches ?? 0)) return
+      if (this.running >= this.concurrency()) return
       this.flush(key)
     }
   }

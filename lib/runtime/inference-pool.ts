@@ -1,10 +1,13 @@
-// A pool of worker threads, each holding a session of every loaded model.
-// Not piscina: its tasks are stateless and go to any worker, while sessions
-// are state that must be loaded into, and released from, every worker.
+// A pool of worker threads, each holding a session of every model version
+// placed in the workers. Not piscina: its tasks are stateless and go to any
+// worker, while sessions are state that must be loaded into, and released
+// from, every worker. The threads start with the first load: a server whose
+// models all run on the main thread (runtime/placement) has none.
 
 import { Worker } from 'node:worker_threads'
 import { extname, join } from 'node:path'
 import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
+import type { ModelRuntime, Placement } from './model-runtime'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
 import { transferList, type TensorMap } from '../tensors/tensor'
 
@@ -40,7 +43,8 @@ interface PoolWorker {
 // Compiled, the pool runs from dist/lib/*.js; under the test runner from .ts.
 const workerFile = join(__dirname, `inference-worker${extname(__filename)}`)
 
-export class InferencePool {
+/** Every version in the worker threads: the runtime before placement, and the one placement moves versions into. */
+export class InferencePool implements ModelRuntime {
   private readonly workers: PoolWorker[] = []
   /** What every worker must hold: key → model file. */
   private readonly loaded = new Map<string, string>()
@@ -51,11 +55,24 @@ export class InferencePool {
     for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
       if (!Number.isInteger(options[key]) || options[key] < 1) throw new RangeError(`InferencePool: ${key} must be a positive integer, got ${options[key]}`)
     }
-    for (let i = 0; i < options.workers; i++) this.workers.push(this.spawn())
   }
 
+  /** The worker threads it runs, once started by a first load. */
   get size (): number {
-    return this.workers.length
+    return this.options.workers
+  }
+
+  concurrency (): number {
+    return this.options.workers
+  }
+
+  placementOf (key: string): Placement | undefined {
+    return this.loaded.has(key) ? 'worker' : undefined
+  }
+
+  /** Whether the threads have been started (by a first load). */
+  get started (): boolean {
+    return this.workers.length > 0
   }
 
   /** A run not answered by then is answered 504 (INFERENCE_TIMEOUT_MS). */
@@ -110,12 +127,19 @@ export class InferencePool {
     })
   }
 
-  /** Loads a model file into every worker; resolves with its metadata. */
+  /** Loads a model file into every worker, starting them if need be; resolves with its metadata. */
   async load (key: string, path: string): Promise<SessionMetadata> {
+    if (this.closing) throw new UnavailableError('the server is shutting down')
+    if (!this.started) for (let i = 0; i < this.options.workers; i++) this.workers.push(this.spawn())
     const replies = await Promise.all(this.workers.map(worker =>
       this.call(worker, { op: 'load', key, path, threads: this.options.threadsPerSession })))
     this.loaded.set(key, path)
     return replies[0].metadata as SessionMetadata
+  }
+
+  /** Runs once on every worker (a warm-up): `feeds` makes each its own tensors, since they are transferred. */
+  async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
+    await Promise.all(this.workers.map(() => this.run(key, feeds(), fetches)))
   }
 
   /** Releases a model's sessions in every worker. */
@@ -126,6 +150,11 @@ export class InferencePool {
 
   /** Runs a loaded model on the least busy worker. */
   async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    return (await this.runTimed(key, feeds, fetches)).outputs
+  }
+
+  /** run(), and how long the run itself took in its worker. */
+  async runTimed (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
     if (this.closing) throw new UnavailableError('the server is shutting down')
     if (this.pending >= this.options.maxPending) {
       throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
@@ -142,8 +171,8 @@ export class InferencePool {
       timer = setTimeout(() => reject(new InferenceTimeoutError(`inference did not finish within ${this.options.timeoutMs} ms`)), this.options.timeoutMs)
     })
     try {
-      const { outputs } = await Promise.race([reply, timeout])
-      return outputs as TensorMap
+      const { outputs, ms } = await Promise.race([reply, timeout])
+      return { outputs: outputs as TensorMap, ms: ms ?? 0 }
     } finally {
       clearTimeout(timer)
       // A late answer after a timeout must not become an unhandled rejection.

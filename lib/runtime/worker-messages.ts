@@ -20,5 +20,6 @@ export type WorkerRequest =
   | { id: number, op: 'close' }
 
 export type WorkerReply =
-  | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap }
+  /** `ms`: how long a run took in the worker. */
+  | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap, ms?: number }
   | { id: number, ok: false, error: string }

@@ -106,6 +106,6 @@ t.test('DEFAULT_MODEL that cannot be served: not ready, with its reason', async 
   t.equal(ready.headers['retry-after'], '5')
   t.strictSame(ready.json(), {
     status: 'unavailable',
-    reason: 'DEFAULT_MODEL \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup'
+    reason: 'DEFAULT_MODEL \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup'
   })
 })

@@ -68,13 +68,14 @@ t.test('refusals: failed authentications by reason, 429s by limit', async t => {
 
 // The pool keeps its workers private; the test reaches one to kill it, as a crash would.
 interface PoolInternals {
-  pool: { workers: Array<{ thread: Worker, ready: boolean }> }
+  runtime: { pool: { workers: Array<{ thread: Worker, ready: boolean }> } }
 }
 
 t.test('worker restarts: a worker that dies is counted when it is replaced', async t => {
-  const app = await buildApp(t)
+  // The bundled models are tiny and would run on the main thread: placed in the workers here.
+  const app = await buildApp(t, { INFERENCE_PLACEMENT: 'worker' })
   t.equal(valueOf(await scrape(app), 'onnx_serve_inference_worker_restarts_total'), 0)
-  const { workers } = (app.models as unknown as PoolInternals).pool
+  const { workers } = (app.models as unknown as PoolInternals).runtime.pool
   const [first] = workers
   await first.thread.terminate()
   while (workers[0] === first || !workers[0].ready) await new Promise(resolve => setTimeout(resolve, 10))

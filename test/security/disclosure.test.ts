@@ -98,7 +98,7 @@ t.test('models that cannot be served: each reason names the file in the reposito
   const reasons = Object.fromEntries(res['GET /v1/models'].json<{ models: Array<{ name: string, reason?: string }> }>().models
     .map(model => [model.name, model.reason]))
   t.strictSame(reasons, {
-    badconfig: "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup",
+    badconfig: "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup",
     broken,
     empty: 'no version found; put the model at empty/1/model.onnx',
     mixed: undefined,

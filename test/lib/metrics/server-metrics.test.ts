@@ -20,7 +20,12 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   t.notMatch(before, /onnx_serve_model_state\{/)
 
   let models = [{ name: 'iris', state: 'READY' }, { name: 'broken', state: 'UNAVAILABLE' }]
-  given.sources = { queueDepth: () => ({ batcher: 3, workers: 1 }), modelStates: () => models, redisUp: () => false }
+  given.sources = {
+    queueDepth: () => ({ batcher: 3, workers: 1 }),
+    modelStates: () => models,
+    placements: () => [{ model: 'iris', version: 1, placement: 'inline' }],
+    redisUp: () => false
+  }
   let samples = parse(await metrics.registry.metrics())
   t.equal(valueOf(samples, 'onnx_serve_inference_queue_depth', { stage: 'batcher' }), 3)
   t.equal(valueOf(samples, 'onnx_serve_inference_queue_depth', { stage: 'workers' }), 1)
@@ -28,6 +33,8 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'iris', state: 'LOADING' }), 0)
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'broken', state: 'UNAVAILABLE' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_redis_up'), 0)
+  t.equal(valueOf(samples, 'onnx_serve_model_placement', { model: 'iris', version: '1', placement: 'inline' }), 1)
+  t.equal(valueOf(samples, 'onnx_serve_model_placement', { model: 'iris', version: '1', placement: 'worker' }), 0)
 
   models = [{ name: 'iris', state: 'UNLOADING' }]
   samples = parse(await metrics.registry.metrics())

@@ -109,7 +109,7 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
   t.same(broken.loaded.size, 0)
 
   t.equal(manager.registry.entry('badconfig').reason,
-    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup")
+    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup")
   t.equal(manager.registry.entry('empty').reason, 'no version found; put the model at empty/1/model.onnx',
     'where to put the file, relative to the repository')
   t.equal(manager.registry.entry('badoutput').reason,

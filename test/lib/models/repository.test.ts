@@ -41,7 +41,7 @@ t.test('scans the fixture repository', async t => {
   t.same(models.broken.served, [1])
 
   t.equal(models.badconfig.error,
-    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup")
+    "config.json: unknown key 'colour'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup")
   t.same(models.badconfig.config, {}, 'a refused config is not half applied')
   t.same(models.badconfig.versions, [1])
 

@@ -48,7 +48,7 @@ t.test('GET /v1/models lists every model with its state, failing ones UNAVAILABL
     state: 'UNAVAILABLE',
     versions: [1],
     served_versions: [],
-    reason: 'config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup'
+    reason: 'config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup'
   })
   t.match(byName.broken, { name: 'broken', state: 'UNAVAILABLE', versions: [1], served_versions: [] })
   t.notOk('default_version' in byName.broken)
@@ -156,7 +156,7 @@ t.test('GET /v1/models/:name', async t => {
     assertError(t, config, {
       statusCode: 503,
       code: 'ONNX_SERVE_UNAVAILABLE',
-      message: 'model \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, warmup'
+      message: 'model \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup'
     })
     const empty = await app.inject({ method: 'GET', url: '/v1/models/empty' })
     assertError(t, empty, { statusCode: 503, code: 'ONNX_SERVE_UNAVAILABLE', message: /^model 'empty' is unavailable: no version found; put the model at / })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { InferencePool } from '../../../lib/runtime/inference-pool'
+import { PlacedRuntime } from '../../../lib/runtime/placement'
 import { buildApp, bundledRepository, devToken } from '../../helpers/build-app'
 import { assertError } from '../../helpers/responses'
 
@@ -193,9 +193,9 @@ t.test('concurrent load and unload pairs: each reply says what that operation di
   // Every pool load of the storm with its outcome, recorded by the load
   // itself: the truth the replies are checked against.
   const poolLoads: Array<{ model: string, ok: boolean }> = []
-  const realLoad = InferencePool.prototype.load
-  t.teardown(() => { InferencePool.prototype.load = realLoad })
-  InferencePool.prototype.load = async function (this: InferencePool, key: string, path: string) {
+  const realLoad = PlacedRuntime.prototype.load
+  t.teardown(() => { PlacedRuntime.prototype.load = realLoad })
+  PlacedRuntime.prototype.load = async function (this: PlacedRuntime, key: string, path: string) {
     const model = key.split('/')[0]
     try {
       const metadata = await realLoad.call(this, key, path)

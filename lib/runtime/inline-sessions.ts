@@ -1,0 +1,55 @@
+// Sessions on the main thread, for model versions whose runs take
+// microseconds: a hop to a worker thread would cost the event loop more than
+// the run itself. runtime/placement decides which versions run here and
+// keeps each run short enough that the loop stays responsive.
+
+import type * as ort from 'onnxruntime-node'
+import { OverloadedError } from '../errors'
+import type { TensorMap } from '../tensors/tensor'
+import { openSession, runSession } from './ort-session'
+import type { SessionMetadata } from './worker-messages'
+
+export class InlineSessions {
+  private readonly sessions = new Map<string, ort.InferenceSession>()
+  /** Runs waiting for their turn of the loop or running. */
+  pending = 0
+
+  constructor (private readonly maxPending: number) {}
+
+  has (key: string): boolean {
+    return this.sessions.has(key)
+  }
+
+  /** Opens a session with one intra-op thread (the loop's own), replacing one of the same key. */
+  async load (key: string, path: string): Promise<SessionMetadata> {
+    const { session, metadata } = await openSession(path, 1)
+    await this.sessions.get(key)?.release()
+    this.sessions.set(key, session)
+    return metadata
+  }
+
+  async unload (key: string): Promise<void> {
+    const session = this.sessions.get(key)
+    this.sessions.delete(key)
+    await session?.release()
+  }
+
+  /** Runs on the main thread; `ms` is the run alone. */
+  async run (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
+    const session = this.sessions.get(key)
+    if (session === undefined) throw new Error(`model ${key} is not loaded on the main thread`)
+    if (this.pending >= this.maxPending) throw new OverloadedError(`inference queue is full (${this.maxPending} runs pending); retry shortly`)
+    this.pending++
+    try {
+      return await runSession(session, feeds, fetches)
+    } finally {
+      this.pending--
+    }
+  }
+
+  async close (): Promise<void> {
+    const sessions = [...this.sessions.values()]
+    this.sessions.clear()
+    await Promise.all(sessions.map(session => session.release()))
+  }
+}

@@ -1,0 +1,220 @@
+// Inference placed where it is cheapest while the event loop stays
+// responsive. onnxruntime-node's run is synchronous: a version whose runs
+// take microseconds runs inline on the main thread (a hop to a worker thread
+// would cost the loop more than the run); a version whose runs are long runs
+// in the worker threads. Each version measures its runs (warm-up included)
+// and moves when its cost crosses the bound, with hysteresis: to the workers
+// above INLINE_RUN_MAX_US, back only below half of it. A single request
+// predicted to run far longer than the bound goes to the workers whatever
+// the placement, so a large dynamic dimension never stalls the loop.
+
+import { stat } from 'node:fs/promises'
+import type { TensorData, TensorMap } from '../tensors/tensor'
+import { concat } from './dynamic-batcher'
+import { InferencePool, type InferencePoolOptions } from './inference-pool'
+import { InlineSessions } from './inline-sessions'
+import type { ModelRuntime, Placement, PlacementMode } from './model-runtime'
+import { RunCost, inputElements } from './run-cost'
+import type { SessionMetadata } from './worker-messages'
+
+export interface PlacementOptions extends InferencePoolOptions {
+  /** The server's placement for models whose config.json names none (INFERENCE_PLACEMENT). */
+  mode: PlacementMode
+  /** The longest average run, in ms, a version may take on the main thread (INLINE_RUN_MAX_US). */
+  inlineMaxMs: number
+  /** Model files above this open in the workers: opening them on the main thread would stall it. */
+  inlineMaxFileBytes: number
+  /** Told of every move, and why. */
+  onMove?: (key: string, to: Placement, reason: string) => void
+}
+
+/** The rows a calibration run of warm-up has, to learn how a run's cost grows with its size. */
+const CALIBRATION_ROWS = 16
+/**
+ * A single request predicted to take this many times the bound goes to the
+ * workers whatever the placement: large enough that the line's noise never
+ * sends an ordinary batch there, small enough that no request holds the
+ * loop for more than a few milliseconds.
+ */
+const ONE_REQUEST_FACTOR = 10
+/** Runs in a row above the bound that move a version to the workers: one slow run (a preempted thread) moves nothing. */
+const SLOW_RUNS_TO_MOVE = 3
+/** Runs in a row below half the bound that bring it back. */
+const FAST_RUNS_TO_RETURN = 50
+
+/** `rows` copies of a one-row sample, as one batch. */
+function batchOf (sample: TensorMap, rows: number): TensorMap {
+  return Object.fromEntries(Object.entries(sample).map(([name, tensor]) => [name, concat(Array<TensorData>(rows).fill(tensor))]))
+}
+
+interface Placed {
+  path: string
+  mode: PlacementMode
+  where: Placement
+  /** May run on the main thread: placed there by configuration, or a small file. */
+  inlineAllowed: boolean
+  cost: RunCost
+  /** Consecutive runs above the bound, and below half of it. */
+  slowRuns: number
+  fastRuns: number
+  /** A session's first run allocates what later runs reuse: it is not counted. */
+  ranInline: boolean
+  ranInWorkers: boolean
+  /** The sessions in the workers, and on the main thread: loaded or loading. */
+  workers?: Promise<unknown>
+  inline?: Promise<unknown>
+  /** Every input's first dimension is the batch. */
+  batched: boolean
+}
+
+export class PlacedRuntime implements ModelRuntime {
+  readonly pool: InferencePool
+  private readonly inline: InlineSessions
+  private readonly placed = new Map<string, Placed>()
+
+  constructor (private readonly options: PlacementOptions) {
+    this.pool = new InferencePool(options)
+    this.inline = new InlineSessions(options.maxPending)
+  }
+
+  get timeoutMs (): number {
+    return this.pool.timeoutMs
+  }
+
+  get pending (): number {
+    return this.pool.pending + this.inline.pending
+  }
+
+  placementOf (key: string): Placement | undefined {
+    return this.placed.get(key)?.where
+  }
+
+  concurrency (key: string): number {
+    return this.placed.get(key)?.where === 'inline' ? 1 : this.pool.size
+  }
+
+  async load (key: string, path: string, mode: PlacementMode = this.options.mode): Promise<SessionMetadata> {
+    const inlineAllowed = mode === 'inline' || (mode === 'auto' && (await stat(path)).size <= this.options.inlineMaxFileBytes)
+    const where: Placement = mode === 'worker' || !inlineAllowed ? 'worker' : 'inline'
+    const placed: Placed = { path, mode, where, inlineAllowed, cost: new RunCost(), slowRuns: 0, fastRuns: 0, ranInline: false, ranInWorkers: false, batched: false }
+    const loading = where === 'inline' ? this.inline.load(key, path) : this.pool.load(key, path)
+    if (where === 'inline') placed.inline = loading
+    else placed.workers = loading
+    const metadata = await loading
+    placed.batched = metadata.inputs.every(spec => spec.shape.length > 0 && spec.shape[0] === -1)
+    this.placed.set(key, placed)
+    return metadata
+  }
+
+  /**
+   * Warm-up: on the main thread, a first run and a measured one (and, for a
+   * version with a batch dimension, one more with CALIBRATION_ROWS rows, so
+   * the cost per row is known before traffic); or once per worker. A version placed by
+   * measurement whose first run already takes longer than the bound moves to
+   * the workers now, before it serves.
+   */
+  async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
+    const placed = this.get(key)
+    if (placed.where === 'inline') {
+      const bound = this.options.inlineMaxMs
+      await this.inline.run(key, feeds(), fetches)
+      placed.ranInline = true
+      const ms = await this.measureInline(key, placed, feeds(), fetches)
+      if (placed.mode !== 'auto' || ms <= bound) {
+        if (placed.batched) await this.measureInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+        return
+      }
+      this.move(key, placed, 'worker', `its warm-up run took ${Math.round(ms * 1000)} µs; INLINE_RUN_MAX_US is ${Math.round(bound * 1000)}`)
+    }
+    await this.inWorkers(key, placed)
+    await this.pool.warm(key, feeds, fetches)
+    placed.ranInWorkers = true
+  }
+
+  /** A warm-up run on the main thread: its time, counted in the version's cost. */
+  private async measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<number> {
+    const elements = inputElements(feeds)
+    const { ms } = await this.inline.run(key, feeds, fetches)
+    placed.cost.observe(ms, elements)
+    return ms
+  }
+
+  async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    const placed = this.get(key)
+    const elements = inputElements(feeds)
+    const predicted = placed.cost.predictMs(elements)
+    const tooLong = placed.mode === 'auto' && predicted !== undefined && predicted > ONE_REQUEST_FACTOR * this.options.inlineMaxMs
+    if (placed.where === 'inline' && !tooLong) return await this.runInline(key, placed, feeds, fetches)
+    await this.inWorkers(key, placed)
+    const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches)
+    if (placed.ranInWorkers) this.observe(key, placed, ms, elements)
+    placed.ranInWorkers = true
+    return outputs
+  }
+
+  async unload (key: string): Promise<void> {
+    const placed = this.placed.get(key)
+    this.placed.delete(key)
+    const releases: Array<Promise<void>> = [this.inline.unload(key)]
+    if (placed?.workers !== undefined) releases.push(placed.workers.then(() => this.pool.unload(key), () => {}))
+    await Promise.all(releases)
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([this.pool.close(), this.inline.close()])
+  }
+
+  private get (key: string): Placed {
+    const placed = this.placed.get(key)
+    if (placed === undefined) throw new Error(`model ${key} is not loaded`)
+    return placed
+  }
+
+  private async runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    const { outputs, ms } = await this.inline.run(key, feeds, fetches)
+    if (placed.ranInline) this.observe(key, placed, ms, inputElements(feeds))
+    placed.ranInline = true
+    return outputs
+  }
+
+  /** The version's sessions in the workers, loaded once; a failed load is tried again by the next run. */
+  private async inWorkers (key: string, placed: Placed): Promise<void> {
+    placed.workers ??= this.pool.load(key, placed.path).catch((error: unknown) => {
+      placed.workers = undefined
+      throw error
+    })
+    await placed.workers
+  }
+
+  /**
+   * Counts the run, and moves a version whose runs have crossed the bound:
+   * out after SLOW_RUNS_TO_MOVE runs in a row above it (their sessions in the
+   * workers load meanwhile), back after FAST_RUNS_TO_RETURN below half of it
+   * (once its session on the main thread is open; the workers serve meanwhile).
+   */
+  private observe (key: string, placed: Placed, ms: number, elements: number): void {
+    placed.cost.observe(ms, elements)
+    if (placed.mode !== 'auto') return
+    const bound = this.options.inlineMaxMs
+    placed.slowRuns = ms > bound ? placed.slowRuns + 1 : 0
+    placed.fastRuns = ms < bound / 2 ? placed.fastRuns + 1 : 0
+    const reason = (): string => `its runs take ${Math.round((placed.cost.typicalMs ?? ms) * 1000)} µs on average; INLINE_RUN_MAX_US is ${Math.round(bound * 1000)}`
+    if (placed.where === 'inline' && placed.slowRuns >= SLOW_RUNS_TO_MOVE) {
+      this.move(key, placed, 'worker', reason())
+    } else if (placed.where === 'worker' && placed.inlineAllowed && placed.fastRuns >= FAST_RUNS_TO_RETURN) {
+      placed.inline ??= this.inline.load(key, placed.path).catch(() => { placed.inline = undefined })
+      placed.inline.then(() => {
+        if (this.placed.get(key) === placed && placed.where === 'worker' && this.inline.has(key)) this.move(key, placed, 'inline', reason())
+      }, () => {})
+    }
+  }
+
+  /** Runs go to `to` from now on (to the workers once their sessions are loaded). */
+  private move (key: string, placed: Placed, to: Placement, reason: string): void {
+    placed.where = to
+    placed.slowRuns = 0
+    placed.fastRuns = 0
+    if (to === 'worker') this.inWorkers(key, placed).catch(() => {})
+    this.options.onMove?.(key, to, reason)
+  }
+}

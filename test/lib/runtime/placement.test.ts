@@ -1,0 +1,125 @@
+// Placement by measured cost, on real sessions: tiny models on the main
+// thread with no worker started, forced placements, and a version that
+// starts to run slow moved to the workers while the loop stays responsive.
+
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import type { Placement } from '../../../lib/runtime/model-runtime'
+import { PlacedRuntime, type PlacementOptions } from '../../../lib/runtime/placement'
+import type { TensorMap } from '../../../lib/tensors/tensor'
+import { windowSumModel, writeModelFolder } from '../../helpers/fixture-repository'
+import { writeSlowModel } from '../../helpers/slow-model'
+
+const bundled = join(__dirname, '..', '..', '..', 'models')
+const irisFile = join(bundled, 'iris', '1', 'model.onnx')
+const dir = t.testdir()
+writeModelFolder(dir, 'window', windowSumModel())
+const windowFile = join(dir, 'window', '1', 'model.onnx')
+writeSlowModel(dir)
+const slowFile = join(dir, 'slow', '1', 'model.onnx')
+
+const iris = (rows: number): TensorMap => ({ features: { type: 'float32', dims: [rows, 4], data: new Float32Array(rows * 4).fill(1) } })
+const image = (side: number): TensorMap => ({ image: { type: 'float32', dims: [1, 1, side, side], data: new Float32Array(side * side).fill(1) } })
+
+function runtime (t: Test, options: Partial<PlacementOptions> = {}): { runtime: PlacedRuntime, moves: Array<{ to: Placement, reason: string }> } {
+  const moves: Array<{ to: Placement, reason: string }> = []
+  const placed = new PlacedRuntime({
+    workers: 1,
+    threadsPerSession: 1,
+    maxPending: 64,
+    timeoutMs: 10000,
+    mode: 'auto',
+    inlineMaxMs: 0.5,
+    inlineMaxFileBytes: 4 * 1024 * 1024,
+    onMove: (_key, to, reason) => moves.push({ to, reason }),
+    ...options
+  })
+  t.teardown(() => placed.close())
+  return { runtime: placed, moves }
+}
+
+t.test('a tiny model runs on the main thread, and no worker thread is started', async t => {
+  const { runtime: placed, moves } = runtime(t)
+  await placed.load('iris/1', irisFile)
+  await placed.warm('iris/1', () => iris(1), ['label'])
+  t.equal(placed.placementOf('iris/1'), 'inline')
+  t.equal(placed.concurrency('iris/1'), 1, 'one batch at a time on the loop')
+  for (let rows = 1; rows <= 64; rows *= 2) {
+    const outputs = await placed.run('iris/1', iris(rows), ['label', 'probabilities'])
+    t.same(outputs.probabilities.dims, [rows, 3])
+  }
+  t.equal(placed.placementOf('iris/1'), 'inline', 'batches of up to 64 rows stay inline')
+  t.notOk(placed.pool.started, 'no worker thread')
+  t.same(moves, [])
+})
+
+t.test('placement forced by configuration, and a large file opened in the workers', async t => {
+  const { runtime: placed } = runtime(t, { mode: 'worker' })
+  await placed.load('iris/1', irisFile)
+  t.equal(placed.placementOf('iris/1'), 'worker', 'INFERENCE_PLACEMENT=worker')
+  t.ok(placed.pool.started)
+  await placed.load('iris/2', irisFile, 'inline')
+  t.equal(placed.placementOf('iris/2'), 'inline', 'config.json placement wins over the server\'s')
+  t.same((await placed.run('iris/2', iris(2), ['label'])).label.dims, [2])
+
+  const { runtime: small } = runtime(t, { inlineMaxFileBytes: 64 * 1024 })
+  await small.load('slow/1', slowFile)
+  t.equal(small.placementOf('slow/1'), 'worker', 'a file over the inline bound opens in the workers')
+  await t.rejects(small.run('nope/1', iris(1), ['label']), { message: 'model nope/1 is not loaded' })
+})
+
+t.test('a model whose warm-up run is long moves to the workers before it serves', async t => {
+  const { runtime: placed, moves } = runtime(t)
+  await placed.load('slow/1', slowFile)
+  t.equal(placed.placementOf('slow/1'), 'inline', 'a small file opens on the main thread')
+  await placed.warm('slow/1', () => ({ x: { type: 'float32', dims: [1, 512], data: new Float32Array(512) } }), ['y'])
+  t.equal(placed.placementOf('slow/1'), 'worker')
+  t.match(moves, [{ to: 'worker', reason: /^its warm-up run took \d+ µs; INLINE_RUN_MAX_US is 500$/ }])
+})
+
+t.test('a model that starts to run slow moves to the workers, the loop responsive meanwhile, and back', async t => {
+  // A bound of 2 ms: far above a 3×3 image's run, far below a 2000×2000 one's.
+  const { runtime: placed, moves } = runtime(t, { inlineMaxMs: 2 })
+  await placed.load('window/1', windowFile)
+  for (let i = 0; i < 5; i++) await placed.run('window/1', image(3), ['sums'])
+  t.equal(placed.placementOf('window/1'), 'inline')
+  t.notOk(placed.pool.started)
+
+  // Images of 2000×2000: many milliseconds a run, predicted from the small ones,
+  // so each goes to a worker; a timer on the loop sees how long it waits.
+  let longestGapMs = 0
+  let last = performance.now()
+  const ticker = setInterval(() => {
+    const now = performance.now()
+    longestGapMs = Math.max(longestGapMs, now - last)
+    last = now
+  }, 1)
+  for (let i = 0; i < 4; i++) {
+    const outputs = await placed.run('window/1', image(2000), ['sums'])
+    t.same(outputs.sums.dims, [1, 1, 1998, 1998])
+  }
+  clearInterval(ticker)
+  t.ok(placed.pool.started, 'the large inputs ran in a worker')
+  t.equal(placed.placementOf('window/1'), 'worker', 'after three slow runs in a row the version moved')
+  t.match(moves, [{ to: 'worker', reason: /^its runs take \d+ µs on average; INLINE_RUN_MAX_US is 2000$/ }])
+  t.ok(longestGapMs < 50, `the loop was never held long: the longest gap between its ticks was ${longestGapMs.toFixed(1)} ms`)
+
+  // Fifty fast runs in a row bring it back; a run the scheduler delays starts the count again.
+  let runs = 0
+  while (placed.placementOf('window/1') === 'worker' && runs < 500) {
+    await placed.run('window/1', image(3), ['sums'])
+    runs++
+  }
+  t.equal(placed.placementOf('window/1'), 'inline', `back on the main thread after ${runs} fast runs`)
+  t.ok(runs >= 50, 'not before fifty')
+  t.equal(moves.at(-1)?.to, 'inline')
+})
+
+t.test('unload releases the sessions wherever they are', async t => {
+  const { runtime: placed } = runtime(t)
+  await placed.load('iris/1', irisFile)
+  await placed.run('iris/1', iris(1), ['label'])
+  await placed.unload('iris/1')
+  t.equal(placed.placementOf('iris/1'), undefined)
+  await t.rejects(placed.run('iris/1', iris(1), ['label']), { message: 'model iris/1 is not loaded' })
+})

@@ -54,7 +54,7 @@ async function main (): Promise<void> {
   for (const scenario of scenarios) if (!models.includes(scenario.model)) models.push(scenario.model)
 
   process.stderr.write(`bench: ${label}: servers on Node ${serverNode} (${opts.node}), load on Node ${process.version}; ` +
-    `INFERENCE_THREADS=${opts.inferenceThreads}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file\n`)
+    `INFERENCE_THREADS=${opts.inferenceThreads}, INFERENCE_PLACEMENT=${opts.placement}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file\n`)
   if (opts.soakSeconds > 0) {
     process.stderr.write(`bench: soak only, ${opts.soakSeconds} s (+${opts.warmupSeconds} s warm-up)\n`)
   } else if (opts.cache) {
@@ -86,6 +86,7 @@ async function main (): Promise<void> {
       seconds: opts.seconds,
       warmupSeconds: opts.warmupSeconds,
       inferenceThreads: opts.inferenceThreads,
+      placement: opts.placement,
       rateLimitMax: RATE_LIMIT_MAX,
       logLevel: 'info',
       logDestination: opts.keep ? `a file in ${ctx.logDir}` : 'a file (deleted after the run; --keep keeps it)'

@@ -12,6 +12,8 @@ export interface BenchOptions {
   smallConnections: number[]
   /** onnx-serve's INFERENCE_THREADS: 1, as its process is pinned to one core. */
   inferenceThreads: number
+  /** onnx-serve's INFERENCE_PLACEMENT: auto (as shipped), or forced inline or into the worker threads. */
+  placement: 'auto' | 'inline' | 'worker'
   /** The Node binary of the server processes (the load generator always runs on this one). */
   node: string
   /** > 0: a soak of this many seconds instead of the scenarios. */
@@ -37,6 +39,7 @@ export const USAGE = `npm run bench -- [options]
   --scenarios LIST       comma-separated: ${SCENARIO_GROUPS.join(', ')} (default small,large,iris)
   --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
   --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
+  --placement P          onnx-serve's INFERENCE_PLACEMENT: auto, inline or worker (default auto)
   --node PATH            Node binary for the server processes (default: this one)
   --soak N               only a soak: small model, 10 connections, N seconds, RSS every second
   --cache                only the prediction cache: small model with "cache": true, 10 connections,
@@ -84,6 +87,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         scenarios: { type: 'string', default: 'small,large,iris' },
         connections: { type: 'string', default: DEFAULT_SMALL_CONNECTIONS.join(',') },
         'inference-threads': { type: 'string', default: '1' },
+        placement: { type: 'string', default: 'auto' },
         node: { type: 'string', default: defaults.node },
         soak: { type: 'string', default: '0' },
         cache: { type: 'boolean', default: false },
@@ -105,12 +109,15 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
   if (values.label !== undefined && !/^[\w.-]{1,64}$/.test(values.label)) {
     throw new BenchArgsError('--label may hold letters, digits, ".", "_" and "-" only (it goes into file names), at most 64')
   }
+  const placement = values.placement
+  if (placement !== 'auto' && placement !== 'inline' && placement !== 'worker') throw new BenchArgsError(`--placement must be auto, inline or worker, not '${placement.slice(0, 20)}'`)
   return {
     seconds: integer('seconds', values.seconds, 1, 3600),
     warmupSeconds: integer('warmup', values.warmup, 0, 600),
     groups: groupList(values.scenarios),
     smallConnections: connectionList(values.connections),
     inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),
+    placement,
     node: values.node,
     soakSeconds,
     cache: values.cache,

@@ -95,7 +95,7 @@ export function markdownReport (results: BenchResults): string {
     '',
     `onnx-serve as shipped: a development-secret JWT bearer token on every request, rate limit on (RATE_LIMIT_MAX=${settings.rateLimitMax} per 60 s window per subject: ` +
       'more than any run here sends, so it never answers 429), request logs at ' +
-      `${settings.logLevel} to ${settings.logDestination}, metrics and security headers on, INFERENCE_THREADS=${settings.inferenceThreads}.`,
+      `${settings.logLevel} to ${settings.logDestination}, metrics and security headers on, INFERENCE_THREADS=${settings.inferenceThreads}, INFERENCE_PLACEMENT=${settings.placement}.`,
     ''
   ]
   if (results.scenarios.length > 0) {

@@ -68,6 +68,7 @@ export interface BenchResults {
     seconds: number
     warmupSeconds: number
     inferenceThreads: number
+    placement: string
     rateLimitMax: number
     logLevel: string
     logDestination: string

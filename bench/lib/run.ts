@@ -44,6 +44,7 @@ export function onnxServeEnv (ctx: BenchContext, model: ModelKey): NodeJS.Proces
     MODEL_REPOSITORY: ctx.repositories[model],
     DEFAULT_MODEL: MODELS[model].name,
     INFERENCE_THREADS: String(ctx.options.inferenceThreads),
+    INFERENCE_PLACEMENT: ctx.options.placement,
     LOG_LEVEL: 'info',
     RATE_LIMIT_MAX: String(RATE_LIMIT_MAX)
   }

@@ -66,7 +66,7 @@ function fakeResults (): BenchResults {
     date: '2026-12-01T21:30:00.000Z',
     node: { server: 'v20.20.2', serverPath: '/usr/bin/node', load: 'v20.20.2' },
     machine: { cpu: 'Test CPU', cores: 2, pinned: true },
-    settings: { seconds: 10, warmupSeconds: 2, inferenceThreads: 1, rateLimitMax: 10000000, logLevel: 'info', logDestination: 'a file' },
+    settings: { seconds: 10, warmupSeconds: 2, inferenceThreads: 1, placement: 'auto', rateLimitMax: 10000000, logLevel: 'info', logDestination: 'a file' },
     scenarios: [small(1, 2000), small(10, 5000), small(64, 60000), v2],
     logIssues: [{ process: 'onnx-serve-iris', level: 50, msg: 'request completed (500 POST /predict)', count: 3 }],
     notes: []

@@ -2,14 +2,16 @@
 # files. Each simulated user posts one fresh random row per request to
 # /predict, with a bearer token, and counts anything but a 200 as a failure.
 #
-# Run (Locust is not installed with onnx-serve; `pip install locust`):
+# `npm run test:locust` (bench/locust-run.sh, run by CI) starts the server
+# with the bundled iris model and runs this file for 10 s. By hand (Locust is
+# not installed with onnx-serve: Debian's python3-locust, or pip install locust):
 #
 #   npm start                                   # onnx-serve on http://127.0.0.1:3000
 #   export ONNX_SERVE_TOKEN=$(npm run --silent token -- --sub locust --scope predict --ttl 1h)
 #   locust -f bench/locustfile.py --headless -u 10 -r 10 -t 30s --host http://127.0.0.1:3000
 #
-# The server's per-subject quota (RATE_LIMIT_MAX, default 100 a minute) stops
-# a load test within a second with 429s: raise it for the test, e.g.
+# The server's per-subject quota (RATE_LIMIT_MAX, default 6000 a minute) stops
+# a load test within seconds with 429s: raise it for the test, e.g.
 # RATE_LIMIT_MAX=10000000 npm start. Without --host, http://127.0.0.1:3000.
 #
 # Environment:

@@ -50,6 +50,20 @@ export interface GaugeSources {
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
+const PLACEMENTS = ['inline', 'worker'] as const
+
+/**
+ * A one-hot gauge: for each row, 1 for the value it has of `label` and 0 for
+ * the other `choices`; rows gone since the last scrape leave no series.
+ */
+function setOneHot (gauge: Gauge<string>, label: string, choices: readonly string[], rows: Array<{ labels: Record<string, string>, chosen: string }> | undefined): void {
+  if (rows === undefined) return
+  gauge.reset()
+  for (const row of rows) {
+    for (const choice of choices) gauge.set({ ...row.labels, [label]: choice }, row.chosen === choice ? 1 : 0)
+  }
+}
+
 export function createServerMetrics (sources: () => GaugeSources | undefined): ServerMetrics {
   const registry = new Registry()
   const registers = [registry]
@@ -113,12 +127,7 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       aggregator: 'max',
       registers,
       collect () {
-        const models = sources()?.modelStates()
-        if (models === undefined) return
-        this.reset()
-        for (const model of models) {
-          for (const state of MODEL_STATES) this.set({ model: model.name, state }, model.state === state ? 1 : 0)
-        }
+        setOneHot(this, 'state', MODEL_STATES, sources()?.modelStates().map(model => ({ labels: { model: model.name }, chosen: model.state })))
       }
     }),
     modelPlacement: new Gauge({
@@ -128,12 +137,7 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       aggregator: 'max',
       registers,
       collect () {
-        const placements = sources()?.placements()
-        if (placements === undefined) return
-        this.reset()
-        for (const { model, version, placement } of placements) {
-          for (const where of ['inline', 'worker'] as const) this.set({ model, version: String(version), placement: where }, placement === where ? 1 : 0)
-        }
+        setOneHot(this, 'placement', PLACEMENTS, sources()?.placements().map(({ model, version, placement }) => ({ labels: { model, version: String(version) }, chosen: placement })))
       }
     }),
     redisUp: new Gauge({

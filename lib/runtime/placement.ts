@@ -109,9 +109,9 @@ export class PlacedRuntime implements ModelRuntime {
   /**
    * Warm-up: on the main thread, a first run and a measured one (and, for a
    * version with a batch dimension, one more with CALIBRATION_ROWS rows, so
-   * the cost per row is known before traffic); or once per worker. A version placed by
-   * measurement whose first run already takes longer than the bound moves to
-   * the workers now, before it serves.
+   * the cost per row is known before traffic); or once per worker. A version
+   * placed by measurement whose measured run already takes longer than the
+   * bound moves to the workers now, before it serves.
    */
   async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
     const placed = this.get(key)
@@ -129,14 +129,6 @@ export class PlacedRuntime implements ModelRuntime {
     await this.inWorkers(key, placed)
     await this.pool.warm(key, feeds, fetches)
     placed.ranInWorkers = true
-  }
-
-  /** A warm-up run on the main thread: its time, counted in the version's cost. */
-  private async measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<number> {
-    const elements = inputElements(feeds)
-    const { ms } = await this.inline.run(key, feeds, fetches)
-    placed.cost.observe(ms, elements)
-    return ms
   }
 
   async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
@@ -175,6 +167,14 @@ export class PlacedRuntime implements ModelRuntime {
     if (placed.ranInline) this.observe(key, placed, ms, inputElements(feeds))
     placed.ranInline = true
     return outputs
+  }
+
+  /** A warm-up run on the main thread: its time, counted in the version's cost. */
+  private async measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<number> {
+    const elements = inputElements(feeds)
+    const { ms } = await this.inline.run(key, feeds, fetches)
+    placed.cost.observe(ms, elements)
+    return ms
   }
 
   /** The version's sessions in the workers, loaded once; a failed load is tried again by the next run. */

@@ -109,7 +109,7 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
     }),
     queueDepth: new Gauge({
       name: 'onnx_serve_inference_queue_depth',
-      help: 'Work waiting: rows in the batchers (stage="batcher"), runs sent to the inference workers and not answered (stage="workers")',
+      help: 'Work waiting: rows in the batchers (stage="batcher"), runs accepted by the runtime, on the main thread or in the worker threads, and not answered (stage="workers")',
       labelNames: ['stage'],
       registers,
       collect () {

@@ -1,4 +1,4 @@
-// The models the bench serves: two ReLU MLPs generated here with fixed-seed
+// The models the bench serves: three ReLU MLPs generated here with fixed-seed
 // weights (so every run and every machine serves the same bytes), and the
 // bundled iris classifier. They go into a temporary model repository, one
 // folder per model, never into models/.
@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { mulberry32 } from '../../scripts/build-models'
 import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
 
-export type ModelKey = 'small' | 'large' | 'iris'
+export type ModelKey = 'small' | 'digits' | 'large' | 'iris'
 
 export interface BenchModel {
   key: ModelKey
@@ -21,6 +21,7 @@ export interface BenchModel {
 
 export const MODELS: Record<ModelKey, BenchModel> = {
   small: { key: 'small', name: 'mlp-small', input: 'features', width: 64 },
+  digits: { key: 'digits', name: 'mlp-digits', input: 'features', width: 64 },
   large: { key: 'large', name: 'mlp-large', input: 'features', width: 64 },
   iris: { key: 'iris', name: 'iris', input: 'features', width: 4 }
 }
@@ -32,8 +33,10 @@ export interface MlpSpec {
   seed: number
 }
 
-export const MLP_SPECS: Record<'small' | 'large', MlpSpec> = {
+export const MLP_SPECS: Record<'small' | 'digits' | 'large', MlpSpec> = {
   small: { name: MODELS.small.name, layers: [64, 256, 256, 10], seed: 1 },
+  // The shape of scikit-learn's MLPClassifier (one hidden layer of 100) on the digits data.
+  digits: { name: MODELS.digits.name, layers: [64, 100, 10], seed: 3 },
   large: { name: MODELS.large.name, layers: [64, 2048, 2048, 10], seed: 2 }
 }
 

@@ -27,7 +27,7 @@ export interface Scenario {
   route: Route
 }
 
-export const SCENARIO_GROUPS = ['small', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2'] as const
+export const SCENARIO_GROUPS = ['small', 'digits', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2'] as const
 export type ScenarioGroup = typeof SCENARIO_GROUPS[number]
 
 export const DEFAULT_SMALL_CONNECTIONS = [1, 10, 64]
@@ -40,8 +40,9 @@ export const BODY_POOL_SIZE = 1024
 export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS): Scenario[] {
   const selected = new Set<ScenarioGroup>(groups)
   const scenarios: Scenario[] = []
-  if (selected.has('small')) {
-    for (const connections of smallConnections) scenarios.push({ id: `small-c${connections}`, model: 'small', connections, route: 'predict' })
+  for (const model of ['small', 'digits'] as const) {
+    if (!selected.has(model)) continue
+    for (const connections of smallConnections) scenarios.push({ id: `${model}-c${connections}`, model, connections, route: 'predict' })
   }
   if (selected.has('large')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict' })
   for (const route of ['predict', 'v1', 'v2'] as const) {

@@ -60,7 +60,7 @@ t.test('bad values are refused with the flag named', async t => {
     [['--connections', '10,x'], /--connections "x" is invalid/],
     [['--connections', '0'], /--connections "0" is invalid/],
     [['--inference-threads', '0'], /--inference-threads/],
-    [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, large, iris, iris-predict, iris-v1, iris-v2/],
+    [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, digits, large, iris, iris-predict, iris-v1, iris-v2/],
     [['--soak', '3'], /--soak must be at least 4 seconds/],
     [['--placement', 'gpu'], /--placement must be auto, inline or worker, not 'gpu'/],
     [['--soak', '10', '--cache'], /--soak and --cache are separate runs/],
@@ -76,6 +76,7 @@ t.test('scenariosFor: the groups in a fixed order', async t => {
   t.strictSame(scenariosFor(['iris', 'large', 'small']).map(scenario => scenario.id),
     ['small-c1', 'small-c10', 'small-c64', 'large-c64', 'iris-predict-c10', 'iris-v1-c10', 'iris-v2-c10'])
   t.strictSame(scenariosFor(['iris-v1', 'small'], [10]).map(scenario => scenario.id), ['small-c10', 'iris-v1-c10'])
+  t.strictSame(scenariosFor(['digits', 'small'], [1, 64]).map(scenario => scenario.id), ['small-c1', 'small-c64', 'digits-c1', 'digits-c64'], 'the digits MLP takes the small one\'s connections')
   t.strictSame(scenariosFor(['large'])[0], { id: 'large-c64', model: 'large', connections: 64, route: 'predict' })
   t.equal(describeScenario(scenariosFor(['iris-v2'])[0]), 'iris /v2/models/iris/infer · 10 conn')
 })

@@ -26,6 +26,14 @@ t.test('the small MLP: same bytes for the same seed, [batch, 64] in, [batch, 10]
   t.ok(new Set(values).size > 20, 'rows get different scores')
 })
 
+t.test('the digits MLP has the shape of scikit-learn\'s MLPClassifier on the digits data: 64 → 100 → 10', async t => {
+  t.strictSame(MLP_SPECS.digits.layers, [64, 100, 10])
+  const session = await ort.InferenceSession.create(mlpOnnx(MLP_SPECS.digits))
+  t.teardown(() => session.release())
+  const { scores } = await session.run({ features: new ort.Tensor('float32', Float32Array.from(randomRows(MODELS.digits, 2, 7).flat()), [2, 64]) })
+  t.strictSame(scores.dims, [2, 10])
+})
+
 t.test('writeRepositories: one repository per model, the MLPs with dynamic batching, iris copied', async t => {
   const dir = t.testdir()
   const repositories = writeRepositories(dir, ['small', 'iris'], root)

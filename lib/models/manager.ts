@@ -1,10 +1,11 @@
 // The models this server serves: loads the repository into the runtime
 // (runtime/placement), loads and unloads models one operation at a time per
-// name, and runs them; its registry answers "which model, which version, is it ready". A
-// model that cannot be served is kept with its reason; the others serve. The
-// jobs live in their own modules: loader (a model's versions into the runtime),
-// registry (what is known and ready), operation-queue and release (ordering,
-// draining, releasing), repository-index (Triton's index rows).
+// name, and runs them; its registry answers "which model, which version, is
+// it ready". A model that cannot be served is kept with its reason; the
+// others serve. The jobs live in their own modules: loader (a model's
+// versions into the runtime), registry (what is known and ready),
+// operation-queue and release (ordering, draining, releasing),
+// repository-index (Triton's index rows).
 
 import { UnavailableError } from '../errors'
 import type { ModelRuntime, Placement } from '../runtime/model-runtime'
@@ -14,9 +15,8 @@ import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './regi
 import { holding, releaseVersions } from './release'
 import { scanModelRepository, unreadableRepository, type ModelSource } from './repository'
 import type { ModelVersion } from './version'
-import { NOT_LOADED, UNLOADED, repositoryIndexRows } from './repository-index'
+import { NOT_LOADED, UNLOADED, repositoryIndexRows, type RepositoryIndexRow } from './repository-index'
 import type { TensorMap } from '../tensors/tensor'
-import type { RepositoryIndexRow } from './repository-index'
 
 export type { ModelState } from './model-state'
 export type { RepositoryIndexRow } from './repository-index'

@@ -49,7 +49,7 @@ async function main (): Promise<void> {
   const serverNode = execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim()
   const label = fileLabel(new Date(), serverNode, opts)
   const onlyOne = opts.soakSeconds > 0 || opts.cache
-  const scenarios = onlyOne ? [] : scenariosFor(opts.groups, opts.smallConnections)
+  const scenarios = onlyOne ? [] : scenariosFor(opts.groups, opts.smallConnections, opts.generators)
   const models: ModelKey[] = onlyOne || opts.profile ? ['small'] : []
   for (const scenario of scenarios) if (!models.includes(scenario.model)) models.push(scenario.model)
 

@@ -1,6 +1,7 @@
 // The bench's command line. Pure: parsing only, so it is tested without running anything.
 
 import { parseArgs } from 'node:util'
+import type { Generator } from './load'
 import { DEFAULT_SMALL_CONNECTIONS, SCENARIO_GROUPS, type ScenarioGroup } from './scenarios'
 
 export interface BenchOptions {
@@ -10,6 +11,8 @@ export interface BenchOptions {
   groups: ScenarioGroup[]
   /** The connection sweep of the small model. */
   smallConnections: number[]
+  /** The load generators the small and digits scenarios run under. */
+  generators: Generator[]
   /** onnx-serve's INFERENCE_THREADS: 1, as its process is pinned to one core. */
   inferenceThreads: number
   /** onnx-serve's INFERENCE_PLACEMENT: auto (as shipped), or forced inline or into the worker threads. */
@@ -38,6 +41,8 @@ export const USAGE = `npm run bench -- [options]
   --warmup N             warm-up seconds before each run (default 2)
   --scenarios LIST       comma-separated: ${SCENARIO_GROUPS.join(', ')} (default small,large,iris)
   --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
+  --generators LIST      load generators of the small and digits scenarios: autocannon, wrk (default both;
+                         wrk is Debian's package; the other scenarios run under autocannon)
   --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
   --placement P          onnx-serve's INFERENCE_PLACEMENT: auto, inline or worker (default auto)
   --node PATH            Node binary for the server processes (default: this one)
@@ -70,6 +75,14 @@ function groupList (value: string): ScenarioGroup[] {
   return [...new Set(groups as ScenarioGroup[])]
 }
 
+function generatorList (value: string): Generator[] {
+  const generators = value.split(',').map(item => item.trim())
+  for (const generator of generators) {
+    if (generator !== 'autocannon' && generator !== 'wrk') throw new BenchArgsError(`--generators: unknown load generator ${JSON.stringify(generator.slice(0, 20))}; expected autocannon, wrk or both`)
+  }
+  return [...new Set(generators as Generator[])]
+}
+
 function connectionList (value: string): number[] {
   const counts = value.split(',').map(item => integer('connections', item.trim(), 1, 1024))
   return [...new Set(counts)].sort((a, b) => a - b)
@@ -86,6 +99,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         warmup: { type: 'string', default: '2' },
         scenarios: { type: 'string', default: 'small,large,iris' },
         connections: { type: 'string', default: DEFAULT_SMALL_CONNECTIONS.join(',') },
+        generators: { type: 'string', default: 'autocannon,wrk' },
         'inference-threads': { type: 'string', default: '1' },
         placement: { type: 'string', default: 'auto' },
         node: { type: 'string', default: defaults.node },
@@ -116,6 +130,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
     warmupSeconds: integer('warmup', values.warmup, 0, 600),
     groups: groupList(values.scenarios),
     smallConnections: connectionList(values.connections),
+    generators: generatorList(values.generators),
     inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),
     placement,
     node: values.node,

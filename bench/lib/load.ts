@@ -1,5 +1,7 @@
 // The load generator, a process of its own that the bench pins to core 1:
-// autocannon, run programmatically because its CLI sends one body forever.
+// autocannon, run programmatically because its CLI sends one body forever,
+// or wrk (bench/lib/wrk.ts), which this process starts and which inherits
+// its core.
 // Each connection cycles through a pool of pre-serialized random rows
 // (autocannon's `requests`, built once, so no CPU goes into building bodies
 // while measuring). Prints JSON lines: {"event":"warmed"} when the warm-up
@@ -11,6 +13,9 @@ import autocannon from 'autocannon'
 import { MODELS, type ModelKey } from './models'
 import { BODY_POOL_SIZE, bodyPool, uniqueRows, type BodyKind } from './scenarios'
 import { LatencyHistogram, type LatencySummary } from './stats'
+import { runWrk } from './wrk'
+
+export type Generator = 'autocannon' | 'wrk'
 
 export interface LoadConfig {
   /** http://127.0.0.1:PORT/path: loopback only. */
@@ -23,6 +28,8 @@ export interface LoadConfig {
   /** Bearer token; the ceilings ignore it, onnx-serve checks it on every request. */
   token: string
   seed: number
+  /** Default autocannon. */
+  generator?: Generator
   /**
    * pool (default): the random rows cycled; same: the pool's first row on
    * every request (the prediction cache's hit path); unique: a row no
@@ -48,6 +55,7 @@ export interface LoadResult {
   latency: LatencySummary
   /** CPU the load generator used, as a fraction of its one core: near 1, it was the bottleneck. */
   loadCpu: number
+  generator: Generator
 }
 
 function nowUs (): number {
@@ -82,7 +90,8 @@ function runOnce (config: LoadConfig, seconds: number, requests: autocannon.Requ
         timeouts: result.timeouts,
         statusCodes,
         latency: latencies.summary(),
-        loadCpu: (cpu.user + cpu.system) / 1e6 / elapsed
+        loadCpu: (cpu.user + cpu.system) / 1e6 / elapsed,
+        generator: 'autocannon'
       })
     })
     // The tracker passes the client first; the typings describe the client's own event.
@@ -91,6 +100,29 @@ function runOnce (config: LoadConfig, seconds: number, requests: autocannon.Requ
       if (statusCode >= 200 && statusCode < 300) latencies.record(responseTime)
     })
   })
+}
+
+/** A wrk run as a LoadResult: wrk counts any status of 400 or more as an error, and times every response. */
+async function runWrkOnce (config: LoadConfig, seconds: number, bodies: string[]): Promise<LoadResult> {
+  const startUs = nowUs()
+  const wrk = await runWrk({ url: config.url, connections: config.connections, seconds, bodies, token: config.token })
+  const endUs = nowUs()
+  const elapsed = wrk.durationUs / 1e6
+  const ok = wrk.requests - wrk.statusErrors
+  return {
+    startUs,
+    endUs,
+    seconds: elapsed,
+    rps: ok / elapsed,
+    ok,
+    non2xx: wrk.statusErrors,
+    errors: wrk.connectErrors + wrk.readErrors + wrk.writeErrors + wrk.timeouts,
+    timeouts: wrk.timeouts,
+    statusCodes: wrk.statusErrors > 0 ? { '4xx/5xx': wrk.statusErrors } : {},
+    latency: wrk.latency,
+    loadCpu: wrk.cpuSeconds / elapsed,
+    generator: 'wrk'
+  }
 }
 
 function emit (line: object): void {
@@ -102,6 +134,13 @@ async function main (): Promise<void> {
   const url = new URL(config.url)
   if (url.hostname !== '127.0.0.1') throw new Error(`the bench loads 127.0.0.1 only, not ${url.hostname}`)
   const bodies = bodyPool(config.kind, MODELS[config.model], config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
+  if (config.generator === 'wrk') {
+    if (config.rows === 'unique') throw new Error('unique rows are autocannon\'s (a body built per request)')
+    if (config.warmupSeconds > 0) await runWrkOnce(config, config.warmupSeconds, bodies)
+    emit({ event: 'warmed', at: nowUs() })
+    emit({ event: 'done', result: await runWrkOnce(config, config.seconds, bodies) })
+    return
+  }
   const requests = config.rows === 'unique' ? [uniqueRows(bodies, url.pathname)] : bodies.map(body => ({ method: 'POST' as const, path: url.pathname, body }))
   if (config.warmupSeconds > 0) await runOnce(config, config.warmupSeconds, requests)
   emit({ event: 'warmed', at: nowUs() })

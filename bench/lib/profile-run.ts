@@ -20,7 +20,7 @@ export async function runProfile (ctx: BenchContext, label: string): Promise<Non
   const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`])
   let run
   try {
-    run = await measureHttp(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict' })
+    run = await measureHttp(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict', generator: 'autocannon' })
   } finally {
     // The profiles are written as the process exits, after its graceful shutdown.
     await stopAndScan(ctx, server)

@@ -45,7 +45,7 @@ export function markdownTable (scenarios: ScenarioResult[]): string {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const scenario of scenarios) {
-    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn`
+    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn, ${scenario.generator}`
     for (const run of scenario.runs) {
       lines.push(`| ${where} | ${runName(run)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
         `${fixed(run.cpuUsPerRequest, 1)} | ${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
@@ -62,7 +62,7 @@ export function notes (results: BenchResults): string[] {
       if (run.load === undefined || run.sharedWith !== undefined) continue
       const who = `${scenario.id}, ${TARGET_NAMES[run.target]}`
       if (run.load.loadCpu > LOAD_CPU_WARNING) {
-        found.push(`${who}: the load generator used ${(run.load.loadCpu * 100).toFixed(0)}% of its core, so this row may be bounded by autocannon rather than the server.`)
+        found.push(`${who}: the load generator used ${(run.load.loadCpu * 100).toFixed(0)}% of its core, so this row may be bounded by ${run.load.generator} rather than the server: a ratio against it says little.`)
       }
       if (run.errors > 0) {
         const codes = Object.entries(run.load.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${count}× ${code}`)
@@ -88,7 +88,7 @@ export function markdownReport (results: BenchResults): string {
   const parts = [
     `# onnx-serve bench ${results.label}`,
     '',
-    `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process) on Node ${node.load}; ` +
+    `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process on Node ${node.load}, or wrk, one thread, as each scenario says); ` +
       `${machine.cpu}, ${machine.cores} cores; ${machine.pinned ? 'servers and the in-process loop pinned to core 0, load generator to core 1 (taskset)' : 'NOT pinned (one core)'}. ` +
       (results.soak === undefined ? `Each run: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured` : `${settings.warmupSeconds} s warm-up, then the soak`) +
       '; every request carries one fresh random row (1024 per pool, cycled).',
@@ -100,7 +100,7 @@ export function markdownReport (results: BenchResults): string {
   ]
   if (results.scenarios.length > 0) {
     parts.push(markdownTable(results.scenarios),
-      'req/s counts 2xx responses only; errors are non-2xx responses, socket errors and timeouts; p50/p99 are of 2xx responses (1 µs resolution). ' +
+      'req/s counts 2xx responses only; errors are non-2xx responses, socket errors and timeouts; p50/p99 are of 2xx responses (1 µs resolution; under wrk, of every response, at its own resolution). ' +
       'CPU µs/req is the server process\'s CPU (every thread, /proc) over the measured run divided by its answers: it moves less than req/s ' +
       'when something else shares the machine (in-process: one call of the loop). ' +
       'The echo answers on onnx-serve\'s path with its body; the naive handler gets the same rows as `{"input_data": [row]}` on `/predict`. ' +

@@ -1,7 +1,7 @@
 // The shape of a bench run's results, as written to bench/results/<label>.json.
 
 import type { InProcessResult } from './in-process'
-import type { LoadResult } from './load'
+import type { Generator, LoadResult } from './load'
 import type { ProfileSummary } from './profile-summary'
 import type { Route, Target } from './scenarios'
 import type { RssSample, SoakSummary } from './stats'
@@ -31,6 +31,8 @@ export interface Run {
 }
 
 export interface ScenarioResult {
+  /** The load generator of every HTTP run of the scenario. */
+  generator: Generator
   id: string
   model: string
   /** The model's shape, e.g. 64→256→256→10. */

@@ -95,9 +95,10 @@ export async function measureHttp (ctx: BenchContext, server: ServerProcess, tar
     warmupSeconds: ctx.options.warmupSeconds,
     seconds,
     token: ctx.token,
-    seed: ROW_SEED
+    seed: ROW_SEED,
+    generator: scenario.generator
   }, server.pid)
-  progress(`${scenario.id} ${TARGET_NAMES[target]}: ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
+  progress(`${scenario.id} ${TARGET_NAMES[target]} (${scenario.generator}): ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
   return {
     target,
     rps: result.rps,
@@ -139,7 +140,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
       const { path, kind } = requestShape('echo', scenario)
       // The MLPs get the same 64-float rows: one echo run serves both.
       const rows = scenario.model === 'iris' ? 'iris' : `w${MODELS[scenario.model].width}`
-      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}`, scenario, async () => await measureHttp(ctx, echo, 'echo', scenario)))
+      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureHttp(ctx, echo, 'echo', scenario)))
     }
   } finally {
     await stopAndScan(ctx, echo)
@@ -160,7 +161,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     const naive = await startCeiling(ctx, 'naive', model)
     try {
       for (const scenario of ofModel) {
-        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}`, scenario, async () => await measureHttp(ctx, naive, 'naive', scenario)))
+        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureHttp(ctx, naive, 'naive', scenario)))
       }
     } finally {
       await stopAndScan(ctx, naive)
@@ -182,6 +183,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     route: scenario.route,
     path: routePath(scenario.route, MODELS[scenario.model]),
     connections: scenario.connections,
+    generator: scenario.generator,
     runs: order.flatMap(target => runs.get(scenario.id)?.get(target) ?? [])
   }))
 }
@@ -189,8 +191,8 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
 /** Wall-clock seconds a plan takes, roughly: every run's warm-up and measured time, plus server starts. */
 export function estimateSeconds (scenarios: Scenario[], options: Pick<BenchOptions, 'seconds' | 'warmupSeconds' | 'profile'>): number {
   const perRun = options.seconds + options.warmupSeconds
-  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}`)).size
-  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}`)).size
+  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${scenario.generator}`)).size
+  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}|${scenario.generator}`)).size
   const models = modelsOf(scenarios).length
   // About 2 s a run goes into starting the load generator and its two autocannon runs; 3 s a server start.
   return (echoRuns + naiveRuns + scenarios.length + models + (options.profile ? 1 : 0)) * (perRun + 2) + (1 + 2 * models) * 3

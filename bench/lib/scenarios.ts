@@ -3,6 +3,7 @@
 
 import type autocannon from 'autocannon'
 import { mulberry32 } from '../../scripts/build-models'
+import type { Generator } from './load'
 import { MODELS, type BenchModel, type ModelKey } from './models'
 
 /** The onnx-serve API a scenario goes through. */
@@ -25,6 +26,8 @@ export interface Scenario {
   model: ModelKey
   connections: number
   route: Route
+  /** The load generator: the small and digits scenarios run under each one asked for, the others under autocannon. */
+  generator: Generator
 }
 
 export const SCENARIO_GROUPS = ['small', 'digits', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2'] as const
@@ -37,17 +40,21 @@ export const IRIS_CONNECTIONS = 10
 export const BODY_POOL_SIZE = 1024
 
 /** The scenarios of the selected groups, in the order they run and print. */
-export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS): Scenario[] {
+export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS, generators: Generator[] = ['autocannon']): Scenario[] {
   const selected = new Set<ScenarioGroup>(groups)
   const scenarios: Scenario[] = []
   for (const model of ['small', 'digits'] as const) {
     if (!selected.has(model)) continue
-    for (const connections of smallConnections) scenarios.push({ id: `${model}-c${connections}`, model, connections, route: 'predict' })
+    for (const generator of generators) {
+      for (const connections of smallConnections) {
+        scenarios.push({ id: `${model}-c${connections}${generator === 'autocannon' ? '' : `-${generator}`}`, model, connections, route: 'predict', generator })
+      }
+    }
   }
-  if (selected.has('large')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict' })
+  if (selected.has('large')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict', generator: 'autocannon' })
   for (const route of ['predict', 'v1', 'v2'] as const) {
     if (selected.has('iris') || selected.has(`iris-${route}`)) {
-      scenarios.push({ id: `iris-${route}-c${IRIS_CONNECTIONS}`, model: 'iris', connections: IRIS_CONNECTIONS, route })
+      scenarios.push({ id: `iris-${route}-c${IRIS_CONNECTIONS}`, model: 'iris', connections: IRIS_CONNECTIONS, route, generator: 'autocannon' })
     }
   }
   return scenarios
@@ -55,7 +62,7 @@ export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[
 
 export function describeScenario (scenario: Scenario): string {
   const model = MODELS[scenario.model]
-  return `${model.name} ${routePath(scenario.route, model)} · ${scenario.connections} conn`
+  return `${model.name} ${routePath(scenario.route, model)} · ${scenario.connections} conn · ${scenario.generator}`
 }
 
 /** The onnx-serve path of a route; the echo server answers on the same path. */

@@ -11,6 +11,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
     warmupSeconds: 2,
     groups: ['small', 'large', 'iris'],
     smallConnections: [1, 10, 64],
+    generators: ['autocannon', 'wrk'],
     inferenceThreads: 1,
     placement: 'auto',
     node: '/usr/bin/node',
@@ -26,7 +27,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
 })
 
 t.test('every flag', async t => {
-  const options = parseBenchArgs(['--seconds', '2', '--warmup', '0', '--scenarios', 'small,iris-v2,small', '--connections', '64,1',
+  const options = parseBenchArgs(['--seconds', '2', '--warmup', '0', '--scenarios', 'small,iris-v2,small', '--connections', '64,1', '--generators', 'wrk',
     '--inference-threads', '2', '--node', '/tmp/node24/bin/node', '--soak', '20', '--profile', '--port', '4000', '--out', '/tmp/out',
     '--label', 'after-fix.1', '--keep', '-h'], defaults)
   t.strictSame(options, {
@@ -34,6 +35,7 @@ t.test('every flag', async t => {
     warmupSeconds: 0,
     groups: ['small', 'iris-v2'],
     smallConnections: [1, 64],
+    generators: ['wrk'],
     inferenceThreads: 2,
     placement: 'auto',
     node: '/tmp/node24/bin/node',
@@ -62,6 +64,7 @@ t.test('bad values are refused with the flag named', async t => {
     [['--inference-threads', '0'], /--inference-threads/],
     [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, digits, large, iris, iris-predict, iris-v1, iris-v2/],
     [['--soak', '3'], /--soak must be at least 4 seconds/],
+    [['--generators', 'autocannon,ab'], /--generators: unknown load generator "ab"; expected autocannon, wrk or both/],
     [['--placement', 'gpu'], /--placement must be auto, inline or worker, not 'gpu'/],
     [['--soak', '10', '--cache'], /--soak and --cache are separate runs/],
     [['--port', '70000'], /--port/],
@@ -77,8 +80,11 @@ t.test('scenariosFor: the groups in a fixed order', async t => {
     ['small-c1', 'small-c10', 'small-c64', 'large-c64', 'iris-predict-c10', 'iris-v1-c10', 'iris-v2-c10'])
   t.strictSame(scenariosFor(['iris-v1', 'small'], [10]).map(scenario => scenario.id), ['small-c10', 'iris-v1-c10'])
   t.strictSame(scenariosFor(['digits', 'small'], [1, 64]).map(scenario => scenario.id), ['small-c1', 'small-c64', 'digits-c1', 'digits-c64'], 'the digits MLP takes the small one\'s connections')
-  t.strictSame(scenariosFor(['large'])[0], { id: 'large-c64', model: 'large', connections: 64, route: 'predict' })
-  t.equal(describeScenario(scenariosFor(['iris-v2'])[0]), 'iris /v2/models/iris/infer · 10 conn')
+  t.strictSame(scenariosFor(['large'])[0], { id: 'large-c64', model: 'large', connections: 64, route: 'predict', generator: 'autocannon' })
+  t.equal(describeScenario(scenariosFor(['iris-v2'])[0]), 'iris /v2/models/iris/infer · 10 conn · autocannon')
+  t.strictSame(scenariosFor(['small', 'large', 'iris-v2'], [1, 10], ['autocannon', 'wrk']).map(scenario => `${scenario.id}/${scenario.generator}`),
+    ['small-c1/autocannon', 'small-c10/autocannon', 'small-c1-wrk/wrk', 'small-c10-wrk/wrk', 'large-c64/autocannon', 'iris-v2-c10/autocannon'],
+    'the small and digits scenarios run under each generator, the others under autocannon')
 })
 
 t.test('each target is sent its own shape of the same rows', async t => {

@@ -20,6 +20,7 @@ function load (rps: number, extra: Partial<LoadResult> = {}): LoadResult {
     statusCodes: { 200: rps * 10 },
     latency: { count: rps * 10, mean: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5 },
     loadCpu: 0.5,
+    generator: 'autocannon',
     ...extra
   }
 }
@@ -36,6 +37,7 @@ function small (connections: number, served: number): ScenarioResult {
     route: 'predict',
     path: '/predict',
     connections,
+    generator: 'autocannon',
     runs: [
       run('in-process', 50000, 0.03, connections === 1 ? {} : { sharedWith: 'small-c1' }),
       run('echo', 20000 + connections * 100, connections * 0.2),
@@ -53,6 +55,7 @@ function fakeResults (): BenchResults {
     route: 'v2',
     path: '/v2/models/iris/infer',
     connections: 10,
+    generator: 'autocannon',
     runs: [
       run('echo', 20000, 2, { load: load(20000, { loadCpu: 0.97 }) }),
       run('onnx-serve', 3000, 9, {
@@ -95,8 +98,8 @@ t.test('markdownTable: one row per run, ceilings first', async t => {
   const lines = table.trim().split('\n')
   t.equal(lines.length, 6)
   t.equal(lines[0], '| scenario | run | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MB | vs echo | vs naive | vs in-process |')
-  t.equal(lines[2], '| small-c10: mlp-small `/predict`, 10 conn | in-process session.run (latency: one call) (run of small-c1) | 50000 | 0.01 | 0.03 | - | - | 100 | 2.38 | 4.76 | 1.00 |')
-  t.equal(lines[5], '| small-c10: mlp-small `/predict`, 10 conn | onnx-serve | 5000 | 2.25 | 9.00 | 0 | 180.0 | 100 | 0.24 | 0.48 | 0.10 |')
+  t.equal(lines[2], '| small-c10: mlp-small `/predict`, 10 conn, autocannon | in-process session.run (latency: one call) (run of small-c1) | 50000 | 0.01 | 0.03 | - | - | 100 | 2.38 | 4.76 | 1.00 |')
+  t.equal(lines[5], '| small-c10: mlp-small `/predict`, 10 conn, autocannon | onnx-serve | 5000 | 2.25 | 9.00 | 0 | 180.0 | 100 | 0.24 | 0.48 | 0.10 |')
 })
 
 t.test('notes: saturated load generator, errors, 429s, batching past the in-process loop, log lines', async t => {
@@ -133,7 +136,7 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   t.match(report, /RATE_LIMIT_MAX=10000000 per 60 s window/)
   t.match(report, /INFERENCE_THREADS=1/)
   t.match(report, /servers and the in-process loop pinned to core 0, load generator to core 1/)
-  t.match(report, /\| iris-v2-c10: iris `\/v2\/models\/iris\/infer`, 10 conn \| onnx-serve \| 3000 \|/)
+  t.match(report, /\| iris-v2-c10: iris `\/v2\/models\/iris\/infer`, 10 conn, autocannon \| onnx-serve \| 3000 \|/)
   t.match(report, /## Soak: mlp-small, 10 connections, 20 s\n\n.*\n.*\n\| 90\.0 \| 100\.0 \| 130\.0 \| 120\.0 \| 0\.50 \| 4000 \| 3\.00 \| 0 \|/)
   t.match(report, /2 s warm-up, then the soak; every request/)
   t.match(report, /A soak this short shows the heap's garbage-collection sawtooth/)

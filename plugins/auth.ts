@@ -7,6 +7,7 @@ import { countingKey } from '../lib/auth/client-address'
 import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
 import { KeySet, UnknownKeyError } from '../lib/auth/key-set'
 import type { AuthFailureReason } from '../lib/metrics/server-metrics'
+import { routeOf } from '../http/route-of'
 
 export type Scope = 'predict' | 'admin' | 'metrics'
 
@@ -150,11 +151,19 @@ export default fp(async (fastify) => {
     return claims
   }
 
+  // The scopes of a remembered token's claims, worked out once.
+  const scopesByClaims = new WeakMap<TokenClaims, string[]>()
+  function grantedScopes (claims: TokenClaims): string[] {
+    let granted = scopesByClaims.get(claims)
+    if (granted === undefined) scopesByClaims.set(claims, granted = scopesOf(claims))
+    return granted
+  }
+
   fastify.addHook('onRequest', async (request) => {
-    const scope = request.routeOptions.config.scope
+    const scope = routeOf(request).config.scope
     if (scope === undefined) return
     request.user = await authenticate(request)
-    const granted = scopesOf(request.user)
+    const granted = grantedScopes(request.user)
     if (!granted.includes(scope)) {
       fastify.metrics.authFailures.inc({ reason: 'scope' })
       throw new ForbiddenError(`this route needs the '${scope}' scope; the token has ${granted.length === 0 ? 'none' : granted.join(', ')}`,

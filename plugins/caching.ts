@@ -5,6 +5,7 @@ import abstractCache from 'abstract-cache'
 import type { FastifyRequest } from 'fastify'
 import { ForgivingCacheClient, MemoryCacheClient, RedisCacheClient, type CacheClient } from '../lib/cache/cache-store'
 import { PREDICTION_SEGMENT, PredictionCache, versionPrefix } from '../lib/cache/prediction-cache'
+import { routeOf } from '../http/route-of'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -67,7 +68,7 @@ export default fp(async (fastify) => {
   // gets a 304. Only the current ETag of an ETag route may reach the store lookup.
   fastify.addHook('onRequest', (request, _reply, done) => {
     const sent = request.headers['if-none-match']
-    if (sent !== undefined && (request.routeOptions.config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request))) {
+    if (sent !== undefined && (routeOf(request).config.etag !== true || request.method !== 'GET' || sent !== currentEtag(request))) {
       delete request.headers['if-none-match']
     }
     done()
@@ -79,7 +80,7 @@ export default fp(async (fastify) => {
     if (outcome !== undefined) {
       reply.header('x-cache', outcome)
       metrics.cacheLookups.inc({ model: inference?.model, result: outcome === 'HIT' ? 'hit' : 'miss' })
-    } else if (request.routeOptions.config.etag === true && reply.statusCode === 200) {
+    } else if (routeOf(request).config.etag === true && reply.statusCode === 200) {
       const etag = currentEtag(request)
       if (etag !== undefined) reply.etag(etag, config.cache.ttlMs)
     }

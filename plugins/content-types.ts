@@ -5,6 +5,7 @@ import { errorCodes } from 'fastify'
 import { UNSUPPORTED_MEDIA_TYPE } from '../http/error-handler'
 import { jsonBodyParser } from '../http/json-body-parser'
 import { InputError, ServeError } from '../lib/errors'
+import { routeOf } from '../http/route-of'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -90,13 +91,13 @@ export default fp(async (fastify) => {
   fastify.addHook('preParsing', async (request, _reply, payload) => {
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
     if (encoding === 'identity') return payload
-    const compressed = request.routeOptions.config.compressedBodies === true
+    const compressed = routeOf(request).config.compressedBodies === true
     if (!compressed || (encoding !== 'gzip' && encoding !== 'deflate')) {
       throw new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${compressed ? '; use gzip, deflate or none' : ''}`)
     }
     // Fastify checks Content-Length against the bytes received, and BODY_LIMIT
     // against the inflated ones; inflating stops at BODY_LIMIT.
-    return inflated(payload, encoding, request.routeOptions.bodyLimit)
+    return inflated(payload, encoding, routeOf(request).bodyLimit)
   })
 
   fastify.removeContentTypeParser(['text/plain', 'application/json'])

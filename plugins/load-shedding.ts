@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import { OverloadedError } from '../lib/errors'
+import { routeOf } from '../http/route-of'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,7 +25,7 @@ export default fp(async (fastify) => {
     // and the later onRequest hooks (auth) would run on a request already
     // being answered whenever sending goes through an asynchronous onSend hook.
     pressureHandler: async (request, _reply, type, value) => {
-      if (request.routeOptions.config.shed === false) return
+      if (routeOf(request).config.shed === false) return
       throw new OverloadedError(`the server is overloaded (${type} ${Math.round(Number(value))}); retry shortly`)
     }
   })

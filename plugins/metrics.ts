@@ -6,6 +6,7 @@ import { countingKey } from '../lib/auth/client-address'
 import { TooManyRequestsError } from '../lib/errors'
 import { clusterRenderer } from '../lib/metrics/cluster-metrics'
 import { createServerMetrics, type InferenceOutcome, type ServerMetrics } from '../lib/metrics/server-metrics'
+import { routeOf } from '../http/route-of'
 
 /** Scrapes one address may make per minute: Prometheus scrapes a target every 15 to 60 s. */
 export const SCRAPES_PER_MINUTE = 120
@@ -71,9 +72,9 @@ export default fp(async (fastify) => {
 
   fastify.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: unknown paths must not create series.
-    const route = request.routeOptions.url ?? 'unmatched'
+    const route = routeOf(request).url ?? 'unmatched'
     metrics.httpRequestDuration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
-    if (request.routeOptions.config.inferenceRoute === true) {
+    if (routeOf(request).config.inferenceRoute === true) {
       const inference = request.facts?.inference
       const labels = inference === undefined ? { model: modelOf(request), version: '' } : { model: inference.model, version: String(inference.version) }
       metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(reply.statusCode) })

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { onRequestAsyncHookHandler } from 'fastify'
+import { routeOf } from '../http/route-of'
 
 /**
  * The quota of each identity, charged on every request after auth (so it
@@ -11,7 +12,7 @@ import type { onRequestAsyncHookHandler } from 'fastify'
 export default fp(async (fastify) => {
   const limit = fastify.rateLimit() as onRequestAsyncHookHandler
   fastify.addHook('onRequest', async function chargeQuota (request, reply) {
-    if (request.routeOptions.config.rateLimit === false) return
+    if (routeOf(request).config.rateLimit === false) return
     await limit.call(this, request, reply)
   })
 }, { name: 'quota', dependencies: ['rate-limit', 'auth'] })

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { addressKey, countingKey } from '../lib/auth/client-address'
 import { InputError, TooManyRequestsError } from '../lib/errors'
+import { routeOf } from '../http/route-of'
 
 /**
  * Quotas are per token subject; a request without a verified token is
@@ -67,7 +68,7 @@ export default fp(async (fastify) => {
     // The docs page loads seven files (page, scripts, styles, the document):
     // charged to a caller's quota, a low one left it blank. They are public,
     // static and cheap; connection limits and load shedding bound them.
-    allowList: (request: FastifyRequest) => request.method === 'GET' && request.routeOptions.url?.startsWith('/docs') === true,
+    allowList: (request: FastifyRequest) => request.method === 'GET' && routeOf(request).url?.startsWith('/docs') === true,
     errorResponseBuilder: (_request, context) => new TooManyRequestsError(
       `rate limit of ${context.max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${context.after}`,
       Math.ceil(context.ttl / 1000)

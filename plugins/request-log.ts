@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { RequestFacts } from '../lib/data-plane/infer-codec'
+import '../http/route-of'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,6 +24,7 @@ export default fp(async (fastify) => {
   // Every request gets its own object in the hook below, before any route reads it.
   fastify.decorateRequest('facts', null as unknown as RequestFacts)
   fastify.decorateRequest('failure', null)
+  fastify.decorateRequest('routeSeen', null)
   fastify.addHook('onRequest', (request, reply, done) => {
     request.facts = {}
     reply.header('x-request-id', request.id)

@@ -177,6 +177,10 @@ export class DynamicBatcher {
       for (const item of items) item.reject(error)
       return
     }
+    if (items.length === 1) {
+      items[0].resolve(outputs)
+      return
+    }
     let row = 0
     for (const item of items) {
       const own: TensorMap = {}

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { errorHandler } from '../../http/error-handler'
 import { jsonBodyParser } from '../../http/json-body-parser'
 import { protocolErrorBody } from '../../schemas/errors'
+import { routeOf } from '../../http/route-of'
 
 /**
  * The Open Inference Protocol's own scope, for every route under /v2
@@ -20,7 +21,7 @@ export default async function v2Scope (fastify: FastifyInstance): Promise<void> 
 
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
-    if (request.routeOptions.config.rawBody === true) done(null, body)
+    if (routeOf(request).config.rawBody === true) done(null, body)
     else if (body.length === 0) done(null, undefined)
     else jsonBodyParser(request, body, done)
   })

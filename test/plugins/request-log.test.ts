@@ -124,6 +124,9 @@ t.test('the authorization header and cookies never reach the logs', async t => {
     await app.inject({ ...request, headers: { ...headers, 'x-request-id': 'auth-check' } })
   }
   t.equal(logged.linesOf('auth-check').length, requests.length, 'every request was logged')
+  // Headers logged by any code (here the app's own logger) lose their credentials.
+  app.log.info({ reqId: 'headers-check', headers: { ...headers, Cookie: COOKIE, 'proxy-authorization': `Basic ${TOKEN}`, accept: 'application/json' } }, 'headers')
+  t.match(logged.linesOf('headers-check')[0], { headers: { authorization: '[redacted]', cookie: '[redacted]', Cookie: '[redacted]', 'proxy-authorization': '[redacted]', accept: 'application/json' } })
   t.ok(logged.raw.length > before)
   const text = logged.raw.join('')
   t.notOk(text.includes('SECRET-SIGNATURE'), 'no token')

@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
-import { destination } from 'pino'
+import { destination, pino } from 'pino'
 import app from './app'
 import { serverOptions } from './http/server-options'
+import { runPrimary } from './lib/cluster/primary'
 import { aggregateForWorkers } from './lib/metrics/cluster-metrics'
 import { ConfigError, loadConfig, type AppConfig } from './lib/config/config'
 
@@ -53,20 +54,7 @@ function main (): void {
   const config = readConfig()
   if (config.workers > 1 && cluster.isPrimary) {
     aggregateForWorkers()
-    for (let i = 0; i < config.workers; i++) cluster.fork()
-    // A server that dies is replaced; one that exits cleanly (shutdown) is not.
-    let stopping = false
-    cluster.on('exit', (_worker, code, signal) => {
-      if (!stopping && code !== 0 && signal === null) cluster.fork()
-      if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
-    })
-    // Each server drains itself: pass the signal on and wait for them.
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(signal, () => {
-        stopping = true
-        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal)
-      })
-    }
+    runPrimary(config.workers, pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } }))
     return
   }
   serve(config).catch((error: unknown) => {

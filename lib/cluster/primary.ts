@@ -1,0 +1,47 @@
+// The primary process of WORKERS > 1: it forks the server processes, which
+// share the port, replaces those that die (lib/cluster/restart-policy), and
+// on SIGTERM or SIGINT passes the signal on and exits once every server has
+// drained. It serves nothing itself.
+
+import cluster, { type Worker } from 'node:cluster'
+import type { Logger } from 'pino'
+import { RestartPolicy } from './restart-policy'
+
+export function runPrimary (servers: number, log: Logger, policy = new RestartPolicy()): void {
+  const startedAt = new Map<number, number>()
+  let stopping = false
+  let exitCode = 0
+  const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
+  const fork = (): void => {
+    const worker = cluster.fork()
+    startedAt.set(worker.id, Date.now())
+  }
+  const stopAll = (signal: NodeJS.Signals): void => {
+    stopping = true
+    const running = alive()
+    if (running.length === 0) process.exit(exitCode)
+    for (const worker of running) worker.process.kill(signal)
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    const uptimeMs = Date.now() - (startedAt.get(worker.id) ?? Date.now())
+    startedAt.delete(worker.id)
+    if (stopping) {
+      if (alive().length === 0) process.exit(exitCode)
+      return
+    }
+    const facts = { serverPid: worker.process.pid, code, signal, uptimeMs }
+    const decision = policy.onUnexpectedExit(uptimeMs)
+    if (!decision.restart) {
+      log.fatal({ ...facts, earlyExits: decision.earlyExits }, `server processes died ${decision.earlyExits} times in a row within seconds of starting; giving up`)
+      exitCode = 1
+      stopAll('SIGTERM')
+      return
+    }
+    log.error({ ...facts, restartInMs: decision.delayMs }, 'a server process exited unexpectedly; starting another')
+    // Not unref'ed: with every server dead, this timer is what keeps the primary up.
+    setTimeout(() => { if (!stopping) fork() }, decision.delayMs)
+  })
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopAll(signal))
+  for (let i = 0; i < servers; i++) fork()
+}

@@ -22,15 +22,22 @@ declare module 'fastify' {
 export const MAX_ENTRY_BYTES = 1024 * 1024
 const REDIS_NAMESPACE = 'onnx-serve-cache:'
 const ETAG_SEGMENT = 'etags'
+/**
+ * Metadata ETags kept: one per model and metadata URL is what a repository
+ * needs; they live in a store of their own, so no flood of them evicts a
+ * prediction.
+ */
+const ETAG_ENTRIES = 4096
+const ETAG_BYTES = 4 * 1024 * 1024
 /** After a store call fails, the store is left alone this long. */
 const STORE_RETRY_MS = 1000
 
 /**
- * Response caching on @fastify/caching: its `fastify.cache` store is this
- * process's memory (bounded in entries and bytes) or, with REDIS_URL, Redis
- * shared by every pod. It holds two things: predictions of the models that
- * enable the cache (x-cache: HIT or MISS on those), and the ETags of model
- * metadata, which @fastify/caching answers with 304.
+ * Two caches. Predictions of the models that enable the cache (x-cache: HIT
+ * or MISS) are kept in this process's memory (bounded in entries and bytes)
+ * or, with REDIS_URL, in Redis shared by every pod. The ETags of model
+ * metadata, which @fastify/caching answers with 304, name this process: they
+ * stay in its memory, in a small store of their own.
  */
 export default fp(async (fastify) => {
   const { config, redis, metrics, models } = fastify
@@ -59,7 +66,10 @@ export default fp(async (fastify) => {
     const { name } = request.params as { name?: string }
     const revision = name === undefined ? 0 : models.registry.revision(name)
     if (revision === 0) return undefined
-    const url = createHash('sha256').update(request.url).digest('base64url').slice(0, 16)
+    // The path, not the query string: the metadata routes take none, and a
+    // client varying it must not make new entries.
+    const path = request.url.split('?', 1)[0]
+    const url = createHash('sha256').update(path).digest('base64url').slice(0, 16)
     return `"${instance}.${revision}.${url}"`
   }
 
@@ -88,7 +98,7 @@ export default fp(async (fastify) => {
   })
 
   await fastify.register(caching, {
-    cache: abstractCache({ useAwait: false, client }),
+    cache: abstractCache({ useAwait: false, client: new MemoryCacheClient({ maxEntries: ETAG_ENTRIES, maxBytes: ETAG_BYTES }) }),
     cacheSegment: ETAG_SEGMENT,
     // Metadata may change with any reload: a client keeps it but asks again
     // (If-None-Match) each time, which the ETag makes cheap.

@@ -6,9 +6,9 @@
 
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
-import { dirname, join, resolve, sep } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { DynamicBatcher } from '../runtime/dynamic-batcher'
 import { NotFoundError } from '../errors'
 import type { SessionMetadata } from '../runtime/worker-messages'
@@ -47,10 +47,23 @@ export function explainLoadFailure (failure: string): string {
   return `${message}. Check that the file is a complete ONNX model that onnxruntime can open`
 }
 
-/** SHA-256 of a file, streamed (a model may be gigabytes). */
-export async function fileDigest (path: string): Promise<string> {
+/**
+ * SHA-256 over every file of a version's folder, by relative path and bytes,
+ * streamed (a model may be gigabytes). Not model.onnx alone: a model over
+ * 2 GB keeps its weights in external data files beside it, and new weights
+ * under an unchanged graph must not answer from the old ones' cache entries.
+ */
+export async function versionDigest (dir: string): Promise<string> {
   const hash = createHash('sha256')
-  await pipeline(createReadStream(path), hash)
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter(entry => entry.isFile())
+    .map(entry => join(entry.parentPath, entry.name))
+    .sort()
+  for (const file of files) {
+    const name = relative(dir, file)
+    hash.update(`${name.length}:${name}:${(await stat(file)).size}:`)
+    await pipeline(createReadStream(file), hash, { end: false })
+  }
   return hash.digest('hex')
 }
 
@@ -132,7 +145,7 @@ export class ModelLoader {
     }
     const loaded = describeVersion(source, version, key, metadata)
     // Cache entries are tied to these exact bytes: a changed file never answers from the old one's.
-    if (source.config.cache === true) loaded.digest = await fileDigest(path)
+    if (source.config.cache === true) loaded.digest = await versionDigest(dirname(path))
     loaded.batcher = this.batcherFor(loaded)
     const plan = planWarmup(loaded)
     if (plan.unguessable.length > 0) {

@@ -128,6 +128,22 @@ t.test('model metadata carries an ETag, and a matching If-None-Match gets 304 on
   t.not(reloaded.headers.etag, etag, 'with a new ETag')
 })
 
+t.test('metadata ETags neither evict predictions nor multiply with query strings', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t), DEFAULT_MODEL: 'iris', CACHE_MAX_ENTRIES: '20' })
+  const row = freshRow()
+  t.equal((await predictRow(app, row)).headers['x-cache'], 'MISS')
+  const etags = new Set<string>()
+  for (let i = 0; i < 150; i++) {
+    const res = await app.inject({ method: 'GET', url: `/v1/models/iris?n=${i}` })
+    t.equal(res.statusCode, 200)
+    etags.add(res.headers.etag as string)
+  }
+  t.equal(etags.size, 1, '150 query strings, one ETag')
+  const [etag] = etags
+  t.equal((await app.inject({ method: 'GET', url: '/v1/models/iris?other', headers: { 'if-none-match': etag } })).statusCode, 304, 'and it is valid with any query string')
+  t.equal((await predictRow(app, row)).headers['x-cache'], 'HIT', 'the prediction is still cached')
+})
+
 t.test('a hit for a version let go after the request got it is refused with 503', async t => {
   const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t), DEFAULT_MODEL: 'iris' })
   const row = freshRow()

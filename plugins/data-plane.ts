@@ -23,6 +23,7 @@ export default fp(async (fastify) => {
     server: { name, version },
     limits: { maxRows: config.maxRows, maxElements: config.maxTensorElements },
     cache: fastify.predictionCache,
+    stuckLimit: config.inferenceStuckLimit,
     serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.isUnderPressure() ? 'overloaded' : undefined
   }))
 }, { name: 'data-plane', dependencies: ['config', 'models', 'caching', 'lifecycle', 'load-shedding'] })

@@ -41,6 +41,7 @@ export default fp(async (fastify) => {
   const metrics: ServerMetrics = createServerMetrics(() => fastify.hasDecorator('models')
     ? {
         queueDepth: () => fastify.models.queueDepth(),
+        stuckThreads: () => fastify.models.stuckThreads(),
         modelStates: () => fastify.models.registry.list(),
         placements: () => fastify.models.placements(),
         redisUp: () => fastify.redis === null ? undefined : fastify.redis.status === 'ready'

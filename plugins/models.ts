@@ -29,6 +29,16 @@ export default fp(async (fastify) => {
     mode: config.inferencePlacement,
     inlineMaxMs: config.inlineRunMaxMs,
     inlineMaxFileBytes: INLINE_MAX_FILE_BYTES,
+    maxStuckThreads: config.inferenceStuckLimit,
+    onStuckChange: (stuck, event) => {
+      if (event === 'set-aside') {
+        metrics.stuckThreadsSetAside.inc()
+        fastify.log.error({ stuckThreads: stuck, limit: config.inferenceStuckLimit },
+          `an inference thread is stuck in a run past INFERENCE_TIMEOUT_MS (${config.inferenceTimeoutMs} ms); it was set aside and replaced`)
+      } else {
+        fastify.log.warn({ stuckThreads: stuck }, 'a stuck inference thread finished its run and exited')
+      }
+    },
     onWorkerExit: code => {
       metrics.workerRestarts.inc()
       fastify.log.error({ code }, 'an inference worker exited; a new one is loading the models')

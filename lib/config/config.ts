@@ -24,6 +24,8 @@ export interface AppConfig {
   inferenceTimeoutMs: number
   /** Where inference runs: INFERENCE_PLACEMENT. */
   inferencePlacement: PlacementMode
+  /** Stuck inference threads at which liveness fails (readiness at one fewer). */
+  inferenceStuckLimit: number
   /** INLINE_RUN_MAX_US, in milliseconds. */
   inlineRunMaxMs: number
   maxRows: number
@@ -109,6 +111,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     inferenceQueue: valid.INFERENCE_QUEUE,
     inferenceTimeoutMs: valid.INFERENCE_TIMEOUT_MS,
     inferencePlacement: valid.INFERENCE_PLACEMENT,
+    inferenceStuckLimit: valid.INFERENCE_STUCK_LIMIT,
     inlineRunMaxMs: valid.INLINE_RUN_MAX_US / 1000,
     maxRows: valid.MAX_ROWS,
     maxTensorElements: valid.MAX_TENSOR_ELEMENTS,

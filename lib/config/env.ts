@@ -24,6 +24,7 @@ export const EnvSchema = Type.Object({
   INFERENCE_PLACEMENT: Type.Union([Type.Literal('auto'), Type.Literal('inline'), Type.Literal('worker')], {
     default: 'auto', description: 'one of auto (each model where its measured runs are cheapest), inline (the main thread), worker (the worker threads)'
   }),
+  INFERENCE_STUCK_LIMIT: integer(1, 64, 2, 'inference threads stuck in runs past INFERENCE_TIMEOUT_MS at which liveness fails (readiness fails at one fewer)'),
   INLINE_RUN_MAX_US: integer(1, 100000, 250, 'microseconds a model\'s average run may take on the main thread before it moves to the worker threads'),
   MAX_ROWS: integer(1, 1000000, 1024, 'rows one request may carry'),
   MAX_TENSOR_ELEMENTS: integer(1, 100000000, 1000000, 'tensor elements one request may carry'),

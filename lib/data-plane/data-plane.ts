@@ -23,6 +23,13 @@ export interface DataPlaneOptions {
   cache?: PredictionCache
   /** Why the server as a whole should get no traffic now (shutting down, overloaded), whatever its models say. */
   serverCondition?: () => string | undefined
+  /**
+   * Inference threads stuck in runs past the deadline at which the process
+   * is no longer live (INFERENCE_STUCK_LIMIT): it cannot free them, so only
+   * a restart can. Readiness fails at one fewer, so the pod leaves rotation
+   * before it is restarted.
+   */
+  stuckLimit?: number
 }
 
 export class DataPlane {
@@ -36,14 +43,23 @@ export class DataPlane {
     return view(this.options.server)
   }
 
-  /** The process answers: liveness needs nothing more. */
-  live (): boolean {
-    return true
+  /** Why the process should be restarted (liveness fails), or undefined while it answers and can serve. */
+  notLiveReason (): string | undefined {
+    return this.stuckReason(this.options.stuckLimit)
   }
 
   /** Why the server should not get traffic now (the readiness of every protocol), or undefined when it should. */
   notReadyReason (): string | undefined {
-    return this.options.serverCondition?.() ?? this.models.registry.notReadyReason()
+    const { stuckLimit } = this.options
+    return this.options.serverCondition?.() ??
+      this.stuckReason(stuckLimit === undefined ? undefined : Math.max(1, stuckLimit - 1)) ??
+      this.models.registry.notReadyReason()
+  }
+
+  private stuckReason (limit: number | undefined): string | undefined {
+    const stuck = this.models.stuckThreads()
+    if (limit === undefined || stuck < limit) return undefined
+    return `${stuck} inference ${stuck === 1 ? 'thread is' : 'threads are'} stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=${this.options.stuckLimit})`
   }
 
   /** Every model the server knows. */

@@ -28,6 +28,9 @@ export interface ServerMetrics {
   /** Where each served version runs: inline on the main thread, or in the worker threads. */
   modelPlacement: Gauge<'model' | 'version' | 'placement'>
   workerRestarts: Counter
+  /** Inference threads set aside in a run past INFERENCE_TIMEOUT_MS. */
+  stuckThreadsSetAside: Counter
+  stuckThreads: Gauge
   redisUp: Gauge
   rateLimited: Counter<'reason'>
   authFailures: Counter<'reason'>
@@ -42,6 +45,7 @@ export interface ServerMetrics {
 /** Read at scrape time for the gauges. */
 export interface GaugeSources {
   queueDepth: () => { batcher: number, workers: number }
+  stuckThreads: () => number
   modelStates: () => Array<{ name: string, state: string }>
   placements: () => Array<{ model: string, version: number, placement: 'inline' | 'worker' }>
   /** undefined without REDIS_URL. */
@@ -147,6 +151,20 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       collect () {
         const up = sources()?.redisUp()
         if (up !== undefined) this.set(up ? 1 : 0)
+      }
+    }),
+    stuckThreadsSetAside: new Counter({
+      name: 'onnx_serve_inference_threads_set_aside_total',
+      help: 'Inference worker threads set aside (and replaced) while stuck in a run past INFERENCE_TIMEOUT_MS',
+      registers
+    }),
+    stuckThreads: new Gauge({
+      name: 'onnx_serve_inference_threads_stuck',
+      help: 'Inference worker threads set aside in runs past INFERENCE_TIMEOUT_MS that have not ended; at INFERENCE_STUCK_LIMIT liveness fails',
+      registers,
+      collect () {
+        const stuck = sources()?.stuckThreads()
+        if (stuck !== undefined) this.set(stuck)
       }
     }),
     workerRestarts: new Counter({

@@ -22,6 +22,13 @@ export interface InferencePoolOptions {
   timeoutMs: number
   /** Called when a worker exits unasked (and is replaced), with its exit code. */
   onWorkerExit?: (code: number) => void
+  /**
+   * Threads stuck in a run past timeoutMs that the pool sets aside and
+   * replaces; at this many it replaces no more (they hold memory and a core).
+   */
+  maxStuckThreads?: number
+  /** Called when a worker is set aside (stuck), and when a stuck one finally ends, with the count now stuck. */
+  onStuckChange?: (stuck: number, event: 'set-aside' | 'ended') => void
 }
 
 type Request = WorkerRequest extends infer R ? R extends WorkerRequest ? Omit<R, 'id'> : never : never
@@ -38,6 +45,10 @@ interface PoolWorker {
   running: number
   /** False while a replacement worker reloads the sessions. */
   ready: boolean
+  /** When its current message began (performance.now()); undefined while idle. */
+  busySince: number | undefined
+  /** Shared with the thread: 1 once it is set aside. */
+  setAside: Int32Array
 }
 
 // Compiled, the pool runs from dist/lib/*.js; under the test runner from .ts.
@@ -46,6 +57,8 @@ const workerFile = join(__dirname, `inference-worker${extname(__filename)}`)
 /** Every version in the worker threads: the runtime before placement, and the one placement moves versions into. */
 export class InferencePool implements ModelRuntime {
   private readonly workers: PoolWorker[] = []
+  /** Workers set aside in a run past its deadline, until they end. */
+  private readonly stuck = new Set<PoolWorker>()
   /** What every worker must hold: key → model file. */
   private readonly loaded = new Map<string, string>()
   private nextId = 1
@@ -85,10 +98,18 @@ export class InferencePool implements ModelRuntime {
     return this.workers.reduce((sum, worker) => sum + worker.running, 0)
   }
 
+  /** Threads set aside in runs past their deadline that have not ended yet. */
+  get stuckThreads (): number {
+    return this.stuck.size
+  }
+
   private spawn (): PoolWorker {
-    const thread = new Worker(workerFile)
-    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true }
+    const setAside = new Int32Array(new SharedArrayBuffer(4))
+    const thread = new Worker(workerFile, { workerData: { setAside } })
+    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true, busySince: undefined, setAside }
     thread.on('message', (reply: WorkerReply) => {
+      // Messages are handled in order: the next one, if any, begins now.
+      worker.busySince = worker.pending.size > 1 ? performance.now() : undefined
       const call = worker.pending.get(reply.id)
       if (call === undefined) return
       worker.pending.delete(reply.id)
@@ -96,8 +117,44 @@ export class InferencePool implements ModelRuntime {
       else call.reject(new Error(reply.error))
     })
     thread.on('error', () => { /* reported through 'exit' */ })
-    thread.on('exit', code => this.replace(worker, code))
+    thread.on('exit', code => {
+      if (this.stuck.delete(worker)) this.options.onStuckChange?.(this.stuck.size, 'ended')
+      this.replace(worker, code)
+    })
     return worker
+  }
+
+  /**
+   * A worker whose current run has gone past the deadline cannot be stopped
+   * (terminating a thread inside session.run aborts the process) and would
+   * hold every run queued behind it: it is set aside, to exit when its run
+   * ends, and a new worker takes its place, up to maxStuckThreads.
+   */
+  private setAsideIfStuck (worker: PoolWorker): void {
+    const index = this.workers.indexOf(worker)
+    if (index === -1 || this.closing || worker.busySince === undefined) return
+    if (performance.now() - worker.busySince < this.options.timeoutMs) return
+    if (this.stuck.size >= (this.options.maxStuckThreads ?? Infinity)) return
+    Atomics.store(worker.setAside, 0, 1)
+    this.stuck.add(worker)
+    for (const call of worker.pending.values()) call.reject(new UnavailableError('the inference thread this run waited for is stuck in a run past INFERENCE_TIMEOUT_MS; retry'))
+    worker.pending.clear()
+    worker.running = 0
+    worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+    this.workers[index] = this.respawn()
+    this.options.onStuckChange?.(this.stuck.size, 'set-aside')
+  }
+
+  /** A new worker loading every session the pool holds; ready when they are loaded. */
+  private respawn (): PoolWorker {
+    const fresh = this.spawn()
+    fresh.ready = false
+    // A session that no longer loads (its file removed) fails only its own
+    // runs on this worker; retrying the whole worker would loop forever.
+    const reloads = [...this.loaded].map(([key, path]) =>
+      this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
+    Promise.allSettled(reloads).then(() => { fresh.ready = true })
+    return fresh
   }
 
   // A worker that dies (a runtime abort, an out-of-memory) takes its calls
@@ -109,18 +166,12 @@ export class InferencePool implements ModelRuntime {
     const index = this.workers.indexOf(worker)
     if (this.closing || index === -1) return
     this.options.onWorkerExit?.(code)
-    const fresh = this.spawn()
-    fresh.ready = false
-    this.workers[index] = fresh
-    // A session that no longer loads (its file removed) fails only its own
-    // runs on this worker; retrying the whole worker would loop forever.
-    const reloads = [...this.loaded].map(([key, path]) =>
-      this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
-    Promise.allSettled(reloads).then(() => { fresh.ready = true })
+    this.workers[index] = this.respawn()
   }
 
   private call (worker: PoolWorker, request: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
     const id = this.nextId++
+    if (worker.pending.size === 0) worker.busySince = performance.now()
     return new Promise((resolve, reject) => {
       worker.pending.set(id, { resolve, reject })
       worker.thread.postMessage({ ...request, id }, transfer)
@@ -173,6 +224,9 @@ export class InferencePool implements ModelRuntime {
     try {
       const { outputs, ms } = await Promise.race([reply, timeout])
       return { outputs: outputs as TensorMap, ms: ms ?? 0 }
+    } catch (error) {
+      if (error instanceof InferenceTimeoutError) this.setAsideIfStuck(worker)
+      throw error
     } finally {
       clearTimeout(timer)
       // A late answer after a timeout must not become an unhandled rejection.
@@ -189,6 +243,8 @@ export class InferencePool implements ModelRuntime {
   async close (graceMs = this.options.timeoutMs + 1000): Promise<void> {
     if (this.closing) return
     this.closing = true
+    // Stuck threads are not waited for: their runs may never end.
+    for (const worker of this.stuck) worker.thread.unref()
     await Promise.all(this.workers.map(async worker => {
       const exited = new Promise<void>(resolve => worker.thread.once('exit', () => resolve()))
       worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)

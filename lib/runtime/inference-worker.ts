@@ -3,13 +3,18 @@
 // not run on the main event loop (runtime/placement decides which). Each
 // worker holds one session per model version placed in the workers.
 
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import type * as ort from 'onnxruntime-node'
 import { transferList, type TensorMap } from '../tensors/tensor'
 import { openSession, runSession } from './ort-session'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
 
 const sessions = new Map<string, ort.InferenceSession>()
+
+// Set to 1 by the pool when it sets this worker aside (a run past its
+// deadline): the runs queued behind that run are skipped, not computed for
+// nobody, and the worker exits at its 'close'.
+const setAside = (workerData as { setAside?: Int32Array } | null)?.setAside
 
 async function load (key: string, path: string, threads: number): Promise<SessionMetadata> {
   const { session, metadata } = await openSession(path, threads)
@@ -25,6 +30,9 @@ async function run (key: string, feeds: TensorMap, fetches: string[]): Promise<{
 }
 
 async function handle (request: WorkerRequest): Promise<WorkerReply> {
+  if (setAside !== undefined && Atomics.load(setAside, 0) === 1 && request.op !== 'close') {
+    return { id: request.id, ok: false, error: 'this inference worker was set aside' }
+  }
   switch (request.op) {
     case 'load':
       return { id: request.id, ok: true, metadata: await load(request.key, request.path, request.threads) }

@@ -14,6 +14,8 @@ export interface ModelRuntime {
   readonly timeoutMs: number
   /** Runs accepted and not yet answered. */
   readonly pending: number
+  /** Worker threads set aside in runs past timeoutMs that have not ended. */
+  readonly stuckThreads: number
   load: (key: string, path: string, mode?: PlacementMode) => Promise<SessionMetadata>
   unload: (key: string) => Promise<void>
   run: (key: string, feeds: TensorMap, fetches: string[]) => Promise<TensorMap>

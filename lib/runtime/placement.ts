@@ -85,6 +85,10 @@ export class PlacedRuntime implements ModelRuntime {
     return this.pool.pending + this.inline.pending
   }
 
+  get stuckThreads (): number {
+    return this.pool.stuckThreads
+  }
+
   placementOf (key: string): Placement | undefined {
     return this.placed.get(key)?.where
   }

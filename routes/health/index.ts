@@ -18,8 +18,19 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/live', {
     logLevel,
     config,
-    schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Health } }
-  }, async () => ({ status: 'ok' }))
+    schema: {
+      summary: 'Liveness: the process answers and can serve',
+      tags: ['health'],
+      response: {
+        200: Health,
+        503: { ...Health, description: '503 Service Unavailable: restart this process, and why', examples: [{ status: 'unavailable', reason: '2 inference threads are stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=2)' }] }
+      }
+    }
+  }, async (_request, reply) => {
+    const reason = fastify.dataPlane.notLiveReason()
+    if (reason === undefined) return { status: 'ok' }
+    return reply.code(503).send({ status: 'unavailable', reason })
+  })
 
   fastify.get('/ready', {
     logLevel,

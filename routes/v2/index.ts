@@ -28,8 +28,12 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/live', {
     config: probe,
-    schema: { summary: 'Server liveness', tags: ['v2'], response: { 200: LiveSchema } }
-  }, async () => ({ live: dataPlane.live() }))
+    schema: { summary: 'Server liveness', tags: ['v2'], response: { 200: LiveSchema, 503: v2Errors(503)[503] } }
+  }, async (_request, reply) => {
+    const reason = dataPlane.notLiveReason()
+    if (reason === undefined) return { live: true }
+    return reply.code(503).send({ error: reason })
+  })
 
   fastify.get('/health/ready', {
     config: probe,

@@ -38,9 +38,24 @@ const rowsOfThree: InferCodec<number[][], TensorMap> = (rows, model) => {
   }
 }
 
+t.test('stuck inference threads: readiness fails one thread before liveness', async t => {
+  let stuck = 0
+  const counted = Object.create(manager, { stuckThreads: { value: () => stuck } }) as ModelManager
+  const limited = new DataPlane(counted, { server: { name: 'x', version: '0' }, limits: { maxRows: 1, maxElements: 1 }, stuckLimit: 2 })
+  t.equal(limited.notReadyReason(), undefined)
+  t.equal(limited.notLiveReason(), undefined)
+  stuck = 1
+  t.equal(limited.notReadyReason(), '1 inference thread is stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=2)', 'out of rotation first')
+  t.equal(limited.notLiveReason(), undefined, 'not restarted yet')
+  stuck = 2
+  t.equal(limited.notLiveReason(), '2 inference threads are stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=2)', 'then restarted')
+  const unlimited = new DataPlane(counted, { server: { name: 'x', version: '0' }, limits: { maxRows: 1, maxElements: 1 } })
+  t.equal(unlimited.notLiveReason(), undefined, 'without a limit, stuck threads never fail the probes')
+})
+
 t.test('server: its info through a view, live, and ready once the models are', async t => {
   t.same(plane.server(server => `${server.name} ${server.version}`), 'onnx-serve 9.9.9')
-  t.equal(plane.live(), true)
+  t.equal(plane.notLiveReason(), undefined)
   t.equal(plane.notReadyReason(), undefined)
   condition = 'shutting down'
   t.teardown(() => { condition = undefined })

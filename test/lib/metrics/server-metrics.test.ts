@@ -22,6 +22,7 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   let models = [{ name: 'iris', state: 'READY' }, { name: 'broken', state: 'UNAVAILABLE' }]
   given.sources = {
     queueDepth: () => ({ batcher: 3, workers: 1 }),
+    stuckThreads: () => 2,
     modelStates: () => models,
     placements: () => [{ model: 'iris', version: 1, placement: 'inline' }],
     redisUp: () => false
@@ -33,6 +34,7 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'iris', state: 'LOADING' }), 0)
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'broken', state: 'UNAVAILABLE' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_redis_up'), 0)
+  t.equal(valueOf(samples, 'onnx_serve_inference_threads_stuck'), 2)
   t.equal(valueOf(samples, 'onnx_serve_model_placement', { model: 'iris', version: '1', placement: 'inline' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_model_placement', { model: 'iris', version: '1', placement: 'worker' }), 0)
 

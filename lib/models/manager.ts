@@ -69,6 +69,7 @@ export class ModelManager {
     }
     this.registry.repositoryRead()
     await Promise.all(sources.map(source => this.operations.run(source.name, () => this.loadSource(source))))
+    this.registry.startupLoaded()
   }
 
   /**

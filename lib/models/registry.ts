@@ -41,6 +41,8 @@ export class ModelRegistry {
   /** Counts each model's changes of entry, for validators (ETags) of what is shown about it. */
   private readonly revisions = new Map<string, number>()
   private scanned = false
+  /** The first load of the repository is over: later loads do not make the server unready. */
+  private started = false
   private repositoryError?: string
 
   /** `configuredDefault`: DEFAULT_MODEL, when set. */
@@ -50,6 +52,11 @@ export class ModelRegistry {
   repositoryRead (error?: string): void {
     this.scanned = true
     this.repositoryError = error
+  }
+
+  /** The first load of every model has ended, well or not. */
+  startupLoaded (): void {
+    this.started = true
   }
 
   set (entry: ModelEntry): void {
@@ -108,7 +115,9 @@ export class ModelRegistry {
   notReadyReason (): string | undefined {
     if (this.repositoryError !== undefined) return this.repositoryError
     const entries = this.list()
-    if (!this.scanned || entries.some(entry => entry.state === 'LOADING')) return 'models are loading'
+    // After start a model loading (a new one, or one reloading while its old
+    // sessions serve) answers its own requests 503; the others keep the pod ready.
+    if (!this.scanned || (!this.started && entries.some(entry => entry.state === 'LOADING'))) return 'models are loading'
     const configured = this.configuredDefault
     if (configured !== undefined) {
       const entry = this.entries.get(configured)

@@ -4,6 +4,7 @@
 // from, every worker. The threads start with the first load: a server whose
 // models all run on the main thread (runtime/placement) has none.
 
+import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import { extname, join } from 'node:path'
 import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
@@ -45,10 +46,18 @@ interface PoolWorker {
   running: number
   /** False while a replacement worker reloads the sessions. */
   ready: boolean
+  /** True while it opens a new session (a rolling load): new runs go to the others. */
+  opening: boolean
   /** When its current message began (performance.now()); undefined while idle. */
   busySince: number | undefined
   /** Shared with the thread: 1 once it is set aside. */
   setAside: Int32Array
+}
+
+/** What tells one file's bytes from another's without reading them: device, inode, size, change time. */
+async function fileIdentity (path: string): Promise<string> {
+  const info = await stat(path, { bigint: true })
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`
 }
 
 // Compiled, the pool runs from dist/lib/*.js; under the test runner from .ts.
@@ -59,10 +68,12 @@ export class InferencePool implements ModelRuntime {
   private readonly workers: PoolWorker[] = []
   /** Workers set aside in a run past its deadline, until they end. */
   private readonly stuck = new Set<PoolWorker>()
-  /** What every worker must hold: key → model file. */
-  private readonly loaded = new Map<string, string>()
+  /** What every worker must hold: key → model file, and the file's identity when it was opened. */
+  private readonly loaded = new Map<string, { path: string, identity: string }>()
   private nextId = 1
   private closing = false
+  /** Loads and unloads while the pool serves, one after another (see load). */
+  private changes: Promise<unknown> = Promise.resolve()
 
   constructor (private readonly options: InferencePoolOptions) {
     for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
@@ -106,7 +117,7 @@ export class InferencePool implements ModelRuntime {
   private spawn (): PoolWorker {
     const setAside = new Int32Array(new SharedArrayBuffer(4))
     const thread = new Worker(workerFile, { workerData: { setAside } })
-    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true, busySince: undefined, setAside }
+    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true, opening: false, busySince: undefined, setAside }
     thread.on('message', (reply: WorkerReply) => {
       // Messages are handled in order: the next one, if any, begins now.
       worker.busySince = worker.pending.size > 1 ? performance.now() : undefined
@@ -151,7 +162,7 @@ export class InferencePool implements ModelRuntime {
     fresh.ready = false
     // A session that no longer loads (its file removed) fails only its own
     // runs on this worker; retrying the whole worker would loop forever.
-    const reloads = [...this.loaded].map(([key, path]) =>
+    const reloads = [...this.loaded].map(([key, { path }]) =>
       this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
     Promise.allSettled(reloads).then(() => { fresh.ready = true })
     return fresh
@@ -182,10 +193,79 @@ export class InferencePool implements ModelRuntime {
   async load (key: string, path: string): Promise<SessionMetadata> {
     if (this.closing) throw new UnavailableError('the server is shutting down')
     if (!this.started) for (let i = 0; i < this.options.workers; i++) this.workers.push(this.spawn())
-    const replies = await Promise.all(this.workers.map(worker =>
-      this.call(worker, { op: 'load', key, path, threads: this.options.threadsPerSession })))
-    this.loaded.set(key, path)
-    return replies[0].metadata as SessionMetadata
+    // Before anything is served every worker opens the file at once.
+    const identity = await fileIdentity(path)
+    if (this.loaded.size === 0) {
+      const replies = await Promise.all(this.workers.map(worker => this.call(worker, this.loadRequest(key, path))))
+      this.loaded.set(key, { path, identity })
+      return replies[0].metadata as SessionMetadata
+    }
+    // Once the pool serves, opening a session (synchronous in its thread:
+    // seconds for a large graph) must not hold the runs queued behind it.
+    return await this.inTurn(async () => {
+      const metadata = this.workers.length > 1
+        ? await this.loadRolling(key, path)
+        : await this.sessionsReopenable() ? await this.loadBeside(key, path) : (await this.call(this.workers[0], this.loadRequest(key, path))).metadata as SessionMetadata
+      this.loaded.set(key, { path, identity })
+      return metadata
+    })
+  }
+
+  /** Whether every session held could be opened again from the same bytes: no file changed or went away since. */
+  private async sessionsReopenable (): Promise<boolean> {
+    const now = await Promise.all([...this.loaded.values()].map(async ({ path, identity }) => await fileIdentity(path).catch(() => '') === identity))
+    return now.every(Boolean)
+  }
+
+  private loadRequest (key: string, path: string): Request {
+    return { op: 'load', key, path, threads: this.options.threadsPerSession }
+  }
+
+  /** Runs `change` after the loads and unloads before it. */
+  private async inTurn<T> (change: () => Promise<T>): Promise<T> {
+    const turn = this.changes.then(change)
+    this.changes = turn.catch(() => {})
+    return await turn
+  }
+
+  /** Each worker in turn opens the session, taking no new runs meanwhile: the others serve. */
+  private async loadRolling (key: string, path: string): Promise<SessionMetadata> {
+    let metadata: SessionMetadata | undefined
+    for (const worker of [...this.workers]) {
+      worker.opening = true
+      try {
+        metadata = (await this.call(worker, this.loadRequest(key, path))).metadata
+      } finally {
+        worker.opening = false
+      }
+    }
+    return metadata as SessionMetadata
+  }
+
+  /**
+   * The only worker cannot stop serving to open a session: a new thread
+   * opens every session beside it and then takes its place, and the old one
+   * exits after the runs queued to it. (Only when every file it holds is
+   * unchanged: a file replaced under a served version must not slip in
+   * without a reload of that version. Otherwise the load waits in the worker.)
+   */
+  private async loadBeside (key: string, path: string): Promise<SessionMetadata> {
+    const old = this.workers[0]
+    const fresh = this.spawn()
+    const opened = await Promise.all([...[...this.loaded].map(([k, held]) => [k, held.path]), [key, path]].map(([k, p]) => this.call(fresh, this.loadRequest(k, p))))
+      .catch((error: unknown) => {
+        fresh.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+        throw error
+      })
+    const index = this.workers.indexOf(old)
+    if (index === -1 || this.closing) {
+      // Replaced meanwhile (it died or was set aside): the replacement loads this.loaded itself.
+      fresh.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+    } else {
+      this.workers[index] = fresh
+      old.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+    }
+    return opened[opened.length - 1].metadata as SessionMetadata
   }
 
   /** Runs once on every worker (a warm-up): `feeds` makes each its own tensors, since they are transferred. */
@@ -195,8 +275,10 @@ export class InferencePool implements ModelRuntime {
 
   /** Releases a model's sessions in every worker. */
   async unload (key: string): Promise<void> {
-    this.loaded.delete(key)
-    await Promise.all(this.workers.map(worker => this.call(worker, { op: 'unload', key })))
+    await this.inTurn(async () => {
+      this.loaded.delete(key)
+      await Promise.all(this.workers.map(worker => this.call(worker, { op: 'unload', key })))
+    })
   }
 
   /** Runs a loaded model on the least busy worker. */
@@ -211,7 +293,7 @@ export class InferencePool implements ModelRuntime {
       throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
     }
     const worker = this.workers
-      .filter(candidate => candidate.ready)
+      .filter(candidate => candidate.ready && !candidate.opening)
       .reduce<PoolWorker | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
     if (worker === undefined) throw new OverloadedError('no inference worker is ready; retry shortly')
     worker.running++

@@ -53,8 +53,9 @@ t.test('a reload releases the old sessions only once the runs holding them are a
   t.equal(old.inflight, 1, 'the run holds the old version')
 
   const reloading = manager.load('mixed')
-  // Long enough for the reload to load and warm up its new sessions.
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  // Until the reload has loaded and warmed up its new sessions (with one
+  // worker, a new thread opens every session beside it: a few seconds).
+  for (let i = 0; i < 200 && manager.registry.get('mixed').key === old.key; i++) await new Promise(resolve => setTimeout(resolve, 50))
   t.not(manager.registry.get('mixed').key, old.key, 'the new version already serves')
   t.notOk(pool.unloaded.includes(old.key), 'the old one is not released while a run holds it')
 

@@ -1,0 +1,60 @@
+// Loading a model never stalls the others: opening a session of a large
+// graph takes seconds in its thread, and predictions meanwhile answer in
+// their usual time while readiness stays 200 (inference-pool: a rolling load
+// across workers, or with one worker a new thread opening every session
+// beside it).
+
+import t from 'tap'
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ElemType, encodeModel, node, tensorInput, tensorOutput } from '../../../scripts/onnx-graph'
+import { buildApp, bundledRepository } from '../../helpers/build-app'
+
+/** A chain of `nodes` element-wise operators: a small file whose session takes seconds to open. */
+function writeLargeGraph (dir: string, nodes: number): void {
+  const chain = Array.from({ length: nodes }, (_, i) => node(i % 2 === 0 ? 'Relu' : 'Neg', [i === 0 ? 'x' : `h${i - 1}`], [i === nodes - 1 ? 'y' : `h${i}`]))
+  const model = encodeModel({
+    graphName: 'large-graph',
+    inputs: [tensorInput('x', ElemType.FLOAT, ['batch', 4])],
+    outputs: [tensorOutput('y', ElemType.FLOAT, ['batch', 4])],
+    initializers: [],
+    nodes: chain
+  })
+  mkdirSync(join(dir, 'large-graph', '1'), { recursive: true })
+  writeFileSync(join(dir, 'large-graph', '1', 'model.onnx'), model)
+}
+
+for (const threads of ['1', '2']) {
+  t.test(`INFERENCE_THREADS=${threads}: predictions during a load of seconds answer in their usual time, readiness stays 200`, async t => {
+    const repository = t.testdir()
+    cpSync(join(bundledRepository, 'iris'), join(repository, 'iris'), { recursive: true })
+    const app = await buildApp(t, { MODEL_REPOSITORY: repository, DEFAULT_MODEL: 'iris', INFERENCE_THREADS: threads, INFERENCE_PLACEMENT: 'worker' })
+    const predict = async (): Promise<{ status: number, ms: number }> => {
+      const started = performance.now()
+      const res = await app.inject({ method: 'POST', url: '/predict', payload: { input_data: [5.1, 3.5, 1.4, 0.2] } })
+      return { status: res.statusCode, ms: performance.now() - started }
+    }
+    const usual = []
+    for (let i = 0; i < 20; i++) usual.push((await predict()).ms)
+
+    writeLargeGraph(repository, 30_000)
+    const started = performance.now()
+    let loaded = false
+    const loading = app.inject({ method: 'POST', url: '/v2/repository/models/large-graph/load' }).then(res => { loaded = true; return res })
+    const during: Array<{ status: number, ms: number }> = []
+    const readiness = new Set<number>()
+    while (!loaded) {
+      during.push(await predict())
+      readiness.add((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    const loadMs = performance.now() - started
+    t.equal((await loading).statusCode, 200, 'the large graph loaded')
+    t.ok(loadMs > 800, `the load took ${Math.round(loadMs)} ms`)
+    const slowest = Math.max(...during.map(answer => answer.ms))
+    t.strictSame([...new Set(during.map(answer => answer.status))], [200], `${during.length} predictions during the load, all answered`)
+    t.ok(slowest < Math.max(250, loadMs / 4), `the slowest took ${slowest.toFixed(1)} ms (usually ${Math.max(...usual).toFixed(1)} ms at most), not the load's ${Math.round(loadMs)} ms`)
+    t.strictSame([...readiness], [200], 'readiness stayed 200')
+    t.equal((await app.inject({ method: 'POST', url: '/v2/models/large-graph/infer', payload: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, -2, 3, -4] }] } })).statusCode, 200, 'and the new model serves')
+  })
+}

@@ -31,6 +31,7 @@ function runtime (t: Test, options: Partial<PlacementOptions> = {}): { runtime: 
     mode: 'auto',
     inlineMaxMs: 0.5,
     inlineMaxFileBytes: 4 * 1024 * 1024,
+    inlineMaxNodes: 1000,
     onMove: (_key, to, reason) => moves.push({ to, reason }),
     ...options
   })
@@ -65,6 +66,9 @@ t.test('placement forced by configuration, and a large file opened in the worker
   const { runtime: small } = runtime(t, { inlineMaxFileBytes: 64 * 1024 })
   await small.load('slow/1', slowFile)
   t.equal(small.placementOf('slow/1'), 'worker', 'a file over the inline bound opens in the workers')
+  const { runtime: fewNodes } = runtime(t, { inlineMaxNodes: 5 })
+  await fewNodes.load('iris/3', irisFile)
+  t.equal(fewNodes.placementOf('iris/3'), 'worker', 'a graph of more nodes than the inline bound too, however small its file')
   await t.rejects(small.run('nope/1', iris(1), ['label']), { message: 'model nope/1 is not loaded' })
 })
 

@@ -28,7 +28,9 @@ for (const threads of ['1', '2']) {
   t.test(`INFERENCE_THREADS=${threads}: predictions during a load of seconds answer in their usual time, readiness stays 200`, async t => {
     const repository = t.testdir()
     cpSync(join(bundledRepository, 'iris'), join(repository, 'iris'), { recursive: true })
-    const app = await buildApp(t, { MODEL_REPOSITORY: repository, DEFAULT_MODEL: 'iris', INFERENCE_THREADS: threads, INFERENCE_PLACEMENT: 'worker' })
+    // Placement as shipped (auto): iris runs inline; the large graph, a small
+    // file, must still open in the workers (its node count says so).
+    const app = await buildApp(t, { MODEL_REPOSITORY: repository, DEFAULT_MODEL: 'iris', INFERENCE_THREADS: threads })
     const predict = async (): Promise<{ status: number, ms: number }> => {
       const started = performance.now()
       const res = await app.inject({ method: 'POST', url: '/predict', payload: { input_data: [5.1, 3.5, 1.4, 0.2] } })
@@ -44,7 +46,9 @@ for (const threads of ['1', '2']) {
     const during: Array<{ status: number, ms: number }> = []
     const readiness = new Set<number>()
     while (!loaded) {
-      during.push(await predict())
+      const answer = await predict()
+      if (answer.ms > 100) t.comment(`slow at ${Math.round(performance.now() - started)} ms: ${Math.round(answer.ms)} ms`)
+      during.push(answer)
       readiness.add((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode)
       await new Promise(resolve => setTimeout(resolve, 5))
     }
@@ -53,8 +57,9 @@ for (const threads of ['1', '2']) {
     t.ok(loadMs > 800, `the load took ${Math.round(loadMs)} ms`)
     const slowest = Math.max(...during.map(answer => answer.ms))
     t.strictSame([...new Set(during.map(answer => answer.status))], [200], `${during.length} predictions during the load, all answered`)
-    t.ok(slowest < Math.max(250, loadMs / 4), `the slowest took ${slowest.toFixed(1)} ms (usually ${Math.max(...usual).toFixed(1)} ms at most), not the load's ${Math.round(loadMs)} ms`)
+    t.ok(slowest < 300, `the slowest took ${slowest.toFixed(1)} ms (usually ${Math.max(...usual).toFixed(1)} ms at most), not the load's ${Math.round(loadMs)} ms`)
     t.strictSame([...readiness], [200], 'readiness stayed 200')
+    t.equal(app.models.placements().find(placed => placed.model === 'large-graph')?.placement, 'worker', 'the large graph was opened in the workers')
     t.equal((await app.inject({ method: 'POST', url: '/v2/models/large-graph/infer', payload: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, -2, 3, -4] }] } })).statusCode, 200, 'and the new model serves')
   })
 }

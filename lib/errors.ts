@@ -26,6 +26,17 @@ export class InputError extends ServeError {
   }
 }
 
+/**
+ * The model refused the request's values while running: every shape and type
+ * was checked before, so what is left is the values (an index past an
+ * embedding's rows, a shape a Reshape cannot make of them): the client's to fix.
+ */
+export class ModelRunError extends InputError {
+  constructor (message: string) {
+    super('inputs', message)
+  }
+}
+
 export class NotFoundError extends ServeError {
   constructor (message: string) {
     super(404, 'ONNX_SERVE_NOT_FOUND', message)

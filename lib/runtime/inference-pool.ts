@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import { extname, join } from 'node:path'
-import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
+import { InferenceTimeoutError, ModelRunError, OverloadedError, UnavailableError } from '../errors'
 import type { ModelRuntime, Placement } from './model-runtime'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
 import { transferList, type TensorMap } from '../tensors/tensor'
@@ -125,7 +125,7 @@ export class InferencePool implements ModelRuntime {
       if (call === undefined) return
       worker.pending.delete(reply.id)
       if (reply.ok) call.resolve(reply)
-      else call.reject(new Error(reply.error))
+      else call.reject(reply.refused === true ? new ModelRunError(reply.error) : new Error(reply.error))
     })
     thread.on('error', () => { /* reported through 'exit' */ })
     thread.on('exit', code => {

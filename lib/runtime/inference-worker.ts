@@ -5,6 +5,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import type * as ort from 'onnxruntime-node'
+import { ModelRunError } from '../errors'
 import { transferList, type TensorMap } from '../tensors/tensor'
 import { openSession, runSession } from './ort-session'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
@@ -58,6 +59,6 @@ let previous: Promise<void> = Promise.resolve()
 parentPort?.on('message', (request: WorkerRequest) => {
   previous = previous.then(() => handle(request)).then(
     reply => parentPort?.postMessage(reply, reply.ok ? transferList(reply.outputs) : []),
-    (error: unknown) => parentPort?.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) })
+    (error: unknown) => parentPort?.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error), refused: error instanceof ModelRunError } satisfies WorkerReply)
   )
 })

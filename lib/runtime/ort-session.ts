@@ -5,6 +5,7 @@
 
 import * as ort from 'onnxruntime-node'
 import { isTensorType, type TensorArray, type TensorData, type TensorMap, type TensorSpec } from '../tensors/tensor'
+import { ModelRunError } from '../errors'
 import type { SessionMetadata } from './worker-messages'
 
 function describe (values: readonly ort.InferenceSession.ValueMetadata[], metadata: SessionMetadata, into: TensorSpec[]): void {
@@ -56,6 +57,21 @@ function float16Bits (type: string, data: TensorArray): TensorArray {
   return new Uint16Array(data.buffer, data.byteOffset, data.length)
 }
 
+// The runtime failing for itself (memory) rather than for the request's values.
+const SERVER_FAULT = /alloc|out of memory|bad_alloc/i
+
+/**
+ * A failed run as the client should see it: the runtime's message, cleaned of
+ * the paths of its source files and of the model (which are the server's), as
+ * a 400; a runtime fault stays an internal error.
+ */
+export function runFailure (error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error)
+  if (SERVER_FAULT.test(message)) return error instanceof Error ? error : new Error(message)
+  const cleaned = message.replace(/(?:[A-Za-z]:)?(?:[\\/][^\s'"\\/:]+){2,}/g, path => path.split(/[\\/]/).pop() ?? '').trim()
+  return new ModelRunError(`inputs: the model could not run on these values: ${cleaned}`)
+}
+
 /** Runs `session`; the result's `ms` is the run itself (onnxruntime-node runs it synchronously, in a later turn of the loop). */
 export async function runSession (session: ort.InferenceSession, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
   const inputs: Record<string, ort.Tensor> = {}
@@ -65,7 +81,12 @@ export async function runSession (session: ort.InferenceSession, feeds: TensorMa
   // run alone, not the other work of the loop's turn.
   let start = performance.now()
   setImmediate(() => { start = performance.now() })
-  const results = await session.run(inputs, fetches)
+  let results: ort.InferenceSession.OnnxValueMapType
+  try {
+    results = await session.run(inputs, fetches)
+  } catch (error) {
+    throw runFailure(error)
+  }
   const ms = performance.now() - start
   const outputs: TensorMap = {}
   for (const [name, tensor] of Object.entries(results)) {

@@ -22,4 +22,5 @@ export type WorkerRequest =
 export type WorkerReply =
   /** `ms`: how long a run took in the worker. */
   | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap, ms?: number }
-  | { id: number, ok: false, error: string }
+  /** `refused`: the model refused the request's values (a ModelRunError, a 400). */
+  | { id: number, ok: false, error: string, refused?: boolean }

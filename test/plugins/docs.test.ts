@@ -51,7 +51,7 @@ t.test('the document validates (swagger-parser), and each operation is complete'
         const example = Object.values(response.content ?? {})[0]?.example as Record<string, unknown> | undefined
         t.equal(response.description?.startsWith(status), true, `${what} ${status}: described as ${status}`)
         if (path.startsWith('/v2')) t.type(example?.error, 'string', `${what} ${status}: the protocol's {"error"}`)
-        else if (path === '/health/ready') t.equal(example?.status, 'unavailable', `${what} ${status}: the readiness body`)
+        else if (path === '/health/ready' || path === '/health/live') t.equal(example?.status, 'unavailable', `${what} ${status}: the probe's body`)
         else t.equal(example?.statusCode, Number(status), `${what} ${status}: its own example`)
       }
     }

@@ -11,7 +11,7 @@ const GRAPH_NODE = 1
 type Field = { number: number, start: number, end: number }
 
 /** The length-delimited fields of a protobuf message, in order; undefined (then the end) where the bytes stop being a valid message. */
-function* fields (bytes: Uint8Array, start: number, end: number): Generator<Field | undefined> {
+function * fields (bytes: Uint8Array, start: number, end: number): Generator<Field | undefined> {
   let at = start
   const varint = (): number | undefined => {
     let value = 0

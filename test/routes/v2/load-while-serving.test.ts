@@ -41,11 +41,11 @@ for (const threads of ['1', '2']) {
 
     writeLargeGraph(repository, 30_000)
     const started = performance.now()
-    let loaded = false
-    const loading = app.inject({ method: 'POST', url: '/v2/repository/models/large-graph/load' }).then(res => { loaded = true; return res })
+    const state = { loaded: false }
+    const loading = app.inject({ method: 'POST', url: '/v2/repository/models/large-graph/load' }).then(res => { state.loaded = true; return res })
     const during: Array<{ status: number, ms: number }> = []
     const readiness = new Set<number>()
-    while (!loaded) {
+    while (!state.loaded) {
       const answer = await predict()
       if (answer.ms > 100) t.comment(`slow at ${Math.round(performance.now() - started)} ms: ${Math.round(answer.ms)} ms`)
       during.push(answer)

@@ -70,6 +70,10 @@ export default fp(async (fastify) => {
     const entries = models.registry.list()
     if (entries.length === 0) fastify.log.warn({ repository: config.modelRepository }, 'the model repository holds no model')
     else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
+    const defaultModel = models.registry.defaultModel()
+    if (config.defaultModel === undefined && defaultModel !== undefined) {
+      fastify.log.info({ model: defaultModel }, `/predict serves '${defaultModel}', the first model by name, from now on; set DEFAULT_MODEL to choose`)
+    }
     for (const entry of entries) {
       if (entry.state === 'READY') {
         const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))

@@ -43,6 +43,8 @@ export class ModelRegistry {
   private scanned = false
   /** The first load of the repository is over: later loads do not make the server unready. */
   private started = false
+  /** Without DEFAULT_MODEL: the first model by name that served after the first load, kept from then on. */
+  private chosenDefault?: string
   private repositoryError?: string
 
   /** `configuredDefault`: DEFAULT_MODEL, when set. */
@@ -104,7 +106,11 @@ export class ModelRegistry {
   defaultModel (): string | undefined {
     if (this.configuredDefault !== undefined) return this.configuredDefault
     const entries = this.list()
-    return (entries.find(entry => entry.state === 'READY') ?? entries[0])?.name
+    const first = entries.find(entry => entry.state === 'READY')?.name
+    // Once the first load is over the choice is kept: a model loaded later
+    // whose name sorts first must not change what /predict serves.
+    if (this.started) this.chosenDefault ??= first
+    return this.chosenDefault ?? first ?? entries[0]?.name
   }
 
   /**

@@ -88,7 +88,15 @@ export default fp(async (fastify) => {
     }
   })
 
-  fastify.addHook('preParsing', async (request, _reply, payload) => {
+  // Node answers `Expect: 100-continue` with 100 Continue as soon as the
+  // headers arrive, inviting the body before any check. Such a request is
+  // dispatched as any other, and 100 Continue sent here, once the onRequest
+  // hooks (auth, the quota) have let it through and its body is about to be
+  // read: a refused client never sends its body.
+  fastify.server.on('checkContinue', (request, response) => fastify.server.emit('request', request, response))
+
+  fastify.addHook('preParsing', async (request, reply, payload) => {
+    if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent) reply.raw.writeContinue()
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
     if (encoding === 'identity') return payload
     const compressed = routeOf(request).config.compressedBodies === true

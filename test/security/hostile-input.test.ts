@@ -137,6 +137,7 @@ interface HostileCase {
 const badInput = (message: string | RegExp): ExpectedError => ({ statusCode: 400, code: 'ONNX_SERVE_BAD_INPUT', message })
 const invalid = (message: string | RegExp): ExpectedError => ({ statusCode: 400, code: 'FST_ERR_VALIDATION', message })
 const notJson: ExpectedError = { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY', message: 'Body is not valid JSON but content-type is set to \'application/json\'' }
+const tooDeep = badInput('body: JSON nested more than 64 levels deep; no request needs that')
 const unsupportedMediaType: ExpectedError = { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', message: 'Unsupported Media Type: send application/json' }
 const tooLarge: ExpectedError = { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE', message: 'Request body is too large' }
 const unauthorized = (message: string | RegExp): ExpectedError => ({ statusCode: 401, code: 'ONNX_SERVE_UNAUTHORIZED', message })
@@ -196,7 +197,8 @@ const cases: HostileCase[] = [
   { name: 'UTF-16 encoded body', url: '/predict', raw: Buffer.from('{"input_data": [5.1, 3.5, 1.4, 0.2]}', 'utf16le'), expect: notJson },
   { name: 'empty body with a JSON content type', url: '/predict', raw: '', expect: { statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: 'Body cannot be empty when content-type is set to \'application/json\'' } },
   { name: 'whitespace-only body', url: '/predict', raw: '  \n ', expect: notJson },
-  { name: 'unclosed nesting 30000 levels deep', url: '/predict', raw: '{"input_data": ' + '['.repeat(30_000), expect: notJson },
+  { name: 'unclosed nesting 30000 levels deep', url: '/predict', raw: '{"input_data": ' + '['.repeat(30_000), expect: tooDeep },
+  { name: 'unclosed nesting 40 levels deep', url: '/predict', raw: '{"input_data": ' + '['.repeat(40), expect: notJson },
   { name: 'invalid UTF-8 in a key is refused as an unknown key', url: '/predict', raw: Buffer.concat([Buffer.from('{"input_data": [5.1, 3.5, 1.4, 0.2], "'), Buffer.from([0xff, 0xfe]), Buffer.from('": 1}')]), expect: invalid('body.\ufffd\ufffd: is not allowed here') },
   { name: 'lone surrogate escape in a key', url: '/predict', raw: '{"input_data": [5.1, 3.5, 1.4, 0.2], "\\ud800": 1}', expect: invalid('body.\ud800: is not allowed here') },
   // Decisions: a UTF-8 byte order mark is skipped by the parser; a duplicate key keeps the last value, as JSON.parse does.
@@ -210,12 +212,14 @@ const cases: HostileCase[] = [
   { name: 'JSON array body', url: '/predict', json: [setosa], expect: invalid('body: must be object, received an array of 1') },
   { name: 'no body and no content type', url: '/predict', contentType: null, expect: invalid('body: must be object, received null') },
 
-  // --- deep nesting: must be a 400 from the tensor check, not a stack overflow
-  { name: '10000 levels of [ in input_data', url: '/predict', raw: `{"input_data": ${nested(10_000)}}`, expect: badInput(`input_data: ${IRIS_ROW_OR_ROWS}, received an array of 1`), via: 'both' },
-  { name: '10000 levels of [ in instances', url: '/v1/models/iris/predict', raw: `{"instances": ${nested(10_000)}}`, expect: badInput('instances[0]: expected an array of 4 (row shape [4] of float32), received an array of 1') },
-  { name: '100000 levels of [ around a number', url: '/v1/models/iris/predict', raw: `{"instances": ${nested(100_000, '1')}}`, expect: badInput('instances[0]: expected an array of 4 (row shape [4] of float32), received an array of 1'), via: 'both' },
-  { name: '5000 levels of nested objects', url: '/v1/models/iris/predict', raw: `{"instances": [${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}]}`, expect: badInput('instances[0]: unknown input \'a\'; the model\'s inputs are features') },
-  { name: 'nesting inside one input of a multi-input row', app: 'fixture', url: '/v1/models/mixed/predict', raw: `{"instances": [{"a": [${nested(10_000, '1')}, 2], "b": [3], "c": 7, "flag": [true]}]}`, expect: badInput('instances[0].a[0]: expected a number (float64), received an array of 1') },
+  // --- deep nesting: refused before it is parsed past MAX_JSON_DEPTH (64), by the tensor check below it
+  { name: '10000 levels of [ in input_data', url: '/predict', raw: `{"input_data": ${nested(10_000)}}`, expect: tooDeep, via: 'both' },
+  { name: '10000 levels of [ in instances', url: '/v1/models/iris/predict', raw: `{"instances": ${nested(10_000)}}`, expect: tooDeep },
+  { name: '100000 levels of [ around a number', url: '/v1/models/iris/predict', raw: `{"instances": ${nested(100_000, '1')}}`, expect: tooDeep, via: 'both' },
+  { name: '5000 levels of nested objects', url: '/v1/models/iris/predict', raw: `{"instances": [${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}]}`, expect: tooDeep },
+  { name: 'nesting inside one input of a multi-input row', app: 'fixture', url: '/v1/models/mixed/predict', raw: `{"instances": [{"a": [${nested(10_000, '1')}, 2], "b": [3], "c": 7, "flag": [true]}]}`, expect: tooDeep },
+  { name: 'brackets inside strings do not count', url: '/v1/models/iris/predict', raw: `{"instances": [[5.1, 3.5, 1.4, 0.2]], "note": "${'['.repeat(1000)}"}`, expect: invalid('body.note: is not allowed here') },
+  { name: '60 levels of [ in instances (below the limit: the tensor check)', url: '/v1/models/iris/predict', raw: `{"instances": ${nested(60)}}`, expect: badInput('instances[0]: expected an array of 4 (row shape [4] of float32), received an array of 1') },
 
   // --- content types
   { name: 'text/plain', url: '/predict', contentType: 'text/plain', raw: '{"input_data": [5.1, 3.5, 1.4, 0.2]}', expect: unsupportedMediaType },

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { InputError } from '../../../lib/errors'
-import { POISONED_BODY, hasPoisonedKeys, parseJsonBody } from '../../../lib/json/parse'
+import { MAX_JSON_DEPTH, POISONED_BODY, hasPoisonedKeys, nestedDeeperThan, parseJsonBody } from '../../../lib/json/parse'
 
 t.test('JSON text becomes its value; text that is not JSON is a SyntaxError', async t => {
   t.same(parseJsonBody('{"a": [1, 2]}'), { a: [1, 2] })
@@ -28,4 +28,14 @@ t.test('harmless look-alikes are data', async t => {
   t.notOk(hasPoisonedKeys({ a: [{ b: 1 }], c: null }))
   t.notOk(hasPoisonedKeys([]), 'an array\'s constructor is inherited, not a key')
   t.ok(hasPoisonedKeys(JSON.parse('{"constructor": {"prototype": {}}}')))
+})
+
+t.test('nesting deeper than any request needs is refused before it is parsed', async t => {
+  t.equal(nestedDeeperThan('{"a":[[1]]}', 3), false, 'three levels')
+  t.equal(nestedDeeperThan('{"a":[[[1]]]}', 3), true, 'four')
+  t.equal(nestedDeeperThan('{"a":"[[[[\\"[[[","b":[[1]]}', 3), false, 'brackets and escaped quotes inside strings do not count')
+  t.equal(nestedDeeperThan('[1],[2],[3],[4],[5]', 1), false, 'siblings are not nesting')
+  t.equal(nestedDeeperThan('"an unterminated string [[[[', 1), false, 'left to JSON.parse to refuse')
+  t.throws(() => parseJsonBody('['.repeat(MAX_JSON_DEPTH + 1) + ']'.repeat(MAX_JSON_DEPTH + 1)), { constructor: InputError, message: `body: JSON nested more than ${MAX_JSON_DEPTH} levels deep; no request needs that` })
+  t.strictSame(parseJsonBody('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH)), JSON.parse('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH)), 'at the limit, parsed')
 })

@@ -5,7 +5,7 @@
 // repository itself by its role (the log has the rest).
 
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, realpathSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
@@ -70,11 +70,24 @@ export async function versionDigest (dir: string): Promise<string> {
 export class ModelLoader {
   /** Numbers each load's session keys, so a reload never reuses one. */
   private generation = 0
-  /** The repository's absolute path, to take out of messages that name it. */
-  private readonly root: string
+  /**
+   * The repository's absolute paths, to take out of messages that name it:
+   * as configured, and with its symlinks resolved (usual under Kubernetes,
+   * where a mounted volume is a link into a hidden folder, and what the
+   * runtime and the file system may name).
+   */
+  private readonly roots: string[]
 
   constructor (private readonly runtime: ModelRuntime, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
-    this.root = resolve(repository)
+    const root = resolve(repository)
+    let real = root
+    try {
+      real = realpathSync(root)
+    } catch {
+      // Not there (yet): the configured path is all there is to hide.
+    }
+    // The longer first, so that neither is left half replaced.
+    this.roots = [...new Set([root, real])].filter(path => dirname(path) !== path).sort((a, b) => b.length - a.length)
   }
 
   /** A model folder of the repository, read; NotFoundError when there is none. */
@@ -128,9 +141,9 @@ export class ModelLoader {
    * client about the host.
    */
   private withoutRoot (text: string): string {
-    // A repository at the file system root has no prefix worth taking out.
-    if (dirname(this.root) === this.root) return text
-    return text.split(this.root + sep).join('').split(this.root).join('the model repository')
+    // A repository at the file system root has no prefix worth taking out (filtered above).
+    for (const root of this.roots) text = text.split(root + sep).join('').split(root).join('the model repository')
+    return text
   }
 
   private async loadVersion (source: ModelSource, version: number, key: string): Promise<ModelVersion> {

@@ -3,7 +3,8 @@
 // sorts first does not take its place.
 
 import t from 'tap'
-import { cpSync } from 'node:fs'
+import { cpSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModelManager } from '../../../lib/models/manager'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
@@ -24,4 +25,20 @@ t.test('the default model is chosen once, at the end of the first load', async t
 
   const configured = new ModelManager(pool, { repository, defaultModel: 'iris' })
   t.equal(configured.registry.defaultModel(), 'iris', 'DEFAULT_MODEL is what it says, before any load too')
+})
+
+t.test('reasons name no real path, through a symlinked repository too', async t => {
+  const real = t.testdir({ broken: { 1: { 'model.onnx': 'not a model' } } })
+  const outside = mkdtempSync(join(tmpdir(), 'onnx-serve-link-'))
+  t.teardown(() => rmSync(outside, { recursive: true, force: true }))
+  const link = join(outside, 'models')
+  symlinkSync(real, link)
+  const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 8, timeoutMs: 10_000 })
+  const manager = new ModelManager(pool, { repository: link })
+  t.teardown(() => manager.close())
+  await manager.loadAll()
+  const reason = manager.registry.find('broken')?.reason
+  t.match(reason, /broken\/1\/model\.onnx/, `the file is named inside the repository: ${reason}`)
+  t.notMatch(reason, realpathSync(real), 'not by its real path')
+  t.notMatch(reason, link, 'nor by the configured one')
 })

@@ -259,8 +259,10 @@ export class InferencePool implements ModelRuntime {
       })
     const index = this.workers.indexOf(old)
     if (index === -1 || this.closing) {
-      // Replaced meanwhile (it died or was set aside): the replacement loads this.loaded itself.
+      // Replaced meanwhile (it died or was set aside): its replacement
+      // reloads what the pool held, and opens this session in place.
       fresh.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+      if (!this.closing) await this.call(this.workers[0], this.loadRequest(key, path))
     } else {
       this.workers[index] = fresh
       old.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)

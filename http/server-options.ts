@@ -37,7 +37,22 @@ export function requestId (request: IncomingMessage): string {
 /** Fastify's constructor options for a configuration; logs go to `logStream` (default: stdout, synchronously). */
 export function serverOptions (config: AppConfig, logStream?: DestinationStream): FastifyHttpOptions<Server> {
   const logController = new RequestLogController()
+  const http = {
+    // Node would answer a missing Host with an empty 400; the content-types
+    // plugin refuses it in JSON instead.
+    requireHostHeader: false,
+    // Headers are part of the request: the same deadline. Node 20 also let a
+    // dripped body run until headersTimeout (default 60 s) whatever
+    // requestTimeout said. Node refuses a headersTimeout over requestTimeout
+    // at construction, so both are given here.
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS
+  }
   return {
+    // With TLS_CERT_FILE and TLS_KEY_FILE, HTTPS: Fastify hands an https
+    // server only these options, so the HTTP deadlines go in with the key.
+    ...(config.tls === undefined ? {} : { https: { ...config.tls, ...http } }),
     logger: {
       level: config.logLevel,
       stream: logStream,
@@ -75,18 +90,7 @@ export function serverOptions (config: AppConfig, logStream?: DestinationStream)
       const body = /^\/v2(\/|\?|$)/.test(request.url) ? protocolErrorBody : fastifyErrorBody
       ;(reply as FastifyReply).code(statusCode).send(body(statusCode, error.code, error.message))
     },
-    http: {
-      // Node would answer a missing Host with an empty 400; the content-types
-      // plugin refuses it in JSON instead.
-      requireHostHeader: false,
-      // Headers are part of the request: the same deadline. Node 20 also let a
-      // dripped body run until headersTimeout (default 60 s) whatever
-      // requestTimeout said. Node refuses a headersTimeout over requestTimeout
-      // at construction, so both are given here.
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: config.requestTimeoutMs,
-      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS
-    },
+    http,
     // Requests Node's HTTP parser refuses (bad framing, huge headers) get the
     // same JSON shape as every other error.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {

@@ -1,6 +1,7 @@
 // The server's configuration, from the environment. Every variable is
 // checked at start; a bad one stops the server with one line naming it.
 
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
@@ -51,6 +52,8 @@ export interface AppConfig {
   redisUrl?: string
   trustProxy: boolean | string[]
   corsOrigin?: string | string[]
+  /** TLS_CERT_FILE and TLS_KEY_FILE, read: the server speaks HTTPS. */
+  tls?: { cert: Buffer, key: Buffer }
 }
 
 /** How the JWKS key set is fetched and kept (lib/key-set.ts). */
@@ -62,6 +65,20 @@ export interface KeySetTimings {
 }
 
 export class ConfigError extends Error {}
+
+/** The certificate and key files, both or neither; a file that cannot be read stops the server with its variable named. */
+function readTls (certFile: string | undefined, keyFile: string | undefined): { cert: Buffer, key: Buffer } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) throw new ConfigError(`${certFile === undefined ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'} is set without ${certFile === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'}; set both for HTTPS, or neither`)
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file)
+    } catch (error) {
+      throw new ConfigError(`${name}=${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    }
+  }
+  return { cert: read('TLS_CERT_FILE', certFile), key: read('TLS_KEY_FILE', keyFile) }
+}
 
 /** Reads the variables of `EnvSchema` from `source`; throws ConfigError naming the first bad one. */
 export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -92,6 +109,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
   const trustProxy = parseTrustProxy(valid.TRUST_PROXY) ?? invalid('TRUST_PROXY', EnvSchema.properties.TRUST_PROXY.description)
   const corsOrigin = valid.CORS_ORIGIN === undefined || valid.CORS_ORIGIN === '*' ? valid.CORS_ORIGIN : list(valid.CORS_ORIGIN)
   if (Array.isArray(corsOrigin) && !corsOrigin.every(isOrigin)) invalid('CORS_ORIGIN', EnvSchema.properties.CORS_ORIGIN.description)
+  const tls = readTls(valid.TLS_CERT_FILE, valid.TLS_KEY_FILE)
   let auth: AuthKey
   try {
     auth = resolveAuthKey({ secret: valid.JWT_SECRET, publicKey: valid.JWT_PUBLIC_KEY, jwksUrl: valid.JWKS_URL, production: valid.NODE_ENV === 'production' })
@@ -142,7 +160,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     },
     redisUrl: valid.REDIS_URL,
     trustProxy,
-    corsOrigin
+    corsOrigin,
+    tls
   }
 }
 

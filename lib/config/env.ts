@@ -57,6 +57,8 @@ export const EnvSchema = Type.Object({
   CACHE_MAX_ENTRIES: integer(1, 10000000, 10000, 'entries the in-memory cache holds'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$', description: 'a redis:// or rediss:// URL' })),
   TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|[0-9A-Fa-f:.,/ ]+)$', description: 'true, false, or a comma-separated list of proxy addresses or CIDR ranges' })),
+  TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'a PEM certificate (chain) file: with TLS_KEY_FILE, the server speaks HTTPS' })),
+  TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the PEM private key file of TLS_CERT_FILE' })),
   CORS_ORIGIN: Type.Optional(Type.String({ pattern: '^(\\*|https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*)$', description: '* or a comma-separated list of http(s) origins' }))
 })
 

@@ -45,7 +45,7 @@ export async function startServer (t: Test, env: Record<string, string>, cwd = _
         try {
           const entry = JSON.parse(line) as Record<string, unknown>
           logs.push(entry)
-          const match = /listening at (http:\/\/\S+)/.exec(String(entry.msg))
+          const match = /listening at (https?:\/\/\S+)/.exec(String(entry.msg))
           if (match !== null) resolve(match[1])
         } catch {
           logs.push({ raw: line })

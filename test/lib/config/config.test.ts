@@ -54,7 +54,8 @@ t.test('defaults', async t => {
     cache: { ttlMs: 60000, maxBytes: 64 * 1024 * 1024, maxEntries: 10000 },
     redisUrl: undefined,
     trustProxy: false,
-    corsOrigin: undefined
+    corsOrigin: undefined,
+    tls: undefined
   })
 })
 
@@ -140,7 +141,8 @@ t.test('reads every variable', async t => {
     cache: { ttlMs: 5000, maxBytes: 1048576, maxEntries: 500 },
     redisUrl: 'redis://cache:6379/2',
     trustProxy: ['10.0.0.0/8', '192.168.1.1'],
-    corsOrigin: ['https://app.example.com', 'http://localhost:5173']
+    corsOrigin: ['https://app.example.com', 'http://localhost:5173'],
+    tls: undefined
   })
   t.equal(loadConfig({ MODEL_REPOSITORY: 'repo' }).modelRepository, resolve('repo'), 'relative to the working folder')
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'the lower bound is accepted')

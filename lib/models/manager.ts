@@ -148,12 +148,12 @@ export class ModelManager {
     }))
   }
 
-  /** Rows waiting in the batchers, and runs accepted by the runtime and not yet answered. */
   /** Inference threads stuck in runs past INFERENCE_TIMEOUT_MS (set aside, not ended). */
   stuckThreads (): number {
     return this.runtime.stuckThreads
   }
 
+  /** Rows waiting in the batchers, and runs accepted by the runtime and not yet answered. */
   queueDepth (): { batcher: number, workers: number } {
     let batcher = 0
     for (const entry of this.registry.list()) {

@@ -56,12 +56,15 @@ export class ModelRegistry {
     this.repositoryError = error
   }
 
-  /** The first load of every model has ended, well or not. */
+  /** The first load of every model has ended, well or not: the default model is chosen now, if one serves. */
   startupLoaded (): void {
     this.started = true
+    this.chosenDefault = this.list().find(entry => entry.state === 'READY')?.name
   }
 
   set (entry: ModelEntry): void {
+    // Nothing served at start: the first model to serve after it becomes the default.
+    if (this.started && this.chosenDefault === undefined && entry.state === 'READY') this.chosenDefault = entry.name
     this.entries.set(entry.name, entry)
     this.revisions.set(entry.name, (this.revisions.get(entry.name) ?? 0) + 1)
   }
@@ -105,12 +108,11 @@ export class ModelRegistry {
   /** DEFAULT_MODEL, or the first model by name that serves (else the first by name). */
   defaultModel (): string | undefined {
     if (this.configuredDefault !== undefined) return this.configuredDefault
-    const entries = this.list()
-    const first = entries.find(entry => entry.state === 'READY')?.name
     // Once the first load is over the choice is kept: a model loaded later
     // whose name sorts first must not change what /predict serves.
-    if (this.started) this.chosenDefault ??= first
-    return this.chosenDefault ?? first ?? entries[0]?.name
+    if (this.chosenDefault !== undefined) return this.chosenDefault
+    const entries = this.list()
+    return (entries.find(entry => entry.state === 'READY') ?? entries[0])?.name
   }
 
   /**

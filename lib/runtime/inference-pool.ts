@@ -203,12 +203,17 @@ export class InferencePool implements ModelRuntime {
     // Once the pool serves, opening a session (synchronous in its thread:
     // seconds for a large graph) must not hold the runs queued behind it.
     return await this.inTurn(async () => {
-      const metadata = this.workers.length > 1
-        ? await this.loadRolling(key, path)
-        : await this.sessionsReopenable() ? await this.loadBeside(key, path) : (await this.call(this.workers[0], this.loadRequest(key, path))).metadata as SessionMetadata
+      const metadata = await this.openWhileServing(key, path)
       this.loaded.set(key, { path, identity })
       return metadata
     })
+  }
+
+  /** Rolling over the workers; with one, beside it when every held file is unchanged, or else in it. */
+  private async openWhileServing (key: string, path: string): Promise<SessionMetadata> {
+    if (this.workers.length > 1) return await this.loadRolling(key, path)
+    if (await this.sessionsReopenable()) return await this.loadBeside(key, path)
+    return (await this.call(this.workers[0], this.loadRequest(key, path))).metadata as SessionMetadata
   }
 
   /** Whether every session held could be opened again from the same bytes: no file changed or went away since. */

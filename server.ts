@@ -10,6 +10,8 @@ import { destination, pino } from 'pino'
 import app from './app'
 import { serverOptions } from './http/server-options'
 import { runPrimary } from './lib/cluster/primary'
+import { evictionWarning } from './lib/quota/eviction-warning'
+import { QuotaTables } from './lib/quota/window-counters'
 import { aggregateForWorkers } from './lib/metrics/cluster-metrics'
 import { ConfigError, loadConfig, type AppConfig } from './lib/config/config'
 
@@ -54,7 +56,8 @@ function main (): void {
   const config = readConfig()
   if (config.workers > 1 && cluster.isPrimary) {
     aggregateForWorkers()
-    runPrimary(config.workers, pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } }))
+    const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } })
+    runPrimary(config.workers, log, new QuotaTables(config.rateLimitKeys, evictionWarning(log, config.rateLimitKeys)))
     return
   }
   serve(config).catch((error: unknown) => {

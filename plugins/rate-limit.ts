@@ -1,9 +1,12 @@
 import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { addressKey, countingKey } from '../lib/auth/client-address'
 import { InputError, TooManyRequestsError } from '../lib/errors'
+import { evictionWarning } from '../lib/quota/eviction-warning'
+import { PrimaryCounts } from '../lib/quota/primary-counts'
+import { QuotaTables, type QuotaTable, type WindowCount } from '../lib/quota/window-counters'
 import { routeOf } from '../http/route-of'
 
 /**
@@ -18,6 +21,25 @@ export function rateLimitKey (request: FastifyRequest): string {
 type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore
 // The library's own Redis store (one Lua INCR + PEXPIRE per request); its typings do not export it.
 const RedisStore = require('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
+
+type Count = (table: QuotaTable, key: string, windowMs: number) => WindowCount | Promise<WindowCount>
+
+/**
+ * The store over our own counters (in this process, or the primary's with
+ * WORKERS > 1): verified subjects count in a table of their own, which
+ * anonymous requests and failed authentications (keyed by address) cannot
+ * flush. Every limiter (the quota, the failed-authentication limit) shares it.
+ */
+function countersStore (count: Count): FastifyRateLimitStore {
+  return {
+    incr (key, callback, timeWindow) {
+      const counted = count(key.startsWith('sub:') ? 'subjects' : 'addresses', key, timeWindow)
+      if (counted instanceof Promise) counted.then(result => callback(null, result), (error: Error) => callback(error))
+      else callback(null, counted)
+    },
+    child () { return this }
+  }
+}
 
 /**
  * A store whose every failure calls `onFailure`: with skipOnError the
@@ -46,6 +68,23 @@ function countingFailures (inner: FastifyRateLimitStore, onFailure: () => void):
 }
 
 /**
+ * Where the counters live: in Redis when REDIS_URL is set (one quota across
+ * pods); else with WORKERS > 1 in the primary process (one quota across the
+ * pod's processes); else in this process, RATE_LIMIT_KEYS per table.
+ */
+function storeFor (fastify: FastifyInstance): FastifyRateLimitStore {
+  const { config, redis, log } = fastify
+  if (redis !== null) return new RedisStore(false, false, redis, 'onnx-serve-rate-limit:')
+  if (PrimaryCounts.available()) {
+    const counts = new PrimaryCounts()
+    fastify.addHook('onClose', async () => counts.close())
+    return countersStore(counts.incr.bind(counts))
+  }
+  const tables = new QuotaTables(config.rateLimitKeys, evictionWarning(log, config.rateLimitKeys))
+  return countersStore(tables.incr.bind(tables))
+}
+
+/**
  * @fastify/rate-limit's counters: RATE_LIMIT_MAX requests per
  * RATE_LIMIT_WINDOW ms, shared by every pod through Redis when REDIS_URL is
  * set. If Redis is unreachable, requests are served (fail open), logged by
@@ -54,16 +93,14 @@ function countingFailures (inner: FastifyRateLimitStore, onFailure: () => void):
  * itself is charged after auth (plugins/quota), by the verified subject.
  */
 export default fp(async (fastify) => {
-  const { config, redis, metrics } = fastify
+  const { config, metrics } = fastify
   await fastify.register(rateLimit, {
     // Not a hook per route: plugins/quota charges every request at its place in the pipeline.
     global: false,
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
     keyGenerator: rateLimitKey,
-    store: redis === null
-      ? undefined
-      : countingFailures(new RedisStore(false, false, redis, 'onnx-serve-rate-limit:'), () => metrics.rateLimitStoreUnavailable.inc()),
+    store: countingFailures(storeFor(fastify), () => metrics.rateLimitStoreUnavailable.inc()),
     skipOnError: true,
     // The docs page loads seven files (page, scripts, styles, the document):
     // charged to a caller's quota, a low one left it blank. They are public,

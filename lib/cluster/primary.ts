@@ -1,19 +1,22 @@
 // The primary process of WORKERS > 1: it forks the server processes, which
 // share the port, replaces those that die (lib/cluster/restart-policy), and
 // on SIGTERM or SIGINT passes the signal on and exits once every server has
-// drained. It serves nothing itself.
+// drained. It serves nothing itself, but keeps the quota counters of the
+// whole group (lib/quota/primary-counts).
 
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
+import { answerCounts, PRIMARY_COUNTS_ENV } from '../quota/primary-counts'
+import type { QuotaTables } from '../quota/window-counters'
 import { RestartPolicy } from './restart-policy'
 
-export function runPrimary (servers: number, log: Logger, policy = new RestartPolicy()): void {
+export function runPrimary (servers: number, log: Logger, quotas: QuotaTables, policy = new RestartPolicy()): void {
   const startedAt = new Map<number, number>()
   let stopping = false
   let exitCode = 0
   const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
   const fork = (): void => {
-    const worker = cluster.fork()
+    const worker = cluster.fork({ [PRIMARY_COUNTS_ENV]: '1' })
     startedAt.set(worker.id, Date.now())
   }
   const stopAll = (signal: NodeJS.Signals): void => {
@@ -42,6 +45,7 @@ export function runPrimary (servers: number, log: Logger, policy = new RestartPo
     // Not unref'ed: with every server dead, this timer is what keeps the primary up.
     setTimeout(() => { if (!stopping) fork() }, decision.delayMs)
   })
+  answerCounts(quotas)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopAll(signal))
   for (let i = 0; i < servers; i++) fork()
 }

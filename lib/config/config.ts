@@ -44,6 +44,8 @@ export interface AppConfig {
   jwks: KeySetTimings
   rateLimitMax: number
   rateLimitWindowMs: number
+  /** Counters kept in memory per table (token subjects; client addresses) when REDIS_URL is unset. */
+  rateLimitKeys: number
   authFailureLimit: number
   /** GET /metrics needs a token with the `metrics` scope. */
   metricsAuth: boolean
@@ -151,6 +153,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     },
     rateLimitMax: valid.RATE_LIMIT_MAX,
     rateLimitWindowMs: valid.RATE_LIMIT_WINDOW,
+    rateLimitKeys: valid.RATE_LIMIT_KEYS,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,
     metricsAuth: valid.METRICS_AUTH === 'true',
     cache: {

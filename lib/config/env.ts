@@ -48,6 +48,7 @@ export const EnvSchema = Type.Object({
 
   RATE_LIMIT_MAX: integer(1, 10000000, 6000, 'requests one identity may make per window'),
   RATE_LIMIT_WINDOW: integer(1000, 86400000, 60000, 'the rate-limit window in milliseconds'),
+  RATE_LIMIT_KEYS: integer(100, 10000000, 20000, 'identities counted in memory per window, token subjects and client addresses each (without REDIS_URL)'),
   AUTH_FAILURE_LIMIT: integer(1, 1000000, 20, 'failed authentications one IP address may make per window'),
   METRICS_AUTH: Type.Union([Type.Literal('true'), Type.Literal('false')], {
     default: 'false', description: 'true (GET /metrics needs a token with the metrics scope) or false (public)'

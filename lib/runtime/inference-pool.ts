@@ -5,11 +5,10 @@
 // models all run on the main thread (runtime/placement) has none.
 
 import { stat } from 'node:fs/promises'
-import { Worker } from 'node:worker_threads'
-import { extname, join } from 'node:path'
-import { InferenceTimeoutError, ModelRunError, OverloadedError, UnavailableError } from '../errors'
+import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
 import type { ModelRuntime, Placement } from './model-runtime'
-import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
+import { PoolThread, type ThreadRequest } from './pool-thread'
+import type { SessionMetadata } from './worker-messages'
 import { transferList, type TensorMap } from '../tensors/tensor'
 
 export interface InferencePoolOptions {
@@ -32,48 +31,23 @@ export interface InferencePoolOptions {
   onStuckChange?: (stuck: number, event: 'set-aside' | 'ended') => void
 }
 
-type Request = WorkerRequest extends infer R ? R extends WorkerRequest ? Omit<R, 'id'> : never : never
-
-interface Pending {
-  resolve: (reply: WorkerReply & { ok: true }) => void
-  reject: (error: Error) => void
-}
-
-interface PoolWorker {
-  thread: Worker
-  pending: Map<number, Pending>
-  /** Runs sent and not yet answered by this worker. */
-  running: number
-  /** False while a replacement worker reloads the sessions. */
-  ready: boolean
-  /** True while it opens a new session (a rolling load): new runs go to the others. */
-  opening: boolean
-  /** When its current message began (performance.now()); undefined while idle. */
-  busySince: number | undefined
-  /** Shared with the thread: 1 once it is set aside. */
-  setAside: Int32Array
-}
-
 /** What tells one file's bytes from another's without reading them: device, inode, size, change time. */
 async function fileIdentity (path: string): Promise<string> {
   const info = await stat(path, { bigint: true })
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`
 }
 
-// Compiled, the pool runs from dist/lib/*.js; under the test runner from .ts.
-const workerFile = join(__dirname, `inference-worker${extname(__filename)}`)
-
 /** Every version in the worker threads: the runtime before placement, and the one placement moves versions into. */
 export class InferencePool implements ModelRuntime {
-  private readonly workers: PoolWorker[] = []
+  private readonly workers: PoolThread[] = []
   /** Workers set aside in a run past its deadline, until they end. */
-  private readonly stuck = new Set<PoolWorker>()
+  private readonly stuck = new Set<PoolThread>()
   /** What every worker must hold: key → model file, and the file's identity when it was opened. */
   private readonly loaded = new Map<string, { path: string, identity: string }>()
-  private nextId = 1
   private closing = false
   /** Loads and unloads while the pool serves, one after another (see load). */
   private changes: Promise<unknown> = Promise.resolve()
+  private changesWaiting = 0
 
   constructor (private readonly options: InferencePoolOptions) {
     for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
@@ -114,25 +88,11 @@ export class InferencePool implements ModelRuntime {
     return this.stuck.size
   }
 
-  private spawn (): PoolWorker {
-    const setAside = new Int32Array(new SharedArrayBuffer(4))
-    const thread = new Worker(workerFile, { workerData: { setAside } })
-    const worker: PoolWorker = { thread, pending: new Map(), running: 0, ready: true, opening: false, busySince: undefined, setAside }
-    thread.on('message', (reply: WorkerReply) => {
-      // Messages are handled in order: the next one, if any, begins now.
-      worker.busySince = worker.pending.size > 1 ? performance.now() : undefined
-      const call = worker.pending.get(reply.id)
-      if (call === undefined) return
-      worker.pending.delete(reply.id)
-      if (reply.ok) call.resolve(reply)
-      else call.reject(reply.refused === true ? new ModelRunError(reply.error) : new Error(reply.error))
+  private spawn (): PoolThread {
+    return new PoolThread((thread, code) => {
+      if (this.stuck.delete(thread)) this.options.onStuckChange?.(this.stuck.size, 'ended')
+      this.replace(thread, code)
     })
-    thread.on('error', () => { /* reported through 'exit' */ })
-    thread.on('exit', code => {
-      if (this.stuck.delete(worker)) this.options.onStuckChange?.(this.stuck.size, 'ended')
-      this.replace(worker, code)
-    })
-    return worker
   }
 
   /**
@@ -141,52 +101,35 @@ export class InferencePool implements ModelRuntime {
    * hold every run queued behind it: it is set aside, to exit when its run
    * ends, and a new worker takes its place, up to maxStuckThreads.
    */
-  private setAsideIfStuck (worker: PoolWorker): void {
+  private setAsideIfStuck (worker: PoolThread): void {
     const index = this.workers.indexOf(worker)
-    if (index === -1 || this.closing || worker.busySince === undefined) return
-    if (performance.now() - worker.busySince < this.options.timeoutMs) return
+    if (index === -1 || this.closing || !worker.busyFor(this.options.timeoutMs)) return
     if (this.stuck.size >= (this.options.maxStuckThreads ?? Infinity)) return
-    Atomics.store(worker.setAside, 0, 1)
     this.stuck.add(worker)
-    for (const call of worker.pending.values()) call.reject(new UnavailableError('the inference thread this run waited for is stuck in a run past INFERENCE_TIMEOUT_MS; retry'))
-    worker.pending.clear()
-    worker.running = 0
-    worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+    worker.setAside(new UnavailableError('the inference thread this run waited for is stuck in a run past INFERENCE_TIMEOUT_MS; retry'))
     this.workers[index] = this.respawn()
     this.options.onStuckChange?.(this.stuck.size, 'set-aside')
   }
 
   /** A new worker loading every session the pool holds; ready when they are loaded. */
-  private respawn (): PoolWorker {
+  private respawn (): PoolThread {
     const fresh = this.spawn()
     fresh.ready = false
     // A session that no longer loads (its file removed) fails only its own
     // runs on this worker; retrying the whole worker would loop forever.
     const reloads = [...this.loaded].map(([key, { path }]) =>
-      this.call(fresh, { op: 'load', key, path, threads: this.options.threadsPerSession }))
+      fresh.call(this.loadRequest(key, path)))
     Promise.allSettled(reloads).then(() => { fresh.ready = true })
     return fresh
   }
 
   // A worker that dies (a runtime abort, an out-of-memory) takes its calls
-  // with it; the pool answers them with an error and starts a new worker.
-  private replace (worker: PoolWorker, code: number): void {
-    for (const call of worker.pending.values()) call.reject(new Error(`inference worker exited with code ${code}`))
-    worker.pending.clear()
-    worker.running = 0
+  // with it (failed by PoolThread); the pool starts a new worker.
+  private replace (worker: PoolThread, code: number): void {
     const index = this.workers.indexOf(worker)
     if (this.closing || index === -1) return
     this.options.onWorkerExit?.(code)
     this.workers[index] = this.respawn()
-  }
-
-  private call (worker: PoolWorker, request: Request, transfer: ArrayBuffer[] = []): Promise<WorkerReply & { ok: true }> {
-    const id = this.nextId++
-    if (worker.pending.size === 0) worker.busySince = performance.now()
-    return new Promise((resolve, reject) => {
-      worker.pending.set(id, { resolve, reject })
-      worker.thread.postMessage({ ...request, id }, transfer)
-    })
   }
 
   /** Loads a model file into every worker, starting them if need be; resolves with its metadata. */
@@ -196,7 +139,7 @@ export class InferencePool implements ModelRuntime {
     // Before anything is served every worker opens the file at once.
     const identity = await fileIdentity(path)
     if (this.loaded.size === 0) {
-      const replies = await Promise.all(this.workers.map(worker => this.call(worker, this.loadRequest(key, path))))
+      const replies = await Promise.all(this.workers.map(worker => worker.call(this.loadRequest(key, path))))
       this.loaded.set(key, { path, identity })
       return replies[0].metadata as SessionMetadata
     }
@@ -213,7 +156,7 @@ export class InferencePool implements ModelRuntime {
   private async openWhileServing (key: string, path: string): Promise<SessionMetadata> {
     if (this.workers.length > 1) return await this.loadRolling(key, path)
     if (await this.sessionsReopenable()) return await this.loadBeside(key, path)
-    return (await this.call(this.workers[0], this.loadRequest(key, path))).metadata as SessionMetadata
+    return (await this.workers[0].call(this.loadRequest(key, path))).metadata as SessionMetadata
   }
 
   /** Whether every session held could be opened again from the same bytes: no file changed or went away since. */
@@ -222,15 +165,21 @@ export class InferencePool implements ModelRuntime {
     return now.every(Boolean)
   }
 
-  private loadRequest (key: string, path: string): Request {
+  private loadRequest (key: string, path: string): ThreadRequest {
     return { op: 'load', key, path, threads: this.options.threadsPerSession }
   }
 
   /** Runs `change` after the loads and unloads before it. */
   private async inTurn<T> (change: () => Promise<T>): Promise<T> {
-    const turn = this.changes.then(change)
+    this.changesWaiting++
+    const turn = this.changes.then(change).finally(() => { this.changesWaiting-- })
     this.changes = turn.catch(() => {})
     return await turn
+  }
+
+  /** Whether a load or unload is under way or queued: one more would wait for it. */
+  get changing (): boolean {
+    return this.changesWaiting > 0
   }
 
   /** Each worker in turn opens the session, taking no new runs meanwhile: the others serve. */
@@ -239,7 +188,7 @@ export class InferencePool implements ModelRuntime {
     for (const worker of [...this.workers]) {
       worker.opening = true
       try {
-        metadata = (await this.call(worker, this.loadRequest(key, path))).metadata
+        metadata = (await worker.call(this.loadRequest(key, path))).metadata
       } finally {
         worker.opening = false
       }
@@ -257,20 +206,20 @@ export class InferencePool implements ModelRuntime {
   private async loadBeside (key: string, path: string): Promise<SessionMetadata> {
     const old = this.workers[0]
     const fresh = this.spawn()
-    const opened = await Promise.all([...[...this.loaded].map(([k, held]) => [k, held.path]), [key, path]].map(([k, p]) => this.call(fresh, this.loadRequest(k, p))))
+    const opened = await Promise.all([...[...this.loaded].map(([k, held]) => [k, held.path]), [key, path]].map(([k, p]) => fresh.call(this.loadRequest(k, p))))
       .catch((error: unknown) => {
-        fresh.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+        fresh.close()
         throw error
       })
     const index = this.workers.indexOf(old)
     if (index === -1 || this.closing) {
       // Replaced meanwhile (it died or was set aside): its replacement
       // reloads what the pool held, and opens this session in place.
-      fresh.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
-      if (!this.closing) await this.call(this.workers[0], this.loadRequest(key, path))
+      fresh.close()
+      if (!this.closing) await this.workers[0].call(this.loadRequest(key, path))
     } else {
       this.workers[index] = fresh
-      old.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+      old.close()
     }
     return opened[opened.length - 1].metadata as SessionMetadata
   }
@@ -284,7 +233,7 @@ export class InferencePool implements ModelRuntime {
   async unload (key: string): Promise<void> {
     await this.inTurn(async () => {
       this.loaded.delete(key)
-      await Promise.all(this.workers.map(worker => this.call(worker, { op: 'unload', key })))
+      await Promise.all(this.workers.map(worker => worker.call({ op: 'unload', key })))
     })
   }
 
@@ -301,10 +250,10 @@ export class InferencePool implements ModelRuntime {
     }
     const worker = this.workers
       .filter(candidate => candidate.ready && !candidate.opening)
-      .reduce<PoolWorker | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
+      .reduce<PoolThread | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
     if (worker === undefined) throw new OverloadedError('no inference worker is ready; retry shortly')
     worker.running++
-    const reply = this.call(worker, { op: 'run', key, feeds, fetches }, transferList(feeds))
+    const reply = worker.call({ op: 'run', key, feeds, fetches }, transferList(feeds))
       .finally(() => { worker.running = Math.max(0, worker.running - 1) })
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
@@ -336,7 +285,7 @@ export class InferencePool implements ModelRuntime {
     for (const worker of this.stuck) worker.thread.unref()
     await Promise.all(this.workers.map(async worker => {
       const exited = new Promise<void>(resolve => worker.thread.once('exit', () => resolve()))
-      worker.thread.postMessage({ id: 0, op: 'close' } satisfies WorkerRequest)
+      worker.close()
       const timer = setTimeout(() => { worker.thread.terminate().catch(() => {}) }, graceMs)
       await exited
       clearTimeout(timer)

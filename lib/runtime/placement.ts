@@ -154,6 +154,13 @@ export class PlacedRuntime implements ModelRuntime {
     const predicted = placed.cost.predictMs(elements)
     const tooLong = placed.mode === 'auto' && predicted !== undefined && predicted > ONE_REQUEST_FACTOR * this.options.inlineMaxMs
     if (placed.where === 'inline' && !tooLong) return await this.runInline(key, placed, feeds, fetches)
+    if (placed.where === 'inline' && !placed.workersOpen && this.pool.changing) {
+      // Its worker sessions would open behind another model's load, for
+      // seconds: the main thread serves this one (a graph small enough to be
+      // placed inline; MAX_TENSOR_ELEMENTS bounds the request) while they open.
+      this.inWorkers(key, placed).catch(() => {})
+      return await this.runInline(key, placed, feeds, fetches)
+    }
     await this.inWorkers(key, placed)
     const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches)
     if (placed.ranInWorkers) this.observe(key, placed, ms, elements)

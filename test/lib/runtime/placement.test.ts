@@ -8,6 +8,7 @@ import type { Placement } from '../../../lib/runtime/model-runtime'
 import { PlacedRuntime, type PlacementOptions } from '../../../lib/runtime/placement'
 import type { TensorMap } from '../../../lib/tensors/tensor'
 import { windowSumModel, writeModelFolder } from '../../helpers/fixture-repository'
+import { writeLargeGraph } from '../../helpers/large-graph'
 import { writeSlowModel } from '../../helpers/slow-model'
 
 const bundled = join(__dirname, '..', '..', '..', 'models')
@@ -124,6 +125,25 @@ t.test('a model that starts to run slow moves to the workers, the loop responsiv
   t.equal(placed.placementOf('window/1'), 'inline', `back on the main thread after ${runs} fast runs`)
   t.ok(runs >= 50, 'not before fifty')
   t.equal(moves.at(-1)?.to, 'inline')
+})
+
+t.test('a large request to an inline model does not wait behind another model\'s load', async t => {
+  const { runtime: placed } = runtime(t)
+  await placed.load('iris/1', irisFile)
+  await placed.warm('iris/1', () => iris(1), ['label'])
+  t.equal(placed.placementOf('iris/1'), 'inline')
+  await placed.load('iris/2', irisFile, 'worker') // the pool serves: later loads take turns
+  const state = { loaded: false }
+  const loading = placed.load('large/1', writeLargeGraph(dir, 20_000)).then(() => { state.loaded = true })
+  while (!placed.pool.changing) await new Promise(resolve => setTimeout(resolve, 1))
+
+  // Predicted far past ten times the bound: it would go to the workers, where
+  // iris/1's sessions are not open, and opening them waits for large/1's.
+  const outputs = await placed.run('iris/1', iris(100_000), ['label'])
+  t.same(outputs.label.dims, [100_000])
+  t.notOk(state.loaded, 'answered while the other load still ran')
+  await loading
+  t.equal(placed.placementOf('iris/1'), 'inline')
 })
 
 t.test('unload releases the sessions wherever they are', async t => {

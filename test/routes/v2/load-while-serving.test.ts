@@ -5,24 +5,10 @@
 // beside it).
 
 import t from 'tap'
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpSync } from 'node:fs'
 import { join } from 'node:path'
-import { ElemType, encodeModel, node, tensorInput, tensorOutput } from '../../../scripts/onnx-graph'
 import { buildApp, bundledRepository } from '../../helpers/build-app'
-
-/** A chain of `nodes` element-wise operators: a small file whose session takes seconds to open. */
-function writeLargeGraph (dir: string, nodes: number): void {
-  const chain = Array.from({ length: nodes }, (_, i) => node(i % 2 === 0 ? 'Relu' : 'Neg', [i === 0 ? 'x' : `h${i - 1}`], [i === nodes - 1 ? 'y' : `h${i}`]))
-  const model = encodeModel({
-    graphName: 'large-graph',
-    inputs: [tensorInput('x', ElemType.FLOAT, ['batch', 4])],
-    outputs: [tensorOutput('y', ElemType.FLOAT, ['batch', 4])],
-    initializers: [],
-    nodes: chain
-  })
-  mkdirSync(join(dir, 'large-graph', '1'), { recursive: true })
-  writeFileSync(join(dir, 'large-graph', '1', 'model.onnx'), model)
-}
+import { writeLargeGraph } from '../../helpers/large-graph'
 
 for (const threads of ['1', '2']) {
   t.test(`INFERENCE_THREADS=${threads}: predictions during a load of seconds answer in their usual time, readiness stays 200`, async t => {

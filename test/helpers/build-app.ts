@@ -30,14 +30,21 @@ export function devToken (claims: Record<string, unknown> = { sub: 'tester', sco
   return createSigner({ key: DEVELOPMENT_SECRET, algorithm: 'HS256', expiresIn: expiresInMs })(claims)
 }
 
-/** Environment every test app starts from: quiet, one inference thread, quotas no test reaches. */
+/**
+ * Environment every test app starts from: quiet, one inference thread,
+ * quotas no test reaches, and no load shedding: on a busy CI machine a test
+ * app's own start (a session, the docs document) can lag its loop past the
+ * default 500 ms, and its next requests would be shed. The load-shedding
+ * tests set MAX_EVENT_LOOP_DELAY_MS themselves.
+ */
 export const testEnv: Record<string, string> = {
   NODE_ENV: 'test',
   LOG_LEVEL: 'silent',
   MODEL_REPOSITORY: bundledRepository,
   INFERENCE_THREADS: '1',
   RATE_LIMIT_MAX: '10000000',
-  AUTH_FAILURE_LIMIT: '1000000'
+  AUTH_FAILURE_LIMIT: '1000000',
+  MAX_EVENT_LOOP_DELAY_MS: '0'
 }
 
 export interface BuildOptions {

@@ -15,40 +15,36 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   // Probes are never rate limited, and liveness is answered even under pressure.
   const config = { rateLimit: false, shed: false } as const
 
-  fastify.get('/live', {
-    logLevel,
-    config,
-    schema: {
-      summary: 'Liveness: the process answers and can serve',
-      tags: ['health'],
-      response: {
-        200: Health,
-        503: { ...Health, description: '503 Service Unavailable: restart this process, and why', examples: [{ status: 'unavailable', reason: '2 inference threads are stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=2)' }] }
+  /** A probe: 200 while `reason()` finds nothing wrong, else 503 with it (and `Retry-After` when coming back is expected). */
+  const probe = (path: string, summary: string, unavailable: { description: string, example: string }, reason: () => string | undefined,
+    details: () => { redis?: string } = () => ({}), retryAfter?: string): void => {
+    fastify.get(path, {
+      logLevel,
+      config,
+      schema: {
+        summary,
+        tags: ['health'],
+        response: {
+          200: Health,
+          503: { ...Health, description: `503 Service Unavailable: ${unavailable.description}`, examples: [{ status: 'unavailable', reason: unavailable.example }] }
+        }
       }
-    }
-  }, async (_request, reply) => {
-    const reason = fastify.dataPlane.notLiveReason()
-    if (reason === undefined) return { status: 'ok' }
-    return reply.code(503).send({ status: 'unavailable', reason })
-  })
+    }, async (_request, reply) => {
+      const why = reason()
+      if (why === undefined) return { status: 'ok', ...details() }
+      if (retryAfter !== undefined) reply.header('retry-after', retryAfter)
+      return reply.code(503).send({ status: 'unavailable', reason: why, ...details() })
+    })
+  }
 
-  fastify.get('/ready', {
-    logLevel,
-    config,
-    schema: {
-      summary: 'Readiness: models loaded and warmed up, not shutting down',
-      tags: ['health'],
-      response: {
-        200: Health,
-        503: { ...Health, description: '503 Service Unavailable: not ready, and why', examples: [{ status: 'unavailable', reason: 'models are loading' }] }
-      }
-    }
-  }, async (_request, reply) => {
-    const reason = fastify.dataPlane.notReadyReason()
-    const redis = fastify.redis === null ? {} : { redis: fastify.redis.status }
-    if (reason === undefined) return { status: 'ok', ...redis }
-    return reply.code(503).header('retry-after', '5').send({ status: 'unavailable', reason, ...redis })
-  })
+  const { dataPlane } = fastify
+  probe('/live', 'Liveness: the process answers and can serve', {
+    description: 'restart this process, and why',
+    example: '2 inference threads are stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=2)'
+  }, () => dataPlane.notLiveReason())
+  probe('/ready', 'Readiness: models loaded and warmed up, not shutting down', {
+    description: 'not ready, and why', example: 'models are loading'
+  }, () => dataPlane.notReadyReason(), () => fastify.redis === null ? {} : { redis: fastify.redis.status }, '5')
 }
 
 export default health

@@ -26,23 +26,21 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: { summary: 'Server metadata and the protocol extensions served', tags: ['v2'], response: { 200: ServerMetadataSchema, ...v2Errors(401, 403, 429) } }
   }, async () => dataPlane.server(serverMetadata))
 
-  fastify.get('/health/live', {
-    config: probe,
-    schema: { summary: 'Server liveness', tags: ['v2'], response: { 200: LiveSchema, 503: v2Errors(503)[503] } }
-  }, async (_request, reply) => {
-    const reason = dataPlane.notLiveReason()
-    if (reason === undefined) return { live: true }
-    return reply.code(503).send({ error: reason })
-  })
-
-  fastify.get('/health/ready', {
-    config: probe,
-    schema: { summary: 'Server readiness', tags: ['v2'], response: { 200: ReadySchema, 503: v2Errors(503)[503] } }
-  }, async (_request, reply) => {
-    const reason = dataPlane.notReadyReason()
-    if (reason === undefined) return { ready: true }
-    return reply.code(503).header('retry-after', '5').send({ error: reason })
-  })
+  // Liveness and readiness: the protocol's body while the data plane finds nothing wrong, else 503 and why.
+  for (const health of [
+    { path: '/health/live', summary: 'Server liveness', schema: LiveSchema, ok: { live: true }, reason: () => dataPlane.notLiveReason() },
+    { path: '/health/ready', summary: 'Server readiness', schema: ReadySchema, ok: { ready: true }, reason: () => dataPlane.notReadyReason(), retryAfter: '5' }
+  ]) {
+    fastify.get(health.path, {
+      config: probe,
+      schema: { summary: health.summary, tags: ['v2'], response: { 200: health.schema, 503: v2Errors(503)[503] } }
+    }, async (_request, reply) => {
+      const reason = health.reason()
+      if (reason === undefined) return health.ok
+      if (health.retryAfter !== undefined) reply.header('retry-after', health.retryAfter)
+      return reply.code(503).send({ error: reason })
+    })
+  }
 
   const modelErrors = v2Errors(400, 401, 403, 404, 429, 503)
   for (const path of ['/models/:name', '/models/:name/versions/:version']) {

@@ -30,6 +30,14 @@ declare module 'fastify' {
     /** The scope a route needs; routes without one are public. */
     scope?: Scope
   }
+  interface FastifyInstance {
+    /**
+     * For a public route that shows more to a caller with a token: whether
+     * the request's bearer token grants `scope`. No Authorization header:
+     * false; a bad token is refused (401, counted like any failed attempt).
+     */
+    grants: (request: FastifyRequest, scope: Scope) => Promise<boolean>
+  }
 }
 
 const REALM = 'Bearer realm="onnx-serve"'
@@ -158,6 +166,12 @@ export default fp(async (fastify) => {
     if (granted === undefined) scopesByClaims.set(claims, granted = scopesOf(claims))
     return granted
   }
+
+  fastify.decorate('grants', async (request: FastifyRequest, scope: Scope) => {
+    if (request.headers.authorization === undefined) return false
+    request.user ??= await authenticate(request)
+    return grantedScopes(request.user).includes(scope)
+  })
 
   fastify.addHook('onRequest', async (request) => {
     const scope = routeOf(request).config.scope

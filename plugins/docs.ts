@@ -2,10 +2,12 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TObject } from '@sinclair/typebox'
-import type { FastifyContextConfig, FastifySchema } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest, FastifySchema } from 'fastify'
 import { version } from '../package.json'
 import { modelPaths } from '../lib/openapi/model-paths'
 import { InferRequestSchema } from '../lib/protocols/v2/wire'
+import { docsUiConfig } from '../http/docs-ui'
+import { routeOf } from '../http/route-of'
 
 /** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
 function pathParams (params: TObject, url: string): TObject {
@@ -64,14 +66,45 @@ export default fp(async (fastify) => {
       url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url
     })
   })
+  // Who sees the models: every caller with DOCS_PUBLIC_MODELS=true, else
+  // only a token with the predict scope (the page fetches the document again
+  // after Authorize). Anonymous callers learn no model name here. The
+  // document is made once per change of the model set, its JSON text with it:
+  // it is public, and costs milliseconds with a few dozen models.
+  const showsModels = new WeakSet<FastifyRequest>()
+  const withModels = documentWithModels(fastify)
+  let anonymousJson: string | undefined
   await fastify.register(swaggerUi, {
     routePrefix: '/docs',
-    // Each ready model's own operations, made again for every request of the
-    // document: a model loaded or unloaded shows at once.
-    transformSpecification: (document: Readonly<Record<string, unknown>>) => {
-      const paths = document.paths as Record<string, unknown>
-      return { ...document, paths: { ...paths, ...fastify.dataPlane.catalog(modelPaths) } }
+    uiConfig: docsUiConfig,
+    uiHooks: {
+      onRequest: async (request, reply) => {
+        const route = routeOf(request).url
+        if (route !== '/docs/json' && route !== '/docs/yaml') return
+        reply.header('vary', 'authorization')
+        const shown = fastify.config.docsPublicModels || await fastify.grants(request, 'predict')
+        if (route === '/docs/yaml') {
+          if (shown) showsModels.add(request)
+          return
+        }
+        const json = shown ? withModels(fastify.swagger()).json : (anonymousJson ??= JSON.stringify(fastify.swagger()))
+        return await reply.type('application/json; charset=utf-8').send(json)
+      }
     },
+    transformSpecification: (document, request) => showsModels.has(request) ? withModels(document).document : document,
     transformSpecificationClone: false
   })
 }, { name: 'docs', dependencies: ['auth', 'data-plane'] })
+
+/** The document with each ready model's own operations, made again only when the set of models has changed. */
+function documentWithModels (fastify: FastifyInstance): (base: Readonly<{ paths?: object }>) => { document: Record<string, unknown>, json: string } {
+  let made: { revision: number, document: Record<string, unknown>, json: string } | undefined
+  return base => {
+    const revision = fastify.dataPlane.catalogRevision()
+    if (made?.revision !== revision) {
+      const document = { ...base, paths: { ...base.paths, ...fastify.dataPlane.catalog(modelPaths) } }
+      made = { revision, document, json: JSON.stringify(document) }
+    }
+    return made
+  }
+}

@@ -22,6 +22,8 @@ type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boole
 // The library's own Redis store (one Lua INCR + PEXPIRE per request); its typings do not export it.
 const RedisStore = require('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
 
+const isDocsAsset = (route: string | undefined): boolean => route !== undefined && route.startsWith('/docs') && route !== '/docs/json' && route !== '/docs/yaml'
+
 type Count = (table: QuotaTable, key: string, windowMs: number) => WindowCount | Promise<WindowCount>
 
 /**
@@ -102,10 +104,11 @@ export default fp(async (fastify) => {
     keyGenerator: rateLimitKey,
     store: countingFailures(storeFor(fastify), () => metrics.rateLimitStoreUnavailable.inc()),
     skipOnError: true,
-    // The docs page loads seven files (page, scripts, styles, the document):
-    // charged to a caller's quota, a low one left it blank. They are public,
-    // static and cheap; connection limits and load shedding bound them.
-    allowList: (request: FastifyRequest) => request.method === 'GET' && routeOf(request).url?.startsWith('/docs') === true,
+    // The docs page loads six static files (page, scripts, styles): charged
+    // to a caller's quota, a low one left it blank. They are public and
+    // cheap; connection limits and load shedding bound them. The document
+    // itself (/docs/json, /docs/yaml) is charged like any request.
+    allowList: (request: FastifyRequest) => request.method === 'GET' && isDocsAsset(routeOf(request).url),
     errorResponseBuilder: (_request, context) => new TooManyRequestsError(
       `rate limit of ${context.max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${context.after}`,
       Math.ceil(context.ttl / 1000)

@@ -33,7 +33,7 @@ async function tryItOut (page: Page, path: string, body?: string): Promise<strin
   return (await status.textContent())?.trim() ?? ''
 }
 
-t.test('the docs page: authorize, then try /predict and a model\'s own /v2 infer', { skip: skip(), timeout: 120_000 }, async t => {
+t.test('the docs page: authorize, the models appear, then try /predict and a model\'s own /v2 infer', { skip: skip(), timeout: 120_000 }, async t => {
   // Five requests a minute per caller: the page's own assets must not use them up.
   const app = await buildApp(t, { RATE_LIMIT_MAX: '5' }, { token: false })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -56,11 +56,16 @@ t.test('the docs page: authorize, then try /predict and a model\'s own /v2 infer
   t.match(await page.locator('.swagger-ui .info .title').textContent(), /onnx-serve/, 'the page rendered')
   await page.screenshot({ path: join(screenshots, 'docs-1-page.png'), fullPage: false })
 
+  const irisInfer = page.locator('.opblock-summary-path[data-path="/v2/models/iris/infer"]')
+  t.equal(await irisInfer.count(), 0, 'anonymous: no model is named on the page')
+
   await page.getByRole('button', { name: /Authorize/ }).first().click()
   const dialog = page.locator('.modal-ux')
   await dialog.locator('input').first().fill(devToken({ sub: 'docs-browser', scope: 'predict' }))
   await dialog.locator('.auth-btn-wrapper button.authorize').click()
   await dialog.locator('.auth-btn-wrapper button.btn-done').click()
+  await irisInfer.first().waitFor({ timeout: 15_000 })
+  t.pass('after Authorize the page fetched the document again, with each model\'s own operations')
 
   t.equal(await tryItOut(page, '/predict', JSON.stringify({ input_data: [5.1, 3.5, 1.4, 0.2] })), '200', 'POST /predict: 200')
   await page.screenshot({ path: join(screenshots, 'docs-2-predict.png'), fullPage: false })

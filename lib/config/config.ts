@@ -49,6 +49,8 @@ export interface AppConfig {
   authFailureLimit: number
   /** GET /metrics needs a token with the `metrics` scope. */
   metricsAuth: boolean
+  /** The docs document lists the models' own operations to anonymous callers too. */
+  docsPublicModels: boolean
   /** The prediction cache and @fastify/caching's store (in memory unless REDIS_URL is set). */
   cache: { ttlMs: number, maxBytes: number, maxEntries: number }
   redisUrl?: string
@@ -156,6 +158,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     rateLimitKeys: valid.RATE_LIMIT_KEYS,
     authFailureLimit: valid.AUTH_FAILURE_LIMIT,
     metricsAuth: valid.METRICS_AUTH === 'true',
+    docsPublicModels: valid.DOCS_PUBLIC_MODELS === 'true',
     cache: {
       ttlMs: valid.CACHE_TTL_MS,
       maxBytes: valid.CACHE_MAX_BYTES,

@@ -50,6 +50,9 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_WINDOW: integer(1000, 86400000, 60000, 'the rate-limit window in milliseconds'),
   RATE_LIMIT_KEYS: integer(100, 10000000, 20000, 'identities counted in memory per window, token subjects and client addresses each (without REDIS_URL)'),
   AUTH_FAILURE_LIMIT: integer(1, 1000000, 20, 'failed authentications one IP address may make per window'),
+  DOCS_PUBLIC_MODELS: Type.Union([Type.Literal('true'), Type.Literal('false')], {
+    default: 'false', description: 'true (the docs document lists every model\'s operations to anyone) or false (only to a token with the predict scope)'
+  }),
   METRICS_AUTH: Type.Union([Type.Literal('true'), Type.Literal('false')], {
     default: 'false', description: 'true (GET /metrics needs a token with the metrics scope) or false (public)'
   }),

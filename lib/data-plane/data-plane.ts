@@ -62,6 +62,11 @@ export class DataPlane {
     return `${stuck} inference ${stuck === 1 ? 'thread is' : 'threads are'} stuck in runs past INFERENCE_TIMEOUT_MS (liveness fails at INFERENCE_STUCK_LIMIT=${this.options.stuckLimit})`
   }
 
+  /** Changes whenever the catalog does: a view made at one revision holds until the next. */
+  catalogRevision (): number {
+    return this.models.registry.changeCount
+  }
+
   /** Every model the server knows. */
   catalog<T> (view: (catalog: ModelCatalog) => T): T {
     const { registry } = this.models

@@ -40,6 +40,8 @@ export class ModelRegistry {
   private readonly entries = new Map<string, ModelEntry>()
   /** Counts each model's changes of entry, for validators (ETags) of what is shown about it. */
   private readonly revisions = new Map<string, number>()
+  /** Counts every change of the whole set (any entry, the default model), for what is made of all of it. */
+  private changes = 0
   private scanned = false
   /** The first load of the repository is over: later loads do not make the server unready. */
   private started = false
@@ -54,12 +56,14 @@ export class ModelRegistry {
   repositoryRead (error?: string): void {
     this.scanned = true
     this.repositoryError = error
+    this.changes++
   }
 
   /** The first load of every model has ended, well or not: the default model is chosen now, if one serves. */
   startupLoaded (): void {
     this.started = true
     this.chosenDefault = this.list().find(entry => entry.state === 'READY')?.name
+    this.changes++
   }
 
   set (entry: ModelEntry): void {
@@ -67,6 +71,12 @@ export class ModelRegistry {
     if (this.started && this.chosenDefault === undefined && entry.state === 'READY') this.chosenDefault = entry.name
     this.entries.set(entry.name, entry)
     this.revisions.set(entry.name, (this.revisions.get(entry.name) ?? 0) + 1)
+    this.changes++
+  }
+
+  /** How many times the set of models has changed in this process: a view of it made at one count holds until the next. */
+  get changeCount (): number {
+    return this.changes
   }
 
   /** How many times `name`'s entry has changed in this process (0: never known). */

@@ -128,18 +128,65 @@ t.test('the Swagger UI assets are served', async t => {
   t.match(res.headers['content-type'], /^text\/css/)
 })
 
-t.test('the docs page and its assets are not charged to the caller\'s quota', async t => {
+t.test('the docs page\'s assets are not charged to the caller\'s quota; the document is', async t => {
   const limited = await buildApp(t, { RATE_LIMIT_MAX: '2' }, { token: false })
   const assets = ['/docs', '/docs/static/swagger-ui.css', '/docs/static/swagger-ui-bundle.js',
-    '/docs/static/swagger-ui-standalone-preset.js', '/docs/static/swagger-initializer.js', '/docs/json', '/docs/json']
+    '/docs/static/swagger-ui-standalone-preset.js', '/docs/static/swagger-initializer.js']
   for (const url of assets) {
     const res = await limited.inject({ method: 'GET', url, remoteAddress: '198.51.100.7' })
     t.equal(res.statusCode, 200, url)
     t.equal(res.headers['x-ratelimit-remaining'], undefined, `${url}: not counted`)
   }
-  const root = await limited.inject({ method: 'GET', url: '/', remoteAddress: '198.51.100.7' })
-  t.equal(root.statusCode, 200)
-  t.equal(root.headers['x-ratelimit-remaining'], '1', 'the address\'s quota is whole afterwards: this is its first counted request')
+  const documents = []
+  for (let i = 0; i < 3; i++) documents.push(await limited.inject({ method: 'GET', url: '/docs/json', remoteAddress: '198.51.100.7' }))
+  t.strictSame(documents.map(res => res.statusCode), [200, 200, 429], 'RATE_LIMIT_MAX=2: the third document in the window is refused')
+  t.equal(documents[0].headers['x-ratelimit-remaining'], '1', 'the first counted request of the address is the document')
+})
+
+t.test('anonymous callers learn no model name from the document; a token with the predict scope sees every model', async t => {
+  const repository = fixtureRepository(t)
+  const anonymous = await buildApp(t, { MODEL_REPOSITORY: repository }, { token: false })
+  const served = anonymous.models.registry.list().map(entry => entry.name)
+  t.ok(served.length >= 4, `the fixture repository knows ${served.join(', ')}`)
+  const modelPaths = (document: OpenApi): string[] => Object.keys(document.paths).filter(path => path.startsWith('/v2/models/') && !path.includes('{'))
+
+  const open = await anonymous.inject({ method: 'GET', url: '/docs/json' })
+  t.equal(open.statusCode, 200)
+  t.match(open.headers['content-type'], /^application\/json/)
+  t.equal(open.headers.vary, 'authorization', 'caches keep one document per Authorization')
+  t.strictSame(modelPaths(open.json<OpenApi>()), [], 'no model\'s own operations')
+  for (const name of served) t.notOk(open.body.includes(`/${name}/`) || open.body.includes(`"${name}"`), `no mention of ${name}`)
+  const yaml = await anonymous.inject({ method: 'GET', url: '/docs/yaml' })
+  t.notOk(yaml.body.includes('/v2/models/sum/infer'), 'nor in YAML')
+
+  const withToken = async (scope: string): Promise<LightMyRequestResponse> => await anonymous.inject({
+    method: 'GET', url: '/docs/json', headers: { authorization: `Bearer ${devToken({ sub: 'reader', scope })}` }
+  })
+  t.ok(modelPaths((await withToken('predict')).json<OpenApi>()).includes('/v2/models/sum/infer'), 'a predict token sees them')
+  t.ok((await anonymous.inject({ method: 'GET', url: '/docs/yaml', headers: { authorization: `Bearer ${devToken({ sub: 'reader', scope: 'predict' })}` } })).body.includes('/v2/models/sum/infer'), 'in YAML too')
+  const metricsOnly = await withToken('metrics')
+  t.equal(metricsOnly.statusCode, 200)
+  t.strictSame(modelPaths(metricsOnly.json<OpenApi>()), [], 'a token without the predict scope sees what anonymous callers see')
+  const forged = await anonymous.inject({ method: 'GET', url: '/docs/json', headers: { authorization: 'Bearer not.a.token' } })
+  t.equal(forged.statusCode, 401, 'a bad token is refused, as anywhere')
+
+  const everyone = await buildApp(t, { MODEL_REPOSITORY: repository, DOCS_PUBLIC_MODELS: 'true' }, { token: false })
+  t.ok(modelPaths((await everyone.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()).includes('/v2/models/sum/infer'), 'DOCS_PUBLIC_MODELS=true shows them to anyone')
+})
+
+t.test('the document is made once per change of the model set', async t => {
+  const models = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t) })
+  const catalog = models.dataPlane.catalog.bind(models.dataPlane)
+  let made = 0
+  models.dataPlane.catalog = view => { made++; return catalog(view) }
+  const bodies = []
+  for (let i = 0; i < 5; i++) bodies.push((await models.inject({ method: 'GET', url: '/docs/json' })).body)
+  t.equal(made, 1, 'five requests, one making')
+  t.equal(new Set(bodies).size, 1, 'the same document each time')
+  t.equal((await models.inject({ method: 'POST', url: '/v2/repository/models/sum/unload' })).statusCode, 200)
+  const after = (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
+  t.equal(made, 2, 'made again after an unload')
+  t.notOk('/v2/models/sum/infer' in after.paths)
 })
 
 interface ModelOperation {

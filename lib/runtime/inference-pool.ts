@@ -4,10 +4,11 @@
 // from, every worker. The threads start with the first load: a server whose
 // models all run on the main thread (runtime/placement) has none.
 
-import { stat } from 'node:fs/promises'
 import { InferenceTimeoutError, OverloadedError, UnavailableError } from '../errors'
+import { fileIdentity, unchanged } from './file-identity'
 import type { ModelRuntime, Placement } from './model-runtime'
 import { PoolThread, type ThreadRequest } from './pool-thread'
+import { Turns } from './turns'
 import type { SessionMetadata } from './worker-messages'
 import { transferList, type TensorMap } from '../tensors/tensor'
 
@@ -31,12 +32,6 @@ export interface InferencePoolOptions {
   onStuckChange?: (stuck: number, event: 'set-aside' | 'ended') => void
 }
 
-/** What tells one file's bytes from another's without reading them: device, inode, size, change time. */
-async function fileIdentity (path: string): Promise<string> {
-  const info = await stat(path, { bigint: true })
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`
-}
-
 /** Every version in the worker threads: the runtime before placement, and the one placement moves versions into. */
 export class InferencePool implements ModelRuntime {
   private readonly workers: PoolThread[] = []
@@ -45,9 +40,10 @@ export class InferencePool implements ModelRuntime {
   /** What every worker must hold: key → model file, and the file's identity when it was opened. */
   private readonly loaded = new Map<string, { path: string, identity: string }>()
   private closing = false
-  /** Loads and unloads while the pool serves, one after another (see load). */
-  private changes: Promise<unknown> = Promise.resolve()
-  private changesWaiting = 0
+  /** Loads, warm-ups and unloads, one after another (see load). */
+  private readonly turns = new Turns()
+  /** A request has run here (not only warm-ups): loads from now on must not hold runs (see load). */
+  private served = false
 
   constructor (private readonly options: InferencePoolOptions) {
     for (const key of ['workers', 'threadsPerSession', 'maxPending', 'timeoutMs'] as const) {
@@ -55,11 +51,7 @@ export class InferencePool implements ModelRuntime {
     }
   }
 
-  /** The worker threads it runs, once started by a first load. */
-  get size (): number {
-    return this.options.workers
-  }
-
+  /** The worker threads it runs (once started by a first load): runs at once. */
   concurrency (): number {
     return this.options.workers
   }
@@ -136,17 +128,18 @@ export class InferencePool implements ModelRuntime {
   async load (key: string, path: string): Promise<SessionMetadata> {
     if (this.closing) throw new UnavailableError('the server is shutting down')
     if (!this.started) for (let i = 0; i < this.options.workers; i++) this.workers.push(this.spawn())
-    // Before anything is served every worker opens the file at once.
-    const identity = await fileIdentity(path)
-    if (this.loaded.size === 0) {
-      const replies = await Promise.all(this.workers.map(worker => worker.call(this.loadRequest(key, path))))
-      this.loaded.set(key, { path, identity })
-      return replies[0].metadata as SessionMetadata
-    }
-    // Once the pool serves, opening a session (synchronous in its thread:
-    // seconds for a large graph) must not hold the runs queued behind it.
-    return await this.inTurn(async () => {
-      const metadata = await this.openWhileServing(key, path)
+    // Loads take turns: one that starts while another runs must not find
+    // the pool idle and queue in every worker behind it, where the first
+    // runs of that other model would then wait too.
+    return await this.turns.take(async () => {
+      const identity = await fileIdentity(path)
+      // Until the pool has served a request (start-up: only warm-ups run) no
+      // request can wait behind a load: every worker opens the file at once.
+      // Once it serves, opening a session (synchronous in its thread: seconds
+      // for a large graph) must not hold the runs queued behind it.
+      const metadata = !this.served || this.loaded.size === 0
+        ? (await Promise.all(this.workers.map(worker => worker.call(this.loadRequest(key, path)))))[0].metadata as SessionMetadata
+        : await this.openWhileServing(key, path)
       this.loaded.set(key, { path, identity })
       return metadata
     })
@@ -155,44 +148,33 @@ export class InferencePool implements ModelRuntime {
   /** Rolling over the workers; with one, beside it when every held file is unchanged, or else in it. */
   private async openWhileServing (key: string, path: string): Promise<SessionMetadata> {
     if (this.workers.length > 1) return await this.loadRolling(key, path)
-    if (await this.sessionsReopenable()) return await this.loadBeside(key, path)
+    if (await unchanged(this.loaded.values())) return await this.loadBeside(key, path)
     return (await this.workers[0].call(this.loadRequest(key, path))).metadata as SessionMetadata
-  }
-
-  /** Whether every session held could be opened again from the same bytes: no file changed or went away since. */
-  private async sessionsReopenable (): Promise<boolean> {
-    const now = await Promise.all([...this.loaded.values()].map(async ({ path, identity }) => await fileIdentity(path).catch(() => '') === identity))
-    return now.every(Boolean)
   }
 
   private loadRequest (key: string, path: string): ThreadRequest {
     return { op: 'load', key, path, threads: this.options.threadsPerSession }
   }
 
-  /** Runs `change` after the loads and unloads before it. */
-  private async inTurn<T> (change: () => Promise<T>): Promise<T> {
-    this.changesWaiting++
-    const turn = this.changes.then(change).finally(() => { this.changesWaiting-- })
-    this.changes = turn.catch(() => {})
-    return await turn
+  /** Whether a load, warm-up or unload is under way or waiting: a session opened now would wait for it. */
+  get changing (): boolean {
+    return this.turns.busy
   }
 
-  /** Whether a load or unload is under way or queued: one more would wait for it. */
-  get changing (): boolean {
-    return this.changesWaiting > 0
+  /** `work` on `worker` while it takes no new runs: the others serve. */
+  private async apart<T> (worker: PoolThread, work: () => Promise<T>): Promise<T> {
+    worker.opening = true
+    try {
+      return await work()
+    } finally {
+      worker.opening = false
+    }
   }
 
   /** Each worker in turn opens the session, taking no new runs meanwhile: the others serve. */
   private async loadRolling (key: string, path: string): Promise<SessionMetadata> {
     let metadata: SessionMetadata | undefined
-    for (const worker of [...this.workers]) {
-      worker.opening = true
-      try {
-        metadata = (await worker.call(this.loadRequest(key, path))).metadata
-      } finally {
-        worker.opening = false
-      }
-    }
+    for (const worker of [...this.workers]) metadata = (await this.apart(worker, async () => await worker.call(this.loadRequest(key, path)))).metadata
     return metadata as SessionMetadata
   }
 
@@ -226,12 +208,17 @@ export class InferencePool implements ModelRuntime {
 
   /** Runs once on every worker (a warm-up): `feeds` makes each its own tensors, since they are transferred. */
   async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
-    await Promise.all(this.workers.map(() => this.run(key, feeds(), fetches)))
+    await this.turns.take(async () => {
+      // A first run can take seconds (the runtime's lazy set-up): once the
+      // pool serves, one worker at a time, as for a load.
+      if (!this.served || this.workers.length === 1) await Promise.all(this.workers.map(async () => await this.dispatch(key, feeds(), fetches)))
+      else for (const worker of [...this.workers]) await this.apart(worker, async () => await this.dispatch(key, feeds(), fetches, worker))
+    })
   }
 
   /** Releases a model's sessions in every worker. */
   async unload (key: string): Promise<void> {
-    await this.inTurn(async () => {
+    await this.turns.take(async () => {
       this.loaded.delete(key)
       await Promise.all(this.workers.map(worker => worker.call({ op: 'unload', key })))
     })
@@ -244,11 +231,16 @@ export class InferencePool implements ModelRuntime {
 
   /** run(), and how long the run itself took in its worker. */
   async runTimed (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
+    this.served = true
+    return await this.dispatch(key, feeds, fetches)
+  }
+
+  private async dispatch (key: string, feeds: TensorMap, fetches: string[], to?: PoolThread): Promise<{ outputs: TensorMap, ms: number }> {
     if (this.closing) throw new UnavailableError('the server is shutting down')
     if (this.pending >= this.options.maxPending) {
       throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
     }
-    const worker = this.workers
+    const worker = to ?? this.workers
       .filter(candidate => candidate.ready && !candidate.opening)
       .reduce<PoolThread | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
     if (worker === undefined) throw new OverloadedError('no inference worker is ready; retry shortly')

@@ -40,6 +40,8 @@ const CALIBRATION_ROWS = 16
  * loop for more than a few milliseconds.
  */
 const ONE_REQUEST_FACTOR = 10
+/** Such a request predicted past this many times the bound waits for the workers to open rather than run inline. */
+const WAIT_FACTOR = 100
 /** Runs in a row above the bound that move a version to the workers: one slow run (a preempted thread) moves nothing. */
 const SLOW_RUNS_TO_MOVE = 3
 /** Runs in a row below half the bound that bring it back. */
@@ -99,7 +101,7 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   concurrency (key: string): number {
-    return this.placed.get(key)?.where === 'inline' ? 1 : this.pool.size
+    return this.placed.get(key)?.where === 'inline' ? 1 : this.pool.concurrency()
   }
 
   async load (key: string, path: string, mode: PlacementMode = this.options.mode): Promise<SessionMetadata> {
@@ -154,10 +156,12 @@ export class PlacedRuntime implements ModelRuntime {
     const predicted = placed.cost.predictMs(elements)
     const tooLong = placed.mode === 'auto' && predicted !== undefined && predicted > ONE_REQUEST_FACTOR * this.options.inlineMaxMs
     if (placed.where === 'inline' && !tooLong) return await this.runInline(key, placed, feeds, fetches)
-    if (placed.where === 'inline' && !placed.workersOpen && this.pool.changing) {
-      // Its worker sessions would open behind another model's load, for
-      // seconds: the main thread serves this one (a graph small enough to be
-      // placed inline; MAX_TENSOR_ELEMENTS bounds the request) while they open.
+    if (placed.where === 'inline' && !placed.workersOpen && (this.pool.changing || (predicted ?? 0) <= WAIT_FACTOR * this.options.inlineMaxMs)) {
+      // Its worker sessions are not open: they open now, and the main thread
+      // serves this request rather than wait for them (threads to start, or
+      // another model's load to end: seconds), unless it would hold the loop
+      // for long while nothing else loads. The graph is small enough to have
+      // been placed inline, and MAX_TENSOR_ELEMENTS bounds the request.
       this.inWorkers(key, placed).catch(() => {})
       return await this.runInline(key, placed, feeds, fetches)
     }

@@ -9,9 +9,13 @@ import { ElemType, encodeModel, node, tensorInput, tensorOutput } from '../../..
 class RecordingPool extends InferencePool {
   runs: Array<{ key: string, feeds: Record<string, { dims: number[], first: unknown }> }> = []
 
-  override async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
-    this.runs.push({ key, feeds: Object.fromEntries(Object.entries(feeds).map(([name, tensor]) => [name, { dims: tensor.dims, first: tensor.data[0] }])) })
-    return super.run(key, feeds, fetches)
+  // Each worker's warm-up run makes its own tensors: each is recorded.
+  override async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
+    await super.warm(key, () => {
+      const made = feeds()
+      this.runs.push({ key, feeds: Object.fromEntries(Object.entries(made).map(([name, tensor]) => [name, { dims: tensor.dims, first: tensor.data[0] }])) })
+      return made
+    }, fetches)
   }
 
   runsOf (model: string): RecordingPool['runs'] {

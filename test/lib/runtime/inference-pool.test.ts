@@ -61,7 +61,7 @@ const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 2
 t.teardown(() => pool.close())
 
 t.test('loads a model, describes it, and runs it', async t => {
-  t.equal(pool.size, 1)
+  t.equal(pool.concurrency(), 1)
   t.equal(pool.pending, 0)
   const metadata = await pool.load('iris/1', irisFile)
   t.same(metadata.inputs, [{ name: 'features', type: 'float32', shape: [-1, 4] }], 'a dynamic dimension is -1')
@@ -176,7 +176,7 @@ t.test('a worker that dies is replaced and gets every loaded model again', async
   const [after] = workersOf(pool)
   t.not(after, before, 'a new worker took its place')
   t.not(after.thread.threadId, beforeId)
-  t.equal(pool.size, 1)
+  t.equal(pool.concurrency(), 1)
   t.notOk(after.ready, 'not ready until it has reloaded the models')
   const early = await pool.run('iris/1', features([setosa]), ['label']).catch((err: unknown) => err)
   t.type(early, OverloadedError)

@@ -146,6 +146,23 @@ t.test('a large request to an inline model does not wait behind another model\'s
   t.equal(placed.placementOf('iris/1'), 'inline')
 })
 
+t.test('a request predicted a little past ten times the bound runs inline while the workers open for the next', async t => {
+  const { runtime: placed } = runtime(t)
+  await placed.load('iris/1', irisFile)
+  await placed.warm('iris/1', () => iris(1), ['label'])
+  const internals = placed as unknown as { placed: Map<string, { cost: { predictMs: (elements: number) => number } }>, options: { inlineMaxMs: number } }
+  const predicted = internals.placed.get('iris/1')?.cost.predictMs(64 * 4) ?? 0
+  // A bound that puts this request at 30 times it: past ten (the workers'), within a hundred.
+  internals.options.inlineMaxMs = predicted / 30
+  t.notOk(placed.pool.started)
+  const outputs = await placed.run('iris/1', iris(64), ['label'])
+  t.same(outputs.label.dims, [64])
+  t.ok(placed.pool.started, 'the worker threads were started for the next such request')
+  t.equal(placed.placementOf('iris/1'), 'inline')
+  while (placed.pool.changing) await new Promise(resolve => setTimeout(resolve, 5))
+  t.equal(placed.pool.placementOf('iris/1'), 'worker', 'its sessions there are open')
+})
+
 t.test('unload releases the sessions wherever they are', async t => {
   const { runtime: placed } = runtime(t)
   await placed.load('iris/1', irisFile)

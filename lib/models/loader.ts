@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto'
 import { createReadStream, realpathSync } from 'node:fs'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, realpath, stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { DynamicBatcher } from '../runtime/dynamic-batcher'
@@ -65,6 +65,15 @@ export async function versionDigest (dir: string): Promise<string> {
     await pipeline(createReadStream(file), hash, { end: false })
   }
   return hash.digest('hex')
+}
+
+/** The real paths of a version folder and of its model folder, each with how a message shows it; the longer first. */
+async function realFolders (name: string, versionDir: string, version: string): Promise<Array<[string, string]>> {
+  const real = async (dir: string): Promise<string | undefined> => await realpath(dir).catch(() => undefined)
+  const [versionReal, modelReal] = await Promise.all([real(versionDir), real(dirname(versionDir))])
+  const pairs: Array<[string | undefined, string]> = [[versionReal, shownPath(name, version)], [modelReal, name]]
+  return pairs.filter((pair): pair is [string, string] => pair[0] !== undefined && dirname(pair[0]) !== pair[0])
+    .sort((a, b) => b[0].length - a[0].length)
 }
 
 export class ModelLoader {
@@ -152,8 +161,11 @@ export class ModelLoader {
     try {
       metadata = await this.runtime.load(key, path, source.config.placement)
     } catch (error) {
-      // onnxruntime names the file by the absolute path it was given.
-      const failure = (error as Error).message.split(path).join(shownPath(source.name, String(version), MODEL_FILE))
+      // onnxruntime names the file by the absolute path it was given, and
+      // files beside it (external data) by their real path, which for a
+      // model or version folder symlinked out of the repository is outside it.
+      let failure = (error as Error).message.split(path).join(shownPath(source.name, String(version), MODEL_FILE))
+      for (const [real, shown] of await realFolders(source.name, dirname(path), String(version))) failure = failure.split(real).join(shown)
       throw new Error(`version ${version}: ${explainLoadFailure(failure)}`)
     }
     const loaded = describeVersion(source, version, key, metadata)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { caught } from '../../helpers/caught'
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../../lib/errors'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
@@ -338,6 +338,28 @@ t.test('a runtime failure naming other files of the repository, or the repositor
   t.equal(paths.registry.entry('pt-relu').reason,
     'version 1: Load model from pt-relu/1/model.onnx failed: external data file pt-relu/1/weights.bin not found under the model repository. ' +
     'Check that the file is a complete ONNX model that onnxruntime can open')
+})
+
+t.test('a runtime failure naming the real path of a model or version folder linked from outside shows it inside the repository', async t => {
+  const root = t.testdir({ models: { 'linked-version': {} }, elsewhere: {} })
+  const models = join(root, 'models')
+  mkdirSync(join(root, 'elsewhere', 'linked-model', '1'), { recursive: true })
+  writeFileSync(join(root, 'elsewhere', 'linked-model', '1', 'model.onnx'), reluBytes(2))
+  symlinkSync(join(root, 'elsewhere', 'linked-model'), join(models, 'linked-model'), 'dir')
+  mkdirSync(join(root, 'elsewhere', 'v1'))
+  writeFileSync(join(root, 'elsewhere', 'v1', 'model.onnx'), reluBytes(2))
+  symlinkSync(join(root, 'elsewhere', 'v1'), join(models, 'linked-version', '1'), 'dir')
+  const linked = new ModelManager(pool, { repository: models })
+  const realLoad = pool.load.bind(pool)
+  t.teardown(() => { pool.load = realLoad })
+  pool.load = async (_key, path) => {
+    throw new Error(`external data file ${join(realpathSync(dirname(path)), 'weights.bin')} is outside ${realpathSync(dirname(dirname(path)))}`)
+  }
+  await linked.loadAll()
+  t.equal(linked.registry.entry('linked-model').reason?.split('. Check')[0],
+    'version 1: external data file linked-model/1/weights.bin is outside linked-model')
+  t.equal(linked.registry.entry('linked-version').reason?.split('. Check')[0],
+    'version 1: external data file linked-version/1/weights.bin is outside linked-version')
 })
 
 t.test('symlinked model and version folders are followed and served', async t => {

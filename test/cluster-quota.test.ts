@@ -25,6 +25,22 @@ async function predict (url: string, authorization: string): Promise<number> {
   })
 }
 
+/** Readiness on a fresh connection: the cluster hands each to one process or the other. */
+async function ready (url: string): Promise<boolean> {
+  return await new Promise(resolve => {
+    request(`${url}/health/ready`, { agent: false, headers: { connection: 'close' } }, res => { res.resume(); resolve(res.statusCode === 200) })
+      .on('error', () => resolve(false)).end()
+  })
+}
+
+/** Both processes ready: waitReady sees the first one only. */
+async function bothReady (url: string): Promise<void> {
+  for (let inARow = 0; inARow < 10;) {
+    inARow = await ready(url) ? inARow + 1 : 0
+    if (inARow === 0) await sleep(50)
+  }
+}
+
 async function statuses (url: string, authorization: string, count: number): Promise<Record<number, number>> {
   const tally: Record<number, number> = {}
   for (let i = 0; i < count; i++) {
@@ -45,6 +61,7 @@ t.test('one quota per identity and one failed-authentication limit per address a
     WORKERS: '2', JWT_SECRET: secret, RATE_LIMIT_MAX: '10', AUTH_FAILURE_LIMIT: '5', MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1'
   })
   await waitReady(server.url)
+  await bothReady(server.url)
 
   const alice = `Bearer ${sign(secret, 'HS256', { sub: 'alice', scope: 'predict' })}`
   t.strictSame(await statuses(server.url, alice, 30), { 200: 10, 429: 20 }, 'RATE_LIMIT_MAX=10 lets 10 of 30 through, not 10 per process')

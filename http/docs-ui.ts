@@ -1,4 +1,4 @@
-// Swagger UI's settings for the docs page. Its plugins are functions that
+// The docs page: the routes of its document, and Swagger UI's settings. Its plugins are functions that
 // @fastify/swagger-ui writes into the page's script as their source text:
 // they run in the browser, never here (test/docs-browser.test.ts drives them).
 
@@ -50,5 +50,8 @@ function modelsOnAuthorize (system: SwaggerSystem): SwaggerPlugin {
   }
 }
 /* c8 ignore stop */
+
+/** The routes of the OpenAPI document itself, beside the page's static files. */
+export const DOCS_DOCUMENT_ROUTES: ReadonlySet<string> = new Set(['/docs/json', '/docs/yaml'])
 
 export const docsUiConfig = { plugins: [downloadUrl, modelsOnAuthorize] }

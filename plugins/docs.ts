@@ -6,7 +6,7 @@ import type { FastifyContextConfig, FastifyInstance, FastifyRequest, FastifySche
 import { version } from '../package.json'
 import { modelPaths } from '../lib/openapi/model-paths'
 import { InferRequestSchema } from '../lib/protocols/v2/wire'
-import { docsUiConfig } from '../http/docs-ui'
+import { DOCS_DOCUMENT_ROUTES, docsUiConfig } from '../http/docs-ui'
 import { routeOf } from '../http/route-of'
 
 /** Only the parameters a path has: one params schema serves a model's versionless and versioned paths. */
@@ -79,8 +79,8 @@ export default fp(async (fastify) => {
     uiConfig: docsUiConfig,
     uiHooks: {
       onRequest: async (request, reply) => {
-        const route = routeOf(request).url
-        if (route !== '/docs/json' && route !== '/docs/yaml') return
+        const route = routeOf(request).url ?? ''
+        if (!DOCS_DOCUMENT_ROUTES.has(route)) return
         reply.header('vary', 'authorization')
         const shown = fastify.config.docsPublicModels || await fastify.grants(request, 'predict')
         if (route === '/docs/yaml') {

@@ -7,6 +7,7 @@ import { InputError, TooManyRequestsError } from '../lib/errors'
 import { evictionWarning } from '../lib/quota/eviction-warning'
 import { PrimaryCounts } from '../lib/quota/primary-counts'
 import { QuotaTables, type QuotaTable, type WindowCount } from '../lib/quota/window-counters'
+import { DOCS_DOCUMENT_ROUTES } from '../http/docs-ui'
 import { routeOf } from '../http/route-of'
 
 /**
@@ -22,7 +23,7 @@ type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boole
 // The library's own Redis store (one Lua INCR + PEXPIRE per request); its typings do not export it.
 const RedisStore = require('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
 
-const isDocsAsset = (route: string | undefined): boolean => route !== undefined && route.startsWith('/docs') && route !== '/docs/json' && route !== '/docs/yaml'
+const isDocsAsset = (route: string | undefined): boolean => route !== undefined && route.startsWith('/docs') && !DOCS_DOCUMENT_ROUTES.has(route)
 
 type Count = (table: QuotaTable, key: string, windowMs: number) => WindowCount | Promise<WindowCount>
 

@@ -24,7 +24,7 @@ export class PoolThread {
   running = 0
   /** False while a replacement reloads the sessions. */
   ready = true
-  /** True while it opens a new session (a rolling load): new runs go to the others. */
+  /** True while it opens or warms up a new session (a rolling load): new runs go to the others. */
   opening = false
   private readonly pending = new Map<number, Pending>()
   private nextId = 1

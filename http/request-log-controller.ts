@@ -1,4 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { writeInfoLine } from './request-log-line'
 
 /**
  * Exactly one line per request, when it completes: method, url, status,
@@ -8,20 +9,22 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
  * the request fields it reads.
  */
 export class RequestLogController extends LogController {
+  /** `prebuilt` false: every line through pino (the reference the pre-built line is tested against). */
+  constructor (private readonly prebuilt = true) {
+    super()
+  }
+
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const err = error ?? request.failure ?? undefined
-    const line = {
-      req: request,
-      res: reply,
-      responseTime: Math.round(reply.elapsedTime * 100) / 100,
-      ...request.facts?.inference,
-      err
-    }
+    const responseTime = Math.round(reply.elapsedTime * 100) / 100
+    const info = err === undefined && reply.statusCode < 500
+    if (info && this.prebuilt && writeInfoLine(request, reply, responseTime)) return
+    const line = { req: request, res: reply, responseTime, ...request.facts?.inference, err }
     // 503 is the server saying "not now" on purpose (loading, draining, shedding), not a fault.
     if (reply.statusCode === 503) reply.log.warn(line, 'request completed')
-    else if (err !== undefined || reply.statusCode >= 500) reply.log.error(line, 'request completed')
+    else if (!info) reply.log.error(line, 'request completed')
     else reply.log.info(line, 'request completed')
   }
 }

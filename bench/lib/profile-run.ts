@@ -17,7 +17,11 @@ function threadOf (file: string): number {
 export async function runProfile (ctx: BenchContext, label: string): Promise<NonNullable<BenchResults['profile']>> {
   const dir = join(ctx.root, 'bench', 'profiles', label)
   mkdirSync(dir, { recursive: true })
-  const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  // The profiler's sampling inflates the measured run times several-fold:
+  // under auto placement the small model would move to the worker thread,
+  // which the unprofiled run never does. The bound is raised so the profile
+  // shows the placement that was measured (with --placement worker, the worker).
+  const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`], { INLINE_RUN_MAX_US: '20000' })
   let run
   try {
     run = await measureHttp(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict', generator: 'autocannon' })

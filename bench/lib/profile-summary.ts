@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
 export const STAGES = [
-  'HTTP', 'body parse', 'auth', 'rate limit', 'validation', 'decode', 'worker hop', 'inference',
+  'HTTP', 'body parse', 'auth', 'rate limit', 'validation', 'decode', 'data plane', 'worker hop', 'inference',
   'serialize', 'log', 'metrics', 'security headers', 'GC', 'program', 'other', 'idle'
 ] as const
 export type Stage = typeof STAGES[number]
@@ -78,13 +78,14 @@ const PACKAGE_STAGES: Record<string, Stage> = {
 const PROJECT_STAGES: Array<[RegExp, Stage]> = [
   [/^plugins\/auth$|^lib\/auth\/(auth-key|key-set)$/, 'auth'],
   [/^plugins\/(rate-limit|quota)$/, 'rate limit'],
-  [/^plugins\/request-log$|^http\/request-log-controller$/, 'log'],
-  [/^plugins\/metrics$/, 'metrics'],
+  [/^plugins\/request-log$|^http\/request-log-(controller|line)$/, 'log'],
+  [/^plugins\/metrics$|^lib\/metrics\//, 'metrics'],
   [/^plugins\/security$/, 'security headers'],
   [/^plugins\/content-types$|^http\/json-body-parser$|^lib\/json\/parse$/, 'body parse'],
   [/^schemas\/|^lib\/protocols\/[\w-]+\/wire$|^lib\/json\/schema-check$/, 'validation'],
   [/^lib\/(tensors|protocols)\//, 'decode'],
-  [/^lib\/runtime\/(inference-pool|dynamic-batcher|worker-messages)$|^lib\/data-plane\//, 'worker hop'],
+  [/^lib\/runtime\/(dynamic-batcher|placement|inline-sessions|run-cost)$|^lib\/data-plane\//, 'data plane'],
+  [/^lib\/runtime\/(inference-pool|pool-thread|worker-messages)$/, 'worker hop'],
   [/^lib\/runtime\/inference-worker$/, 'inference']
 ]
 

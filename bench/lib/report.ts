@@ -130,7 +130,8 @@ export function markdownReport (results: BenchResults): string {
   if (results.profile !== undefined) {
     parts.push('## CPU profile of onnx-serve (small-c10, measured window only)', '',
       `Profiles in \`${results.profile.dir}\`; this run is extra, its numbers are not in the table: ` +
-      `${results.profile.load.rps.toFixed(0)} req/s, p99 ${ms(results.profile.load.latency.p99)} ms under the profiler.`, '')
+      `${results.profile.load.rps.toFixed(0)} req/s, p99 ${ms(results.profile.load.latency.p99)} ms under the profiler ` +
+      '(with INLINE_RUN_MAX_US=20000: the sampling inflates run times past the default bound, and auto placement would otherwise move the model to the worker thread, which the unprofiled run never does).', '')
     for (const thread of results.profile.threads) parts.push(formatProfileSummary(thread.summary, thread.file))
   }
   const found = notes(results)

@@ -50,7 +50,7 @@ export function onnxServeEnv (ctx: BenchContext, model: ModelKey): NodeJS.Proces
   }
 }
 
-export async function startOnnxServe (ctx: BenchContext, model: ModelKey, name: string, nodeArgs: string[] = []): Promise<ServerProcess> {
+export async function startOnnxServe (ctx: BenchContext, model: ModelKey, name: string, nodeArgs: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   return await startServer({
     name,
     node: ctx.options.node,
@@ -58,7 +58,7 @@ export async function startOnnxServe (ctx: BenchContext, model: ModelKey, name: 
     script: join(ctx.root, 'dist', 'server.js'),
     // A temporary folder: a .env in the project would otherwise be read.
     cwd: ctx.tmp,
-    env: onnxServeEnv(ctx, model),
+    env: { ...onnxServeEnv(ctx, model), ...extraEnv },
     logDir: ctx.logDir,
     port: ctx.port,
     readyUrl: `http://127.0.0.1:${ctx.port}/health/ready`

@@ -3,8 +3,9 @@
 // (seconds), _total for counters, labels of bounded cardinality only (model
 // names the server knows, never raw URLs or client-chosen values).
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { MODEL_STATES } from '../models/model-state'
+import { KeyedCounter, KeyedHistogram } from './keyed-metrics'
 
 /** How a failed authentication failed: no token, not a bearer token, a token that did not verify, a missing scope. */
 export type AuthFailureReason = 'missing' | 'malformed' | 'invalid' | 'scope'
@@ -15,14 +16,15 @@ type ModelLabels = 'model' | 'version'
 
 export interface ServerMetrics {
   registry: Registry
-  httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>
-  inferenceRequests: Counter<ModelLabels | 'outcome'>
+  // The per-request ones are keyed (lib/metrics/keyed-metrics): no label hashing per observation.
+  httpRequestDuration: KeyedHistogram<'method' | 'route' | 'status_code'>
+  inferenceRequests: KeyedCounter<ModelLabels | 'outcome'>
   /** From the batcher's queue to the outputs, for answers that ran the model (not cache hits). */
-  inferenceDuration: Histogram<ModelLabels>
+  inferenceDuration: KeyedHistogram<ModelLabels>
   /** How long each request waited in the batcher before its batch left. */
-  queueWait: Histogram<ModelLabels>
+  queueWait: KeyedHistogram<ModelLabels>
   /** Rows of each merged run. */
-  batchSize: Histogram<ModelLabels>
+  batchSize: KeyedHistogram<ModelLabels>
   queueDepth: Gauge<'stage'>
   modelState: Gauge<'model' | 'state'>
   /** Where each served version runs: inline on the main thread, or in the worker threads. */
@@ -77,34 +79,34 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
   const modelLabels: ModelLabels[] = ['model', 'version']
   return {
     registry,
-    httpRequestDuration: new Histogram({
+    httpRequestDuration: new KeyedHistogram({
       name: 'onnx_serve_http_request_duration_seconds',
       help: 'HTTP requests by route and status',
       labelNames: ['method', 'route', 'status_code'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers
     }),
-    inferenceRequests: new Counter({
+    inferenceRequests: new KeyedCounter({
       name: 'onnx_serve_inference_requests_total',
       help: 'Prediction requests (/predict, /v1, /v2 infer) by model, version and outcome (success, rejected: 4xx, failed: 5xx)',
       labelNames: [...modelLabels, 'outcome'],
       registers
     }),
-    inferenceDuration: new Histogram({
+    inferenceDuration: new KeyedHistogram({
       name: 'onnx_serve_inference_duration_seconds',
       help: 'Time from the batcher to the outputs (queueing and the run), per model and version; cache hits excluded',
       labelNames: modelLabels,
       buckets: SECONDS,
       registers
     }),
-    queueWait: new Histogram({
+    queueWait: new KeyedHistogram({
       name: 'onnx_serve_inference_queue_wait_seconds',
       help: 'Time a request waited in the dynamic batcher before its batch left for a run',
       labelNames: modelLabels,
       buckets: SECONDS,
       registers
     }),
-    batchSize: new Histogram({
+    batchSize: new KeyedHistogram({
       name: 'onnx_serve_inference_batch_size',
       help: 'Rows of each merged run of the dynamic batcher',
       labelNames: modelLabels,

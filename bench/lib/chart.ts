@@ -18,11 +18,18 @@ export interface ChartPoint {
 const SERIES_ORDER: Target[] = ['onnx-serve', 'naive', 'echo', 'in-process']
 const COLORS: Record<Target, string> = { 'onnx-serve': '#d62728', naive: '#1f77b4', echo: '#2ca02c', 'in-process': '#7f7f7f' }
 
-/** The small-model points of a run; empty when it measured no small-model scenario. */
+/** The load generator the chart draws: autocannon when the run used it (one generator per chart, or each connection count would get two points a series). */
+export function chartGenerator (results: BenchResults): string | undefined {
+  const small = results.scenarios.filter(scenario => scenario.id.startsWith('small-'))
+  return small.find(scenario => scenario.generator === 'autocannon')?.generator ?? small[0]?.generator
+}
+
+/** The small-model points of a run, under one load generator; empty when it measured no small-model scenario. */
 export function chartPoints (results: BenchResults): ChartPoint[] {
   const points: ChartPoint[] = []
   let inProcess: ChartPoint | undefined
-  for (const scenario of results.scenarios.filter(scenario => scenario.id.startsWith('small-'))) {
+  const generator = chartGenerator(results)
+  for (const scenario of results.scenarios.filter(scenario => scenario.id.startsWith('small-') && scenario.generator === generator)) {
     for (const run of scenario.runs) {
       const point = { series: TARGET_NAMES[run.target], connections: scenario.connections, rps: run.rps, p99: run.p99 }
       if (run.target === 'in-process') inProcess = { ...point, connections: null }
@@ -67,7 +74,7 @@ export function chartSpec (results: BenchResults, points: ChartPoint[]): TopLeve
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
-      text: `onnx-serve and its ceilings: mlp-small ${shape}, 1 row per request`,
+      text: `onnx-serve and its ceilings: mlp-small ${shape}, 1 row per request, under ${chartGenerator(results) ?? 'no load'}`,
       subtitle: `${results.label} · server on core 0, load on core 1 · ${results.settings.seconds} s per run · dashed: in-process, which has no connections`
     },
     data: { values: points },

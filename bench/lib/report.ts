@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { BenchResults, Run, ScenarioResult } from './results'
 import { TARGET_NAMES, type Target } from './scenarios'
 import { formatProfileSummary } from './profile-summary'
+import { FLOOR_WINDOW_S } from './stats'
 
 // Past this share of its core, the load generator may be what limits a row.
 const LOAD_CPU_WARNING = 0.9
@@ -109,11 +110,12 @@ export function markdownReport (results: BenchResults): string {
   if (results.soak !== undefined) {
     const { soak } = results
     parts.push(`## Soak: ${soak.model}, ${soak.connections} connections, ${soak.seconds} s`, '',
-      '| idle RSS MB | start MB | peak MB | end MB | slope MB/min (2nd half) | req/s | p99 ms | errors |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| idle RSS MB | start MB | peak MB | end MB | slope MB/min (2nd half) | floor slope MB/min | req/s | p99 ms | errors |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       `| ${soak.idleRssMb.toFixed(1)} | ${soak.summary.startMb.toFixed(1)} | ${soak.summary.peakMb.toFixed(1)} | ${soak.summary.endMb.toFixed(1)} | ` +
-        `${fixed(soak.summary.slopeMbPerMin, 2)} | ${soak.load.rps.toFixed(0)} | ${ms(soak.load.latency.p99)} | ${soak.load.non2xx + soak.load.errors} |`, '',
-      `${soak.summary.samples} samples of VmRSS, one a second, in the JSON file.` +
+        `${fixed(soak.summary.slopeMbPerMin, 2)} | ${fixed(soak.summary.floorSlopeMbPerMin, 2)} | ${soak.load.rps.toFixed(0)} | ${ms(soak.load.latency.p99)} | ${soak.load.non2xx + soak.load.errors} |`, '',
+      `${soak.summary.samples} samples of VmRSS, one a second, in the JSON file. The floor slope goes through the lowest sample of each ${FLOOR_WINDOW_S} s ` +
+        'of the second half, where the heap returns after a collection: a leak raises it, the rise and fall between collections does not.' +
         // V8's heap grows and is collected in a sawtooth of tens of MB: over seconds, that is all a slope shows.
         (soak.seconds < SHORT_SOAK_SECONDS ? ` A soak this short shows the heap's garbage-collection sawtooth more than a trend: run ${SHORT_SOAK_SECONDS} s or more for a slope that means something.` : ''), '')
   }

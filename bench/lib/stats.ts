@@ -114,7 +114,33 @@ export interface SoakSummary {
   endMb: number
   /** MB per minute, least squares over the second half of the samples (after the heap settled). */
   slopeMbPerMin: number
+  /**
+   * MB per minute through the lowest sample of each FLOOR_WINDOW_S window of
+   * the second half: the floor the heap returns to after each collection. A
+   * leak raises it; the garbage-collection sawtooth (tens of MB) does not,
+   * wherever the run happens to stop on it. NaN with fewer than two windows.
+   */
+  floorSlopeMbPerMin: number
   samples: number
+}
+
+/** Seconds of a window of the floor slope. */
+export const FLOOR_WINDOW_S = 30
+
+function floorSlope (samples: RssSample[]): number {
+  const windows = new Map<number, { lowest: RssSample, count: number }>()
+  for (const sample of samples) {
+    const key = Math.floor(sample.t / FLOOR_WINDOW_S)
+    const window = windows.get(key)
+    if (window === undefined) windows.set(key, { lowest: sample, count: 1 })
+    else {
+      window.count++
+      if (sample.rssMb < window.lowest.rssMb) window.lowest = sample
+    }
+  }
+  // A window cut short (the run's last seconds) may not reach its floor: left out.
+  const floors = [...windows.values()].filter(window => window.count >= FLOOR_WINDOW_S / 2).map(window => window.lowest)
+  return slope(floors.map(sample => ({ x: sample.t, y: sample.rssMb }))) * 60
 }
 
 export function summarizeSoak (samples: RssSample[]): SoakSummary {
@@ -125,6 +151,7 @@ export function summarizeSoak (samples: RssSample[]): SoakSummary {
     peakMb: Math.max(...samples.map(sample => sample.rssMb)),
     endMb: samples[samples.length - 1].rssMb,
     slopeMbPerMin: slope(secondHalf.map(sample => ({ x: sample.t, y: sample.rssMb }))) * 60,
+    floorSlopeMbPerMin: floorSlope(secondHalf),
     samples: samples.length
   }
 }

@@ -123,7 +123,7 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
     model: 'mlp-small',
     load: load(4000),
     idleRssMb: 90,
-    summary: { startMb: 100, peakMb: 130, endMb: 120, slopeMbPerMin: 0.5, samples: 21 },
+    summary: { startMb: 100, peakMb: 130, endMb: 120, slopeMbPerMin: 0.5, floorSlopeMbPerMin: 0.25, samples: 21 },
     samples: []
   }
   results.profile = {
@@ -137,7 +137,7 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   t.match(report, /INFERENCE_THREADS=1/)
   t.match(report, /servers and the in-process loop pinned to core 0, load generator to core 1/)
   t.match(report, /\| iris-v2-c10: iris `\/v2\/models\/iris\/infer`, 10 conn, autocannon \| onnx-serve \| 3000 \|/)
-  t.match(report, /## Soak: mlp-small, 10 connections, 20 s\n\n.*\n.*\n\| 90\.0 \| 100\.0 \| 130\.0 \| 120\.0 \| 0\.50 \| 4000 \| 3\.00 \| 0 \|/)
+  t.match(report, /## Soak: mlp-small, 10 connections, 20 s\n\n.*\n.*\n\| 90\.0 \| 100\.0 \| 130\.0 \| 120\.0 \| 0\.50 \| 0\.25 \| 4000 \| 3\.00 \| 0 \|/)
   t.match(report, /2 s warm-up, then the soak; every request/)
   t.match(report, /A soak this short shows the heap's garbage-collection sawtooth/)
   t.notMatch(markdownReport({ ...results, soak: { ...results.soak, seconds: 600 } }), /sawtooth/, 'not said of a long soak')
@@ -169,6 +169,9 @@ t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG'
   t.strictSame(points.at(-1), { series: 'in-process session.run', connections: null, rps: 50000, p99: 0.03 })
   t.notOk(points.some(point => point.series === 'Fastify echo' && point.connections === 10 && point.rps === 20000), 'iris runs are not drawn')
   t.strictSame(chartPoints({ ...results, scenarios: [results.scenarios[3]] }), [], 'no small-model run, no chart')
+  const underWrk = results.scenarios.filter(scenario => scenario.id.startsWith('small-')).map(scenario => ({ ...scenario, id: `${scenario.id}-wrk`, generator: 'wrk' as const }))
+  t.strictSame(chartPoints({ ...results, scenarios: [...results.scenarios, ...underWrk] }), points, 'one generator drawn: autocannon\'s points, not wrk\'s beside them')
+  t.equal(chartPoints({ ...results, scenarios: underWrk }).length, 10, 'wrk\'s when it is the only one')
 
   const svg = await renderSvg(chartSpec(results, points))
   t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)

@@ -63,7 +63,18 @@ t.test('summarizeSoak: start, peak, end, and MB/min over the second half', async
   t.equal(summary.peakMb, summary.endMb)
   t.equal(summary.samples, 20)
   t.ok(Math.abs(summary.slopeMbPerMin - 3) < 1e-9, `${summary.slopeMbPerMin} MB/min`)
+  t.ok(Number.isNaN(summary.floorSlopeMbPerMin), 'one 30 s window: no floor slope')
   t.throws(() => summarizeSoak([]), /no RSS samples/)
+})
+
+t.test('summarizeSoak: the floor slope sees a leak under a sawtooth, and no leak in a sawtooth alone', async t => {
+  // A 40 MB sawtooth of 25 s, cut mid-climb at 300 s: the fitted slope is large either way.
+  const saw = (t: number): number => 160 + (t % 25) * 1.6
+  const flat = summarizeSoak(Array.from({ length: 301 }, (_, t) => ({ t, rssMb: saw(t) })))
+  t.ok(Math.abs(flat.floorSlopeMbPerMin) < 0.5, `no leak: ${flat.floorSlopeMbPerMin} MB/min (its last second, high on the saw, alone in its window)`)
+  t.ok(flat.slopeMbPerMin > 1, `where the least-squares slope says ${flat.slopeMbPerMin} MB/min`)
+  const leaking = summarizeSoak(Array.from({ length: 300 }, (_, t) => ({ t, rssMb: saw(t) + t * 0.05 })))
+  t.ok(Math.abs(leaking.floorSlopeMbPerMin - 3) < 0.6, `3 MB/min leak: ${leaking.floorSlopeMbPerMin} MB/min`)
 })
 
 t.test('logIssues: warnings and errors since readiness, by message and status', async t => {

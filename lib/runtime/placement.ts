@@ -44,6 +44,18 @@ const ONE_REQUEST_FACTOR = 10
 const WAIT_FACTOR = 100
 /** Runs in a row above the bound that move a version to the workers: one slow run (a preempted thread) moves nothing. */
 const SLOW_RUNS_TO_MOVE = 3
+/**
+ * ...for this long. When load starts, V8 compiles the hot paths, on the
+ * main thread and on a thread of the same core: the bundled iris's runs
+ * measured 2.5 to 4 ms each, on the wall clock and in the process's CPU time
+ * alike, for a fraction of a second, and the version moved to a worker
+ * where it cost twice the CPU. A version truly above the bound keeps its
+ * runs there, each below ten times the bound (ONE_REQUEST_FACTOR), so the
+ * loop stays responsive while the streak lasts.
+ */
+const SLOW_STREAK_MS = 1000
+/** Measured warm-up runs: the fastest counts, the first runs of cold code being slower than the model. */
+const WARM_UP_RUNS = 3
 /** Runs in a row below half the bound that bring it back. */
 const FAST_RUNS_TO_RETURN = 50
 
@@ -59,12 +71,18 @@ interface Placed {
   /** May run on the main thread: placed there by configuration, or a small file. */
   inlineAllowed: boolean
   cost: RunCost
-  /** Consecutive runs above the bound, and below half of it. */
+  /** Consecutive runs above the bound (and when the first of them ended), and below half of it. */
   slowRuns: number
+  slowSince: number
   fastRuns: number
-  /** A session's first run allocates what later runs reuse: it is not counted. */
-  ranInline: boolean
-  ranInWorkers: boolean
+  /**
+   * The most input elements run on the main thread, and in the workers (0:
+   * none yet). A run larger than any before grows the runtime's memory arena
+   * (iris: 2.6 ms for its first 30-row batch, 0.3 ms for the next): it is
+   * not counted, or the first batches of a burst would move a tiny model.
+   */
+  inlinePeak: number
+  workerPeak: number
   /** The sessions in the workers, and on the main thread: loaded or loading. */
   workers?: Promise<unknown>
   /** The sessions in the workers are open. */
@@ -107,7 +125,7 @@ export class PlacedRuntime implements ModelRuntime {
   async load (key: string, path: string, mode: PlacementMode = this.options.mode): Promise<SessionMetadata> {
     const inlineAllowed = mode === 'inline' || (mode === 'auto' && await this.opensQuickly(path))
     const where: Placement = mode === 'worker' || !inlineAllowed ? 'worker' : 'inline'
-    const placed: Placed = { path, mode, where, inlineAllowed, cost: new RunCost(), slowRuns: 0, fastRuns: 0, ranInline: false, ranInWorkers: false, batched: false, workersOpen: false }
+    const placed: Placed = { path, mode, where, inlineAllowed, cost: new RunCost(), slowRuns: 0, slowSince: 0, fastRuns: 0, inlinePeak: 0, workerPeak: 0, batched: false, workersOpen: false }
     const loading = where === 'inline' ? this.inline.load(key, path) : this.pool.load(key, path)
     if (where === 'inline') placed.inline = loading
     else placed.workers = loading
@@ -126,8 +144,8 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   /**
-   * Warm-up: on the main thread, a first run and a measured one (and, for a
-   * version with a batch dimension, one more with CALIBRATION_ROWS rows, so
+   * Warm-up: on the main thread, a first run and WARM_UP_RUNS measured ones, the fastest deciding (and, for a
+   * version with a batch dimension, the same with CALIBRATION_ROWS rows, so
    * the cost per row is known before traffic); or once per worker. A version
    * placed by measurement whose measured run already takes longer than the
    * bound moves to the workers now, before it serves.
@@ -136,18 +154,21 @@ export class PlacedRuntime implements ModelRuntime {
     const placed = this.get(key)
     if (placed.where === 'inline') {
       const bound = this.options.inlineMaxMs
-      await this.inline.run(key, feeds(), fetches)
-      placed.ranInline = true
-      const ms = await this.measureInline(key, placed, feeds(), fetches)
+      await this.runInline(key, placed, feeds(), fetches)
+      let ms = Infinity
+      for (let run = 0; run < WARM_UP_RUNS; run++) ms = Math.min(ms, await this.measureInline(key, placed, feeds(), fetches))
       if (placed.mode !== 'auto' || ms <= bound) {
-        if (placed.batched) await this.measureInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+        if (placed.batched) {
+          await this.runInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+          await this.measureInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+        }
         return
       }
       this.move(key, placed, 'worker', `its warm-up run took ${Math.round(ms * 1000)} µs; INLINE_RUN_MAX_US is ${Math.round(bound * 1000)}`)
     }
     await this.inWorkers(key, placed)
     await this.pool.warm(key, feeds, fetches)
-    placed.ranInWorkers = true
+    placed.workerPeak = Math.max(placed.workerPeak, inputElements(feeds()))
   }
 
   async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
@@ -167,8 +188,8 @@ export class PlacedRuntime implements ModelRuntime {
     }
     await this.inWorkers(key, placed)
     const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches)
-    if (placed.ranInWorkers) this.observe(key, placed, ms, elements)
-    placed.ranInWorkers = true
+    if (elements <= placed.workerPeak) this.observe(key, placed, ms, elements)
+    else placed.workerPeak = elements
     return outputs
   }
 
@@ -192,8 +213,9 @@ export class PlacedRuntime implements ModelRuntime {
 
   private async runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
     const { outputs, ms } = await this.inline.run(key, feeds, fetches)
-    if (placed.ranInline) this.observe(key, placed, ms, inputElements(feeds))
-    placed.ranInline = true
+    const elements = inputElements(feeds)
+    if (elements <= placed.inlinePeak) this.observe(key, placed, ms, elements)
+    else placed.inlinePeak = elements
     return outputs
   }
 
@@ -216,7 +238,8 @@ export class PlacedRuntime implements ModelRuntime {
 
   /**
    * Counts the run, and moves a version whose runs have crossed the bound:
-   * out after SLOW_RUNS_TO_MOVE runs in a row above it (their sessions in the
+   * out after SLOW_RUNS_TO_MOVE runs in a row above it over SLOW_STREAK_MS
+   * (their sessions in the
    * workers load meanwhile), back after FAST_RUNS_TO_RETURN below half of it
    * (once its session on the main thread is open; the workers serve meanwhile).
    */
@@ -225,9 +248,10 @@ export class PlacedRuntime implements ModelRuntime {
     if (placed.mode !== 'auto') return
     const bound = this.options.inlineMaxMs
     placed.slowRuns = ms > bound ? placed.slowRuns + 1 : 0
+    if (placed.slowRuns === 1) placed.slowSince = performance.now()
     placed.fastRuns = ms < bound / 2 ? placed.fastRuns + 1 : 0
     const reason = (): string => `its runs take ${Math.round((placed.cost.typicalMs ?? ms) * 1000)} µs on average; INLINE_RUN_MAX_US is ${Math.round(bound * 1000)}`
-    if (placed.where === 'inline' && placed.slowRuns >= SLOW_RUNS_TO_MOVE) {
+    if (placed.where === 'inline' && placed.slowRuns >= SLOW_RUNS_TO_MOVE && performance.now() - placed.slowSince >= SLOW_STREAK_MS) {
       this.move(key, placed, 'worker', reason())
     } else if (placed.where === 'worker' && placed.inlineAllowed && placed.fastRuns >= FAST_RUNS_TO_RETURN) {
       placed.inline ??= this.inline.load(key, placed.path).catch(() => { placed.inline = undefined })

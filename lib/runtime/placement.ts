@@ -16,6 +16,10 @@ import { InlineSessions } from './inline-sessions'
 import { graphNodeCount } from './onnx-graph-size'
 import type { ModelRuntime, Placement, PlacementMode } from './model-runtime'
 import { RunCost, inputElements } from './run-cost'
+import {
+  CALIBRATION_ROWS, FAST_RUNS_TO_RETURN, ONE_REQUEST_FACTOR, PROBE_INTERVAL_MS, PROBES_TO_RETURN,
+  SLOW_RUNS_TO_MOVE, SLOW_STREAK_MS, WAIT_FACTOR, WARM_UP_RUNS
+} from './placement-rules'
 import type { SessionMetadata } from './worker-messages'
 
 export interface PlacementOptions extends InferencePoolOptions {
@@ -27,37 +31,11 @@ export interface PlacementOptions extends InferencePoolOptions {
   inlineMaxFileBytes: number
   /** Graphs of more nodes than this open in the workers too: opening costs about 35 µs a node, whatever the file's size. */
   inlineMaxNodes: number
+  /** How often a version moved to the workers runs one batch on the main thread to see whether it may come back (default PROBE_INTERVAL_MS). */
+  probeIntervalMs?: number
   /** Told of every move, and why. */
   onMove?: (key: string, to: Placement, reason: string) => void
 }
-
-/** The rows a calibration run of warm-up has, to learn how a run's cost grows with its size. */
-const CALIBRATION_ROWS = 16
-/**
- * A single request predicted to take this many times the bound goes to the
- * workers whatever the placement: large enough that the line's noise never
- * sends an ordinary batch there, small enough that no request holds the
- * loop for more than a few milliseconds.
- */
-const ONE_REQUEST_FACTOR = 10
-/** Such a request predicted past this many times the bound waits for the workers to open rather than run inline. */
-const WAIT_FACTOR = 100
-/** Runs in a row above the bound that move a version to the workers: one slow run (a preempted thread) moves nothing. */
-const SLOW_RUNS_TO_MOVE = 3
-/**
- * ...for this long. When load starts, V8 compiles the hot paths, on the
- * main thread and on a thread of the same core: the bundled iris's runs
- * measured 2.5 to 4 ms each, on the wall clock and in the process's CPU time
- * alike, for a fraction of a second, and the version moved to a worker
- * where it cost twice the CPU. A version truly above the bound keeps its
- * runs there, each below ten times the bound (ONE_REQUEST_FACTOR), so the
- * loop stays responsive while the streak lasts.
- */
-const SLOW_STREAK_MS = 1000
-/** Measured warm-up runs: the fastest counts, the first runs of cold code being slower than the model. */
-const WARM_UP_RUNS = 3
-/** Runs in a row below half the bound that bring it back. */
-const FAST_RUNS_TO_RETURN = 50
 
 /** `rows` copies of a one-row sample, as one batch. */
 function batchOf (sample: TensorMap, rows: number): TensorMap {
@@ -75,6 +53,9 @@ interface Placed {
   slowRuns: number
   slowSince: number
   fastRuns: number
+  /** In the workers: when the next probe on the main thread is due, and the fast probes in a row. */
+  nextProbe: number
+  fastProbes: number
   /**
    * The most input elements run on the main thread, and in the workers (0:
    * none yet). A run larger than any before grows the runtime's memory arena
@@ -125,7 +106,7 @@ export class PlacedRuntime implements ModelRuntime {
   async load (key: string, path: string, mode: PlacementMode = this.options.mode): Promise<SessionMetadata> {
     const inlineAllowed = mode === 'inline' || (mode === 'auto' && await this.opensQuickly(path))
     const where: Placement = mode === 'worker' || !inlineAllowed ? 'worker' : 'inline'
-    const placed: Placed = { path, mode, where, inlineAllowed, cost: new RunCost(), slowRuns: 0, slowSince: 0, fastRuns: 0, inlinePeak: 0, workerPeak: 0, batched: false, workersOpen: false }
+    const placed: Placed = { path, mode, where, inlineAllowed, cost: new RunCost(), slowRuns: 0, slowSince: 0, fastRuns: 0, nextProbe: 0, fastProbes: 0, inlinePeak: 0, workerPeak: 0, batched: false, workersOpen: false }
     const loading = where === 'inline' ? this.inline.load(key, path) : this.pool.load(key, path)
     if (where === 'inline') placed.inline = loading
     else placed.workers = loading
@@ -186,6 +167,7 @@ export class PlacedRuntime implements ModelRuntime {
       this.inWorkers(key, placed).catch(() => {})
       return await this.runInline(key, placed, feeds, fetches)
     }
+    if (!tooLong && this.probeDue(key, placed)) return await this.probe(key, placed, feeds, fetches)
     await this.inWorkers(key, placed)
     const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches)
     if (elements <= placed.workerPeak) this.observe(key, placed, ms, elements)
@@ -216,6 +198,24 @@ export class PlacedRuntime implements ModelRuntime {
     const elements = inputElements(feeds)
     if (elements <= placed.inlinePeak) this.observe(key, placed, ms, elements)
     else placed.inlinePeak = elements
+    return outputs
+  }
+
+  /** Whether a version in the workers, allowed on the main thread and open there, should run this batch there as a probe. */
+  private probeDue (key: string, placed: Placed): boolean {
+    if (placed.where !== 'worker' || placed.mode !== 'auto' || !placed.inlineAllowed || !this.inline.has(key)) return false
+    const now = performance.now()
+    if (now < placed.nextProbe) return false
+    placed.nextProbe = now + (this.options.probeIntervalMs ?? PROBE_INTERVAL_MS)
+    return true
+  }
+
+  private async probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    const { outputs, ms } = await this.inline.run(key, feeds, fetches)
+    placed.fastProbes = ms < this.options.inlineMaxMs / 2 ? placed.fastProbes + 1 : 0
+    if (placed.fastProbes >= PROBES_TO_RETURN && this.placed.get(key) === placed && placed.where === 'worker') {
+      this.move(key, placed, 'inline', `${PROBES_TO_RETURN} runs on the main thread in a row took less than half of INLINE_RUN_MAX_US (${Math.round(this.options.inlineMaxMs * 1000)} µs), the last ${Math.round(ms * 1000)} µs`)
+    }
     return outputs
   }
 
@@ -270,6 +270,8 @@ export class PlacedRuntime implements ModelRuntime {
   private move (key: string, placed: Placed, to: Placement, reason: string): void {
     placed.slowRuns = 0
     placed.fastRuns = 0
+    placed.fastProbes = 0
+    placed.nextProbe = performance.now() + (this.options.probeIntervalMs ?? PROBE_INTERVAL_MS)
     if (to === 'inline') {
       placed.where = 'inline'
       this.options.onMove?.(key, to, reason)

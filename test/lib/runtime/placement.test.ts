@@ -132,8 +132,8 @@ t.test('a model that starts to run slow moves to the workers, the loop responsiv
   t.equal(moves.at(-1)?.to, 'inline')
 })
 
-t.test('a burst of slow runs (V8 compiling on the same core) moves nothing; a lasting one moves', async t => {
-  const { runtime: placed, moves } = runtime(t, { inlineMaxMs: 0.25 })
+t.test('a burst of slow runs (V8 compiling on the same core) moves nothing; a lasting one moves; probes bring it back', async t => {
+  const { runtime: placed, moves } = runtime(t, { inlineMaxMs: 0.25, probeIntervalMs: 100 })
   await placed.load('iris/1', irisFile)
   await placed.warm('iris/1', () => iris(1), ['label'])
   // The runs' cost as the runtime reports it, slowed by 2.5 ms while `slow` says so.
@@ -161,6 +161,23 @@ t.test('a burst of slow runs (V8 compiling on the same core) moves nothing; a la
   t.equal(placed.placementOf('iris/1'), 'worker', 'slow runs in a row over a second')
   t.ok(performance.now() - started >= 1000, 'not before')
   t.match(moves, [{ to: 'worker' }])
+
+  // In the workers, every run measures slow (as when the main thread shares
+  // their core): the probes on the main thread bring it back once it is fast there.
+  slow = 0
+  const pool = placed.pool as unknown as { runTimed: (...args: unknown[]) => Promise<{ outputs: unknown, ms: number }> }
+  const runTimed = pool.runTimed.bind(pool)
+  pool.runTimed = async (...args: unknown[]) => {
+    const result = await runTimed(...args)
+    return { ...result, ms: result.ms + 1 }
+  }
+  const returning = performance.now()
+  while (placed.placementOf('iris/1') !== 'inline' && performance.now() - returning < 15000) {
+    await placed.run('iris/1', iris(1), ['label'])
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  t.equal(placed.placementOf('iris/1'), 'inline', 'back on the main thread through its probes')
+  t.match(moves.at(-1), { to: 'inline', reason: /^3 runs on the main thread in a row took less than half of INLINE_RUN_MAX_US/ })
 })
 
 t.test('a large request to an inline model does not wait behind another model\'s load', async t => {

@@ -125,11 +125,12 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   /**
-   * Warm-up: on the main thread, a first run and WARM_UP_RUNS measured ones, the fastest deciding (and, for a
-   * version with a batch dimension, the same with CALIBRATION_ROWS rows, so
-   * the cost per row is known before traffic); or once per worker. A version
-   * placed by measurement whose measured run already takes longer than the
-   * bound moves to the workers now, before it serves.
+   * Warm-up: on the main thread, a first run and WARM_UP_RUNS measured
+   * ones, the fastest deciding (and, for a version with a batch dimension,
+   * the same with CALIBRATION_ROWS rows, so the cost per row is known before
+   * traffic); or once per worker. A version placed by measurement whose
+   * measured run already takes longer than the bound moves to the workers
+   * now, before it serves.
    */
   async warm (key: string, feeds: () => TensorMap, fetches: string[]): Promise<void> {
     const placed = this.get(key)

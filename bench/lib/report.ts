@@ -78,7 +78,7 @@ export function notes (results: BenchResults): string[] {
     }
   }
   if (results.logIssues.length > 0) {
-    found.push('Server log lines at warn and above: ' + results.logIssues
+    found.push('Server log lines at warn and above, and placement moves (level 30): ' + results.logIssues
       .map(issue => `${issue.process}: ${issue.count}× level ${issue.level} "${issue.msg}"`).join('; ') + '.')
   }
   return found

@@ -34,14 +34,14 @@ export class InlineSessions {
     await session?.release()
   }
 
-  /** Runs on the main thread; `ms` is the run alone. */
-  async run (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
+  /** Runs on the main thread; `ms` is the run alone (see runSession for `measureCpu`). */
+  async run (key: string, feeds: TensorMap, fetches: string[], measureCpu = true): Promise<{ outputs: TensorMap, ms: number }> {
     const session = this.sessions.get(key)
     if (session === undefined) throw new Error(`model ${key} is not loaded on the main thread`)
     if (this.pending >= this.maxPending) throw new OverloadedError(`inference queue is full (${this.maxPending} runs pending); retry shortly`)
     this.pending++
     try {
-      return await runSession(session, feeds, fetches)
+      return await runSession(session, feeds, fetches, measureCpu)
     } finally {
       this.pending--
     }

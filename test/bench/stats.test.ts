@@ -77,7 +77,7 @@ t.test('summarizeSoak: the floor slope sees a leak under a sawtooth, and no leak
   t.ok(Math.abs(leaking.floorSlopeMbPerMin - 3) < 0.6, `3 MB/min leak: ${leaking.floorSlopeMbPerMin} MB/min`)
 })
 
-t.test('logIssues: warnings and errors since readiness, by message and status', async t => {
+t.test('logIssues: warnings, errors and placement moves since readiness, by message and status', async t => {
   const file = join(t.testdir(), 'server.log')
   const line = (level: number, time: number, msg: string, extra: object = {}): string => JSON.stringify({ level, time, msg, ...extra })
   writeFileSync(file, [
@@ -87,6 +87,7 @@ t.test('logIssues: warnings and errors since readiness, by message and status', 
     line(50, 6, 'request completed', { req: { method: 'POST', url: '/predict' }, res: { statusCode: 500 } }),
     line(50, 7, 'request completed', { req: { method: 'POST', url: '/predict' }, res: { statusCode: 500 } }),
     line(40, 8, 'inference queue full'),
+    line(30, 9, 'model version mlp-small/1 now runs in the worker threads', { placement: 'worker', reason: 'its runs take 300 µs on average; INLINE_RUN_MAX_US is 250' }),
     'listening at http://127.0.0.1:3999',
     '',
     'Error: boom',
@@ -95,8 +96,9 @@ t.test('logIssues: warnings and errors since readiness, by message and status', 
   t.strictSame(await logIssues('onnx-serve', file, 3), [
     { process: 'onnx-serve', level: 50, msg: 'request completed (500 POST /predict)', count: 2 },
     { process: 'onnx-serve', level: 40, msg: 'inference queue full', count: 1 },
+    { process: 'onnx-serve', level: 30, msg: 'model version mlp-small/1 now runs in the worker threads: its runs take 300 µs on average; INLINE_RUN_MAX_US is 250', count: 1 },
     { process: 'onnx-serve', level: 50, msg: 'Error: boom', count: 1 },
     { process: 'onnx-serve', level: 50, msg: '    at somewhere', count: 1 }
   ])
-  t.equal((await logIssues('onnx-serve', file)).length, 6, 'without a start time, start-up lines count too')
+  t.equal((await logIssues('onnx-serve', file)).length, 7, 'without a start time, start-up lines count too')
 })

@@ -145,10 +145,9 @@ export interface WrittenFiles {
   json: string
   markdown: string
   svg?: string
-  latestSvg?: string
 }
 
-/** Writes <label>.json, .md and, given a chart, <label>.svg and latest.svg. */
+/** Writes <label>.json, .md and, given a chart, <label>.svg: every file a run's own, none rewritten by the next. */
 export function writeResults (outDir: string, results: BenchResults, markdown: string, svg?: string): WrittenFiles {
   mkdirSync(outDir, { recursive: true })
   const base = join(outDir, results.label)
@@ -157,9 +156,7 @@ export function writeResults (outDir: string, results: BenchResults, markdown: s
   writeFileSync(files.markdown, markdown)
   if (svg !== undefined) {
     files.svg = `${base}.svg`
-    files.latestSvg = join(outDir, 'latest.svg')
     writeFileSync(files.svg, svg)
-    writeFileSync(files.latestSvg, svg)
   }
   return files
 }

@@ -181,15 +181,14 @@ t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG'
 
   const dir = t.testdir()
   const files = writeResults(dir, results, '# report\n', svg)
-  t.strictSame(readdirSync(dir).sort(), [`${results.label}.json`, `${results.label}.md`, `${results.label}.svg`, 'latest.svg'])
+  t.strictSame(readdirSync(dir).sort(), [`${results.label}.json`, `${results.label}.md`, `${results.label}.svg`], 'the run\'s own files, no shared one rewritten')
   t.strictSame(files, {
     json: join(dir, `${results.label}.json`),
     markdown: join(dir, `${results.label}.md`),
-    svg: join(dir, `${results.label}.svg`),
-    latestSvg: join(dir, 'latest.svg')
+    svg: join(dir, `${results.label}.svg`)
   })
   t.strictSame(JSON.parse(readFileSync(files.json, 'utf8')), results)
-  t.equal(readFileSync(join(dir, 'latest.svg'), 'utf8'), svg)
+  t.equal(readFileSync(files.svg ?? '', 'utf8'), svg)
 
   const withoutChart = t.testdir()
   t.strictSame(Object.keys(writeResults(join(withoutChart, 'new'), results, '# report\n')), ['json', 'markdown'], 'no SVG when there is no chart')

@@ -14,14 +14,14 @@
 # a load test within seconds with 429s: raise it for the test, e.g.
 # RATE_LIMIT_MAX=10000000 npm start. Without --host, http://127.0.0.1:3000.
 #
+# Each user first reads the default model's metadata (GET /v1/models, then
+# /v1/models/<name>) and sends rows shaped to its inputs: random floats in
+# [-1, 1] for floating-point inputs, 0 for integers (a valid index for any
+# embedding), random booleans, "a" for strings; a dynamic dimension
+# other than the batch gets 1.
+#
 # Environment:
 #   ONNX_SERVE_TOKEN   bearer token with the predict scope (required)
-#   ONNX_SERVE_ROW     "random" (default): ONNX_SERVE_WIDTH random floats in
-#                      [-1, 1] per request, for a model such as the bench's
-#                      mlp-small; "iris": a random iris-like row of 4
-#                      measurements (cm), for the bundled iris model
-#   ONNX_SERVE_WIDTH   floats per random row (default 64)
-#   ONNX_SERVE_PATH    the route (default /predict: the server's DEFAULT_MODEL)
 #   ONNX_SERVE_WAIT    seconds each user waits between requests (default 0:
 #                      back to back, as the bench's autocannon does)
 #
@@ -33,17 +33,9 @@ import random
 
 from locust import HttpUser, constant, task
 
-ROW = os.environ.get("ONNX_SERVE_ROW", "random")
-WIDTH = int(os.environ.get("ONNX_SERVE_WIDTH", "64"))
-PATH = os.environ.get("ONNX_SERVE_PATH", "/predict")
 WAIT = float(os.environ.get("ONNX_SERVE_WAIT", "0"))
 TOKEN = os.environ.get("ONNX_SERVE_TOKEN", "")
 
-# Iris measurements (cm) span these ranges, as in bench/lib/scenarios.ts.
-IRIS_RANGES = [(4.3, 7.9), (2.0, 4.4), (1.0, 6.9), (0.1, 2.5)]
-
-if ROW not in ("random", "iris"):
-    raise SystemExit(f'ONNX_SERVE_ROW={ROW!r}: expected "random" or "iris"')
 if not TOKEN:
     raise SystemExit(
         "ONNX_SERVE_TOKEN is not set: mint one with "
@@ -51,10 +43,21 @@ if not TOKEN:
     )
 
 
-def random_row():
-    if ROW == "iris":
-        return [round(random.uniform(low, high), 1) for low, high in IRIS_RANGES]
-    return [round(random.uniform(-1.0, 1.0), 4) for _ in range(WIDTH)]
+def element(datatype):
+    if datatype.startswith("float"):
+        return round(random.uniform(-1.0, 1.0), 4)
+    if datatype == "bool":
+        return random.random() < 0.5
+    if datatype == "string":
+        return "a"
+    return 0
+
+
+def value(shape, datatype):
+    """Nested lists of `shape` (a dynamic dimension: 1) of random elements."""
+    if not shape:
+        return element(datatype)
+    return [value(shape[1:], datatype) for _ in range(max(1, shape[0]))]
 
 
 class OnnxServeUser(HttpUser):
@@ -63,10 +66,17 @@ class OnnxServeUser(HttpUser):
 
     def on_start(self):
         self.client.headers.update({"authorization": f"Bearer {TOKEN}"})
+        name = self.client.get("/v1/models", name="/v1/models").json()["default_model"]
+        self.inputs = self.client.get(f"/v1/models/{name}", name="/v1/models/{name}").json()["inputs"]
+
+    def row(self):
+        """One row of the default model: the input's value, or an object of them for several inputs."""
+        rows = {spec["name"]: value(spec["shape"][1:], spec["datatype"]) for spec in self.inputs}
+        return next(iter(rows.values())) if len(rows) == 1 else rows
 
     @task
     def predict(self):
-        with self.client.post(PATH, json={"input_data": random_row()}, name=PATH, catch_response=True) as response:
+        with self.client.post("/predict", json={"input_data": self.row()}, name="/predict", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {response.text[:200]}")
             elif "prediction" not in response.json():

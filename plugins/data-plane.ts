@@ -24,6 +24,11 @@ export default fp(async (fastify) => {
     limits: { maxRows: config.maxRows, maxElements: config.maxTensorElements },
     cache: fastify.predictionCache,
     stuckLimit: config.inferenceStuckLimit,
-    serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.isUnderPressure() ? 'overloaded' : undefined
+    serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.isUnderPressure() ? 'overloaded' : undefined,
+    // The probes' own request lines are not logged (routes/health, routes/v2): their changes are.
+    onHealthChange: (probe, reason) => {
+      if (reason === undefined) fastify.log.info({ probe }, probe === 'live' ? 'live again' : 'ready')
+      else fastify.log.warn({ probe, reason }, `${probe === 'live' ? 'not live' : 'not ready'}: ${reason}`)
+    }
   }))
 }, { name: 'data-plane', dependencies: ['config', 'models', 'caching', 'lifecycle', 'load-shedding'] })

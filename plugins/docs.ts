@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TObject } from '@sinclair/typebox'
 import type { FastifyContextConfig, FastifyInstance, FastifyRequest, FastifySchema } from 'fastify'
 import { version } from '../package.json'
-import { modelPaths } from '../lib/openapi/model-paths'
+import { servedDocument } from '../lib/openapi/served-document'
 import { InferRequestSchema } from '../lib/protocols/v2/wire'
 import { DOCS_DOCUMENT_ROUTES, docsUiConfig } from '../http/docs-ui'
 import { routeOf } from '../http/route-of'
@@ -68,12 +68,12 @@ export default fp(async (fastify) => {
   })
   // Who sees the models: every caller with DOCS_PUBLIC_MODELS=true, else
   // only a token with the predict scope (the page fetches the document again
-  // after Authorize). Anonymous callers learn no model name here. The
-  // document is made once per change of the model set, its JSON text with it:
-  // it is public, and costs milliseconds with a few dozen models.
+  // after Authorize), with the default model's examples (servedDocument).
+  // Anonymous callers learn no model name here. Both documents are made
+  // once per change of the model set, their JSON text with them: the
+  // document is public, and costs milliseconds with a few dozen models.
   const showsModels = new WeakSet<FastifyRequest>()
-  const withModels = documentWithModels(fastify)
-  let anonymousJson: string | undefined
+  const served = servedDocuments(fastify)
   await fastify.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: docsUiConfig,
@@ -87,24 +87,27 @@ export default fp(async (fastify) => {
           if (shown) showsModels.add(request)
           return
         }
-        const json = shown ? withModels(fastify.swagger()).json : (anonymousJson ??= JSON.stringify(fastify.swagger()))
-        return await reply.type('application/json; charset=utf-8').send(json)
+        return await reply.type('application/json; charset=utf-8').send(served(fastify.swagger(), shown).json)
       }
     },
-    transformSpecification: (document, request) => showsModels.has(request) ? withModels(document).document : document,
+    transformSpecification: (document, request) => served(document, showsModels.has(request)).document,
     transformSpecificationClone: false
   })
 }, { name: 'docs', dependencies: ['auth', 'data-plane'] })
 
-/** The document with each ready model's own operations, made again only when the set of models has changed. */
-function documentWithModels (fastify: FastifyInstance): (base: Readonly<{ paths?: object }>) => { document: Record<string, unknown>, json: string } {
-  let made: { revision: number, document: Record<string, unknown>, json: string } | undefined
-  return base => {
+/** The document as shown with and without the models, made again only when the set of models has changed. */
+function servedDocuments (fastify: FastifyInstance): (base: Readonly<{ paths?: object }>, showModels: boolean) => { document: Record<string, unknown>, json: string } {
+  type Made = { document: Record<string, unknown>, json: string }
+  let made: { revision: number, shown: Map<boolean, Made> } | undefined
+  return (base, showModels) => {
     const revision = fastify.dataPlane.catalogRevision()
-    if (made?.revision !== revision) {
-      const document = { ...base, paths: { ...base.paths, ...fastify.dataPlane.catalog(modelPaths) } }
-      made = { revision, document, json: JSON.stringify(document) }
+    if (made?.revision !== revision) made = { revision, shown: new Map() }
+    let document = made.shown.get(showModels)
+    if (document === undefined) {
+      const shown = (showModels ? fastify.dataPlane.catalog(catalog => servedDocument(base, catalog)) : base) as Record<string, unknown>
+      document = { document: shown, json: JSON.stringify(shown) }
+      made.shown.set(showModels, document)
     }
-    return made
+    return document
   }
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { PlacedRuntime } from '../lib/runtime/placement'
 import { ModelManager } from '../lib/models/manager'
+import { missingDefaultModel } from '../lib/models/missing-default'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -70,6 +71,8 @@ export default fp(async (fastify) => {
     const entries = models.registry.list()
     if (entries.length === 0) fastify.log.warn({ repository: config.modelRepository }, 'the model repository holds no model')
     else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
+    const missing = missingDefaultModel(config.defaultModel, entries.map(entry => entry.name), config.modelRepository)
+    if (missing !== undefined) fastify.log.error({ repository: config.modelRepository }, missing)
     const defaultModel = models.registry.defaultModel()
     if (config.defaultModel === undefined && defaultModel !== undefined) {
       fastify.log.info({ model: defaultModel }, `/predict serves '${defaultModel}', the first model by name, from now on; set DEFAULT_MODEL to choose`)

@@ -30,10 +30,20 @@ export interface DataPlaneOptions {
    * before it is restarted.
    */
   stuckLimit?: number
+  /**
+   * Told when a probe finds the answer changed: a reason where there was
+   * none or another one, or undefined when it is healthy again. Load
+   * balancers probe every few seconds: logging each failed probe buried the
+   * one line that mattered.
+   */
+  onHealthChange?: (probe: 'live' | 'ready', reason: string | undefined) => void
 }
 
 export class DataPlane {
   readonly limits: InferenceLimits
+
+  /** What each probe last answered: undefined while healthy; nothing before the first probe (the start is healthy). */
+  private readonly lastHealth = { live: undefined as string | undefined, ready: undefined as string | undefined }
 
   constructor (private readonly models: ModelManager, private readonly options: DataPlaneOptions) {
     this.limits = options.limits
@@ -45,15 +55,23 @@ export class DataPlane {
 
   /** Why the process should be restarted (liveness fails), or undefined while it answers and can serve. */
   notLiveReason (): string | undefined {
-    return this.stuckReason(this.options.stuckLimit)
+    return this.reported('live', this.stuckReason(this.options.stuckLimit))
   }
 
   /** Why the server should not get traffic now (the readiness of every protocol), or undefined when it should. */
   notReadyReason (): string | undefined {
     const { stuckLimit } = this.options
-    return this.options.serverCondition?.() ??
+    return this.reported('ready', this.options.serverCondition?.() ??
       this.stuckReason(stuckLimit === undefined ? undefined : Math.max(1, stuckLimit - 1)) ??
-      this.models.registry.notReadyReason()
+      this.models.registry.notReadyReason())
+  }
+
+  private reported (probe: 'live' | 'ready', reason: string | undefined): string | undefined {
+    if (reason !== this.lastHealth[probe]) {
+      this.lastHealth[probe] = reason
+      this.options.onHealthChange?.(probe, reason)
+    }
+    return reason
   }
 
   private stuckReason (limit: number | undefined): string | undefined {

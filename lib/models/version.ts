@@ -51,6 +51,30 @@ export function hasBatchDimension (model: Pick<ModelVersion, 'config' | 'inputs'
 export const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s ZipMap) cannot be returned; ' +
   're-export with skl2onnx options={id(model): {"zipmap": False}} to get a probability tensor'
 
+/**
+ * Class labels: named so (label, output_label, classes, predicted_class…),
+ * integers or strings, one per row (shape [batch] or [batch, 1]). The name
+ * matters: an integer output beside a float one may be anything (a count, a
+ * rounded value).
+ */
+function isLabelOutput (spec: TensorSpec): boolean {
+  const oneValue = spec.shape.length === 1 || (spec.shape.length === 2 && spec.shape[1] === 1)
+  return oneValue && /label|class/i.test(spec.name) && (spec.type === 'string' || /^u?int(8|16|32|64)$/.test(spec.type))
+}
+
+/**
+ * What `/predict` returns when config.json's prediction_output says
+ * nothing: a classifier's label output (classifiers export their labels
+ * beside their scores, in either order: skl2onnx's output_label before
+ * output_probability, others after), else the first output. A classifier
+ * here is a model with a label output (isLabelOutput) and a floating-point one.
+ */
+export function defaultPredictionOutput (outputs: readonly TensorSpec[]): string {
+  const label = outputs.find(isLabelOutput)
+  const scores = outputs.some(spec => spec.type === 'float16' || spec.type === 'float32' || spec.type === 'float64')
+  return label !== undefined && scores ? label.name : outputs[0].name
+}
+
 /** A version of `source` from its session's metadata; throws the reason it cannot be served. */
 export function describeVersion (source: ModelSource, version: number, key: string, metadata: SessionMetadata): ModelVersion {
   for (const spec of [...metadata.inputs, ...metadata.outputs]) {
@@ -65,7 +89,7 @@ export function describeVersion (source: ModelSource, version: number, key: stri
     throw new Error(`version ${version}: no tensor output to return; ${NON_TENSOR_FIX}`)
   }
   const outputNames = metadata.outputs.map(output => output.name)
-  const predictionOutput = source.config.prediction_output ?? outputNames[0]
+  const predictionOutput = source.config.prediction_output ?? defaultPredictionOutput(metadata.outputs)
   if (!outputNames.includes(predictionOutput)) {
     throw new Error(`config.json: prediction_output '${predictionOutput}' is not a tensor output of version ${version}; outputs: ${outputNames.join(', ')}`)
   }

@@ -72,11 +72,16 @@ function v2TensorSchema (spec: TensorSpec): JsonSchema {
   }
 }
 
-function v2Infer (model: DocumentedModel): JsonSchema {
+/** A v2 infer body the model answers: one row of the example element per input. */
+function v2Example (model: DocumentedModel): { id: string, inputs: unknown[] } {
   const inputs = model.inputs.map(spec => {
     const shape = exampleShape(spec, model.batched)
     return { name: spec.name, shape, datatype: tensorTypes[spec.type].datatype, data: Array(elementCount(shape)).fill(exampleElement(spec.type)) }
   })
+  return { id: '1', inputs }
+}
+
+function v2Infer (model: DocumentedModel): JsonSchema {
   const requestSchema = {
     type: 'object',
     required: ['inputs'],
@@ -105,26 +110,35 @@ function v2Infer (model: DocumentedModel): JsonSchema {
       }
     }
   }
-  return operation(model, `Inference with ${model.name} (version ${model.version}, the newest served)`, { schema: requestSchema, example: { id: '1', inputs } }, {
+  return operation(model, `Inference with ${model.name} (version ${model.version}, the newest served)`, { schema: requestSchema, example: v2Example(model) }, {
     description: `The outputs: ${model.outputs.map(output => `${output.name} (${tensorTypes[output.type].datatype} ${formatShape(output.shape)})`).join(', ')}`,
     schema: responseSchema
   })
 }
 
+/** Whether the model has rows (no scalar input): /v1 and /predict take it. */
+function hasRows (model: DocumentedModel): boolean {
+  return model.inputs.every(spec => spec.shape.length > 0)
+}
+
+/**
+ * Rows framing: the first dimension is the rows, whatever the model says
+ * (as many as it fixes, else one); several inputs make an object per row.
+ */
+function exampleRows (model: DocumentedModel): unknown[] {
+  const exampleRow = (spec: TensorSpec): unknown => nested(exampleShape(spec, false).slice(1), exampleElement(spec.type))
+  const row = model.inputs.length === 1 ? exampleRow(model.inputs[0]) : Object.fromEntries(model.inputs.map(spec => [spec.name, exampleRow(spec)]))
+  return Array(Math.max(1, model.inputs[0].shape[0])).fill(row)
+}
+
 function v1Predict (model: DocumentedModel): JsonSchema {
-  // Rows framing: the first dimension is the rows, whatever the model says
-  // (as many as it fixes, else one); several inputs make an object per row.
   const rowShape = (spec: TensorSpec): number[] => spec.shape.slice(1)
-  const single = model.inputs.length === 1
-  const rowSchema = single
+  const rowSchema = model.inputs.length === 1
     ? arraySchema(rowShape(model.inputs[0]), model.inputs[0].type)
     : { type: 'object', required: model.inputs.map(spec => spec.name), properties: Object.fromEntries(model.inputs.map(spec => [spec.name, arraySchema(rowShape(spec), spec.type)])) }
-  const exampleRow = (spec: TensorSpec): unknown => nested(exampleShape(spec, false).slice(1), exampleElement(spec.type))
-  const row = single ? exampleRow(model.inputs[0]) : Object.fromEntries(model.inputs.map(spec => [spec.name, exampleRow(spec)]))
-  const rows = Math.max(1, model.inputs[0].shape[0])
   return operation(model, `Predict with ${model.name} (TF Serving / KServe V1 rows)`, {
     schema: { type: 'object', required: ['instances'], properties: { instances: { type: 'array', items: rowSchema } } },
-    example: { instances: Array(rows).fill(row) }
+    example: { instances: exampleRows(model) }
   }, {
     description: `One prediction per row: ${model.outputs.length === 1 ? `the value of ${model.outputs[0].name}` : `an object of ${model.outputs.map(output => output.name).join(', ')}`}`,
     schema: { type: 'object', properties: { predictions: { type: 'array' } } }
@@ -144,8 +158,36 @@ export function modelPaths (catalog: ModelCatalog): Record<string, Record<string
   const paths: Record<string, Record<string, JsonSchema>> = {}
   for (const model of documentedModels(catalog)) {
     // A scalar input has no rows: such a model is served through /v2 only.
-    if (model.inputs.every(spec => spec.shape.length > 0)) paths[`/v1/models/${model.name}:predict`] = { post: v1Predict(model) }
+    if (hasRows(model)) paths[`/v1/models/${model.name}:predict`] = { post: v1Predict(model) }
     paths[`/v2/models/${model.name}/infer`] = { post: v2Infer(model) }
   }
   return paths
+}
+
+/** Request bodies the default model answers, for the generic operations' examples; its name and version for their path parameters. */
+export interface DefaultModelExamples {
+  name: string
+  version: number
+  /** `/predict` and /v1's bodies: absent for a model with a scalar input (no rows). */
+  predict?: { input_data: unknown[] }
+  v1?: { instances: unknown[] }
+  v2: { id: string, inputs: unknown[] }
+}
+
+/**
+ * The default model's examples: the generic operations' static ones (the
+ * bundled iris's row) answer 400 as soon as the default model is another.
+ * Undefined while the default model does not serve.
+ */
+export function defaultModelExamples (catalog: ModelCatalog): DefaultModelExamples | undefined {
+  const model = documentedModels(catalog).find(candidate => candidate.name === catalog.defaultModel)
+  if (model === undefined) return undefined
+  const rows = hasRows(model) ? exampleRows(model) : undefined
+  return {
+    name: model.name,
+    version: model.version,
+    predict: rows === undefined ? undefined : { input_data: rows },
+    v1: rows === undefined ? undefined : { instances: rows },
+    v2: v2Example(model)
+  }
 }

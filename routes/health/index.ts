@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { probeLogLevel } from '../../http/probe-log-level'
 
 const Health = Type.Object({
   status: Type.String({ examples: ['ok'] }),
@@ -7,13 +8,9 @@ const Health = Type.Object({
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
-  // Probes come every few seconds from every load balancer: log only trouble,
-  // and nothing when LOG_LEVEL asks for less than that.
-  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
-  const logLevel = levels[Math.max(levels.indexOf('warn'), levels.indexOf(fastify.config.logLevel as typeof levels[number]))]
-
   // Probes are never rate limited, and liveness is answered even under pressure.
   const config = { rateLimit: false, shed: false } as const
+  const logLevel = probeLogLevel(fastify.config.logLevel)
 
   /** A probe: 200 while `reason()` finds nothing wrong, else 503 with it (and `Retry-After` when coming back is expected). */
   const probe = (path: string, summary: string, unavailable: { description: string, example: string }, reason: () => string | undefined,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox, Static } from '@fastify/type-provider-typebox'
 import { notFound } from '../../http/not-found'
+import { probeLogLevel } from '../../http/probe-log-level'
 import { HEADER_LENGTH_HEADER, httpInfer } from '../../lib/protocols/v2/http-infer'
 import { modelConfig, modelMetadata, modelReady, serverMetadata } from '../../lib/protocols/v2/metadata'
 import { InferResponseSchema, LiveSchema, ModelConfigSchema, ModelMetadataSchema, ReadySchema, ServerMetadataSchema } from '../../lib/protocols/v2/wire'
@@ -32,6 +33,7 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
     { path: '/health/ready', summary: 'Server readiness', schema: ReadySchema, ok: { ready: true }, reason: () => dataPlane.notReadyReason(), retryAfter: '5' }
   ]) {
     fastify.get(health.path, {
+      logLevel: probeLogLevel(fastify.config.logLevel),
       config: probe,
       schema: { summary: health.summary, tags: ['v2'], response: { 200: health.schema, 503: v2Errors(503)[503] } }
     }, async (_request, reply) => {

@@ -224,3 +224,54 @@ t.test('each ready model has its own operations, whose examples it answers', asy
   t.equal((await models.inject({ method: 'POST', url: '/v2/repository/models/sum/load' })).statusCode, 200)
   t.ok('/v2/models/sum/infer' in (await read()).paths, 'loading it puts them back')
 })
+
+interface TriedOperation {
+  parameters?: Array<{ in: string, name: string, example?: string }>
+  requestBody?: { content: { 'application/json'?: { example?: unknown } } }
+}
+
+/** Every POST of `document` that takes a JSON body, sent as the docs page's Try it out sends it: path parameters and body from their examples. */
+async function tryEveryExample (t: Test, models: FastifyInstance, document: OpenApi): Promise<string[]> {
+  const tried: string[] = []
+  for (const [path, operations] of Object.entries(document.paths)) {
+    const operation = operations.post as TriedOperation | undefined
+    const example = operation?.requestBody?.content['application/json']?.example
+    if (operation === undefined || example === undefined || path.startsWith('/v2/repository')) continue
+    let url = path
+    for (const parameter of operation.parameters ?? []) {
+      t.type(parameter.example, 'string', `POST ${path}: {${parameter.name}} has an example`)
+      url = url.replace(`{${parameter.name}}`, parameter.example ?? '')
+    }
+    const res = await models.inject({ method: 'POST', url, payload: example as object })
+    t.equal(res.statusCode, 200, `POST ${url} with the example shown: 200 (${res.body.slice(0, 100)})`)
+    tried.push(path)
+  }
+  return tried
+}
+
+t.test('with another default model, every operation\'s example answers 200, generic ones included', async t => {
+  for (const defaultModel of ['sum', 'mixed']) {
+    const models = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t), DEFAULT_MODEL: defaultModel })
+    const document = (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
+    await t.resolves(SwaggerParser.validate(structuredClone(document) as never), `${defaultModel}: valid`)
+    const tried = await tryEveryExample(t, models, document)
+    for (const path of ['/predict', '/v1/models/{name}:predict', '/v1/models/{name}/versions/{version}/predict', '/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer']) {
+      t.ok(tried.includes(path), `${defaultModel}: ${path} tried`)
+    }
+    const metadata = document.paths['/v2/models/{name}'].get.parameters?.find(parameter => parameter.name === 'name') as { example?: string } | undefined
+    t.equal(metadata?.example, defaultModel, `${defaultModel}: the name's example on the metadata path`)
+    const unload = document.paths['/v2/repository/models/{name}/unload'].post.parameters?.find(parameter => parameter.name === 'name') as { example?: string } | undefined
+    t.equal(unload?.example, undefined, 'unload is left blank')
+  }
+})
+
+t.test('each model\'s own operations document the error answers of the generic one; so does GET /v1/models', async t => {
+  const models = await buildApp(t, { MODEL_REPOSITORY: fixtureRepository(t) })
+  const document = (await models.inject({ method: 'GET', url: '/docs/json' })).json<OpenApi>()
+  const statuses = (path: string): string[] => Object.keys(document.paths[path].post.responses)
+  t.strictSame(statuses('/v1/models/sum:predict'), statuses('/v1/models/{name}:predict'))
+  t.strictSame(statuses('/v2/models/sum/infer'), statuses('/v2/models/{name}/infer'))
+  t.ok(statuses('/v2/models/sum/infer').includes('413'))
+  t.strictSame(document.paths['/v2/models/sum/infer'].post.responses[400], document.paths['/v2/models/{name}/infer'].post.responses[400], 'the same shapes and examples')
+  t.same(Object.keys(document.paths['/v1/models'].get.responses), ['200', '401', '403', '429'])
+})

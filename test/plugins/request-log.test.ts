@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { InferenceTimeoutError, UnavailableError } from '../../lib/errors'
-import { buildLoggedApp, type LoggedApp } from '../helpers/logged-app'
+import { buildLoggedApp, type LoggedApp, type LogLine } from '../helpers/logged-app'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.SECRET-SIGNATURE-4f9a'
@@ -81,21 +81,29 @@ t.test('exactly one log line per request, with method, url, status and duration'
   }
 })
 
-t.test('health probes are logged only when they fail', async t => {
+t.test('health probes are not logged, one by one: their changes are', async t => {
+  const probeLines = (): LogLine[] => logged.raw.map(line => JSON.parse(line) as LogLine).filter(line => line.probe !== undefined)
   await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'probe-live' } })
   await app.inject({ method: 'GET', url: '/health/ready', headers: { 'x-request-id': 'probe-ready' } })
   t.equal(logged.linesOf('probe-live').length, 0)
   t.equal(logged.linesOf('probe-ready').length, 0)
+  const before = probeLines().length
   app.lifecycle.draining = true
   t.teardown(() => { app.lifecycle.draining = false })
-  const res = await app.inject({ method: 'GET', url: '/health/ready', headers: { 'x-request-id': 'probe-draining' } })
-  t.equal(res.statusCode, 503)
-  t.equal(res.headers['x-request-id'], 'probe-draining', 'the id is echoed on probes too')
-  const lines = logged.linesOf('probe-draining')
-  t.equal(lines.length, 1)
-  // 503 is "not now" on purpose (loading, draining): a warning, not an error
-  t.match(lines[0], { level: 40, res: { statusCode: 503 } })
-  t.notOk('err' in lines[0], 'no error behind a readiness 503')
+  for (const url of ['/health/ready', '/v2/health/ready', '/health/ready']) {
+    const res = await app.inject({ method: 'GET', url, headers: { 'x-request-id': 'probe-draining' } })
+    t.equal(res.statusCode, 503)
+    t.equal(res.headers['x-request-id'], 'probe-draining', 'the id is echoed on probes too')
+  }
+  t.equal(logged.linesOf('probe-draining').length, 0, 'no line per failed probe')
+  app.lifecycle.draining = false
+  t.equal((await app.inject({ method: 'GET', url: '/v2/health/ready' })).statusCode, 200)
+  // 503 is "not now" on purpose (loading, draining): a warning, not an error; and one line when it passes.
+  t.match(probeLines().slice(before), [
+    { level: 40, probe: 'ready', reason: 'shutting down', msg: 'not ready: shutting down' },
+    { level: 30, probe: 'ready', msg: 'ready' }
+  ])
+  t.equal(probeLines().length - before, 2, 'three failed probes and one that passed: two lines')
 })
 
 t.test('a prediction\'s line has the model, version, rows and inference time', async t => {

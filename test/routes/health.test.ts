@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, fixtureRepository } from '../helpers/build-app'
+import { buildLoggedApp, type LogLine } from '../helpers/logged-app'
 
 function emptyDir (t: tap.Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'onnx-serve-empty-'))
@@ -108,4 +109,12 @@ t.test('DEFAULT_MODEL that cannot be served: not ready, with its reason', async 
     status: 'unavailable',
     reason: 'DEFAULT_MODEL \'badconfig\' is unavailable: config.json: unknown key \'colour\'; allowed keys: description, labels, max_batch_size, dynamic_batching, version_policy, cache, prediction_output, placement, warmup'
   })
+})
+
+t.test('DEFAULT_MODEL missing from the repository: one line at start, with the names held and the nearest', async t => {
+  const repository = fixtureRepository(t)
+  const logged = await buildLoggedApp(t, { MODEL_REPOSITORY: repository, DEFAULT_MODEL: 'Mixd' })
+  const lines = logged.raw.map(line => JSON.parse(line) as LogLine).filter(line => line.msg.startsWith('DEFAULT_MODEL'))
+  t.equal(lines.length, 1, 'one line')
+  t.match(lines[0], { level: 50, repository, msg: `DEFAULT_MODEL 'Mixd' is not in the repository ${repository}, which holds 'badconfig', 'broken', 'empty', 'mixed', 'static', 'sum', 'zipmap'; did you mean 'mixed'? The server stays unready until it is: correct DEFAULT_MODEL, or unset it and /predict serves the first model by name` })
 })

@@ -16,7 +16,7 @@ const models: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/', {
     config,
-    schema: { summary: 'List the models and their state', tags: ['models'], response: { 200: ModelList } }
+    schema: { summary: 'List the models and their state', tags: ['models'], response: { 200: ModelList, ...errorResponses(401, 403, 429) } }
   }, async () => dataPlane.catalog(modelList))
 
   const metadataSchema = {

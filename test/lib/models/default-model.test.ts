@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ModelManager } from '../../../lib/models/manager'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
+import { missingDefaultModel } from '../../../lib/models/missing-default'
 import { bundledRepository } from '../../helpers/build-app'
 
 t.test('the default model is chosen once, at the end of the first load', async t => {
@@ -41,4 +42,15 @@ t.test('reasons name no real path, through a symlinked repository too', async t 
   t.match(reason, /broken\/1\/model\.onnx/, `the file is named inside the repository: ${reason}`)
   t.notMatch(reason, realpathSync(real), 'not by its real path')
   t.notMatch(reason, link, 'nor by the configured one')
+})
+
+t.test('a DEFAULT_MODEL the repository does not hold is one line naming what it holds, and the nearest name', async t => {
+  t.equal(missingDefaultModel(undefined, ['digits'], '/srv/models'), undefined, 'unset: nothing to say')
+  t.equal(missingDefaultModel('digits', ['digits'], '/srv/models'), undefined, 'there: nothing to say')
+  t.equal(missingDefaultModel('iris', ['digits', 'mnist'], '/srv/models'),
+    "DEFAULT_MODEL 'iris' is not in the repository /srv/models, which holds 'digits', 'mnist'. The server stays unready until it is: correct DEFAULT_MODEL, or unset it and /predict serves the first model by name")
+  t.match(missingDefaultModel('digts', ['digits', 'mnist'], '/srv/models'), /; did you mean 'digits'\?/, 'a letter missing')
+  t.match(missingDefaultModel('Digits', ['digits'], '/srv/models'), /; did you mean 'digits'\?/, 'another case')
+  t.notMatch(missingDefaultModel('iris', ['digits'], '/srv/models'), /did you mean/, 'no guess when nothing is near')
+  t.match(missingDefaultModel('iris', [], '/srv/models'), /which holds no model\./)
 })

@@ -13,6 +13,7 @@ import { runPrimary } from './lib/cluster/primary'
 import { evictionWarning } from './lib/quota/eviction-warning'
 import { QuotaTables } from './lib/quota/window-counters'
 import { aggregateForWorkers } from './lib/metrics/cluster-metrics'
+import { relayGathers } from './lib/cluster/gather'
 import { ConfigError, loadConfig, type AppConfig } from './lib/config/config'
 
 function readConfig (): AppConfig {
@@ -58,6 +59,7 @@ function main (): void {
   const config = readConfig()
   if (config.workers > 1 && cluster.isPrimary) {
     aggregateForWorkers()
+    relayGathers()
     const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } })
     runPrimary(config.workers, log, new QuotaTables(config.rateLimitKeys, evictionWarning(log, config.rateLimitKeys)))
     return

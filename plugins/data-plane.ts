@@ -1,6 +1,9 @@
+import cluster from 'node:cluster'
 import fp from 'fastify-plugin'
 import { name, version } from '../package.json'
 import { DataPlane } from '../lib/data-plane/data-plane'
+import { answerGathers, gatherFromAll } from '../lib/cluster/gather'
+import type { VersionStatistics } from '../lib/stats/model-statistics'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +22,10 @@ declare module 'fastify' {
  */
 export default fp(async (fastify) => {
   const { config, lifecycle } = fastify
-  fastify.decorate('dataPlane', new DataPlane(fastify.models, {
+  // With WORKERS > 1 the statistics are the process group's, like the metrics.
+  const STATISTICS = 'model-statistics'
+  const grouped = cluster.isWorker && process.send !== undefined
+  const dataPlane = new DataPlane(fastify.models, {
     server: { name, version },
     limits: { maxRows: config.maxRows, maxElements: config.maxTensorElements },
     cache: fastify.predictionCache,
@@ -29,6 +35,9 @@ export default fp(async (fastify) => {
     onHealthChange: (probe, reason) => {
       if (reason === undefined) fastify.log.info({ probe }, probe === 'live' ? 'live again' : 'ready')
       else fastify.log.warn({ probe, reason }, `${probe === 'live' ? 'not live' : 'not ready'}: ${reason}`)
-    }
-  }))
+    },
+    ...(grouped ? { gatherStatistics: async () => await gatherFromAll(STATISTICS) as VersionStatistics[][] } : {})
+  })
+  if (grouped) answerGathers(STATISTICS, () => dataPlane.localStatistics())
+  fastify.decorate('dataPlane', dataPlane)
 }, { name: 'data-plane', dependencies: ['config', 'models', 'caching', 'lifecycle', 'load-shedding'] })

@@ -15,6 +15,7 @@ import type { TensorMap } from '../tensors/tensor'
 import type { InferCodec, InferenceLimits, InferenceRecord, RequestFacts } from './infer-codec'
 import { batchRows } from './batch-rows'
 import type { ModelCatalog, ModelRef, ServedModel, ServerInfo } from './views'
+import { sumStatistics, type VersionStatistics } from '../stats/model-statistics'
 
 export interface DataPlaneOptions {
   server: ServerInfo
@@ -37,6 +38,8 @@ export interface DataPlaneOptions {
    * one line that mattered.
    */
   onHealthChange?: (probe: 'live' | 'ready', reason: string | undefined) => void
+  /** With WORKERS > 1: every server process's statistics (localStatistics), this one's included, to be summed. */
+  gatherStatistics?: () => Promise<VersionStatistics[][]>
 }
 
 export class DataPlane {
@@ -106,15 +109,42 @@ export class DataPlane {
    */
   async infer<Payload, Reply> (codec: InferCodec<Payload, Reply>, ref: ModelRef, payload: Payload, facts: RequestFacts): Promise<Reply> {
     const model = this.resolve(ref)
-    const plan = codec(payload, model, this.limits)
-    const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
-    const fetches = plan.fetches ?? model.outputs.map(output => output.name)
-    const start = performance.now()
-    const found = await this.outputs(model, plan.feeds, fetches)
-    const inferenceMs = Math.round((performance.now() - start) * 1000) / 1000
-    const record: InferenceRecord = { model: model.name, version: model.version, rows, inferenceMs, ...(found.cache === undefined ? {} : { cache: found.cache }) }
-    facts.inference = record
-    return plan.reply(found.outputs, record)
+    const received = performance.now()
+    try {
+      const plan = codec(payload, model, this.limits)
+      const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
+      const fetches = plan.fetches ?? model.outputs.map(output => output.name)
+      const start = performance.now()
+      const found = await this.outputs(model, plan.feeds, fetches)
+      const answered = performance.now()
+      const inferenceMs = Math.round((answered - start) * 1000) / 1000
+      const record: InferenceRecord = { model: model.name, version: model.version, rows, inferenceMs, ...(found.cache === undefined ? {} : { cache: found.cache }) }
+      facts.inference = record
+      const reply = plan.reply(found.outputs, record)
+      const end = performance.now()
+      model.statistics.request({ ok: true, cached: found.cache === 'HIT', ms: end - received, decodeMs: start - received, encodeMs: end - answered })
+      return reply
+    } catch (error) {
+      model.statistics.request({ ok: false, cached: false, ms: performance.now() - received, decodeMs: 0, encodeMs: 0 })
+      throw error
+    }
+  }
+
+  /**
+   * The statistics of the served versions: of every model, of the model
+   * `ref` names or of its version (which must serve, or the usual 404 or
+   * 503), summed over the process group with WORKERS > 1.
+   */
+  async statistics<T> (ref: ModelRef, view: (statistics: VersionStatistics[]) => T): Promise<T> {
+    if (ref.name !== undefined) this.resolve(ref)
+    const all = this.options.gatherStatistics === undefined ? this.localStatistics() : sumStatistics(await this.options.gatherStatistics())
+    const chosen = all.filter(stats => (ref.name === undefined || stats.name === ref.name) && (ref.version === undefined || stats.version === ref.version))
+    return view(chosen.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version))
+  }
+
+  /** This process's statistics of every version it serves. */
+  localStatistics (): VersionStatistics[] {
+    return this.models.registry.list().flatMap(entry => [...entry.loaded.values()].map(version => version.statistics.data))
   }
 
   /** The model label of metrics: a model this server knows (the default one for none), else 'unknown'. */
@@ -167,7 +197,18 @@ export class DataPlane {
     // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
     // or those named) share it; each takes what it asked for.
     const all = model.outputs.map(output => output.name)
-    const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all, async () => await this.models.run(model, feeds, all))
+    const lookup = performance.now()
+    let runMs = 0
+    const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all, async () => {
+      const running = performance.now()
+      try {
+        return await this.models.run(model, feeds, all)
+      } finally {
+        runMs = performance.now() - running
+      }
+    })
+    // The lookup's own time: a miss's run is not the cache's.
+    model.statistics.cacheLookup(found.cache === 'HIT', performance.now() - lookup - runMs)
     // A hit is served only while the version it was looked up for still is.
     this.models.checkServed(model)
     return { outputs: Object.fromEntries(fetches.map(name => [name, found.outputs[name]])), cache: found.cache }

@@ -195,7 +195,11 @@ export class ModelLoader {
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
       preferredBatchSize: config.dynamic_batching.preferred_batch_size,
       maxConcurrentBatches: () => runtime.concurrency(key),
-      onBatch: observer === undefined ? undefined : (rows, waitsMs) => observer.batch(model, rows, waitsMs)
+      onBatch: (rows, waitsMs) => {
+        for (const ms of waitsMs) model.statistics.queued(ms)
+        observer?.batch(model, rows, waitsMs)
+      },
+      onExecuted: (rows, requests, times) => model.statistics.executed(rows, requests, times)
     })
   }
 }

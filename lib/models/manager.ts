@@ -14,7 +14,7 @@ import { ModelOperationQueue } from './operation-queue'
 import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './registry'
 import { holding, releaseVersions } from './release'
 import { scanModelRepository, unreadableRepository, type ModelSource } from './repository'
-import type { ModelVersion } from './version'
+import { hasBatchDimension, type ModelVersion } from './version'
 import { NOT_LOADED, UNLOADED, repositoryIndexRows, type RepositoryIndexRow } from './repository-index'
 import type { TensorMap } from '../tensors/tensor'
 
@@ -172,9 +172,15 @@ export class ModelManager {
   /** Runs a ready model; outputs default to every tensor output. */
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<TensorMap> {
     this.checkServed(model)
-    return await holding(model, () => model.batcher === undefined
-      ? this.runtime.run(model.key, feeds, outputs)
-      : model.batcher.submit(feeds, outputs))
+    const { batcher } = model
+    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs))
+    // Unbatched: one request a run, counted here as the batcher counts its runs.
+    const started = performance.now()
+    const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs))
+    const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
+    model.statistics.queued(0)
+    model.statistics.executed(rows, 1, { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 })
+    return result
   }
 
   /** Lets the loads and unloads in progress finish, then stops the runtime. */

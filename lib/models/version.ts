@@ -7,6 +7,7 @@ import type { SessionMetadata } from '../runtime/worker-messages'
 import type { ModelSource } from './repository'
 import { isTensorType, type TensorSpec } from '../tensors/tensor'
 import type { ModelConfig } from './model-config'
+import { VersionStatisticsRecorder } from '../stats/model-statistics'
 
 export interface UnservedOutput {
   name: string
@@ -30,6 +31,8 @@ export interface ModelVersion {
   digest?: string
   /** Present when config.json asks for dynamic batching and the model allows it. */
   batcher?: DynamicBatcher
+  /** Its statistics (the protocol's statistics extension): a reload makes a new version, which starts again. */
+  statistics: VersionStatisticsRecorder
   /** Runs in progress on this version; it is released from the pool only at 0. */
   inflight: number
   /**
@@ -103,6 +106,7 @@ export function describeVersion (source: ModelSource, version: number, key: stri
     unservedOutputs: metadata.nonTensorOutputs.map(name => ({ name, reason: NON_TENSOR_FIX })),
     dimNames: metadata.dimNames,
     predictionOutput,
+    statistics: new VersionStatisticsRecorder(source.name, version),
     inflight: 0,
     released: false
   }

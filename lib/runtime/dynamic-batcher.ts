@@ -3,6 +3,7 @@
 // and the outputs split back, so many small requests cost few runs.
 
 import { performance } from 'node:perf_hooks'
+import type { RunTimes } from '../stats/model-statistics'
 import { elementCount, type TensorArray, type TensorData, type TensorMap } from '../tensors/tensor'
 
 export interface DynamicBatcherOptions {
@@ -22,6 +23,8 @@ export interface DynamicBatcherOptions {
   maxConcurrentBatches?: number | (() => number)
   /** Called as each batch leaves for a run: its rows, and how long each of its requests waited. */
   onBatch?: (rows: number, waitsMs: number[]) => void
+  /** Called after each run that answered its requests: its rows, its requests, and how long its stages took. */
+  onExecuted?: (rows: number, requests: number, times: RunTimes) => void
 }
 
 export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
@@ -157,9 +160,11 @@ export class DynamicBatcher {
   }
 
   private async execute ({ items, fetches }: Queue): Promise<void> {
+    const joining = performance.now()
     const names = Object.keys(items[0].feeds)
     const feeds: TensorMap = {}
     for (const name of names) feeds[name] = concat(items.map(item => item.feeds[name]))
+    const running = performance.now()
     let outputs: TensorMap
     try {
       outputs = await this.run(feeds, fetches)
@@ -177,16 +182,18 @@ export class DynamicBatcher {
       for (const item of items) item.reject(error)
       return
     }
+    const splitting = performance.now()
     if (items.length === 1) {
       items[0].resolve(outputs)
-      return
+    } else {
+      let row = 0
+      for (const item of items) {
+        const own: TensorMap = {}
+        for (const [name, tensor] of Object.entries(outputs)) own[name] = slice(tensor, row, item.rows)
+        row += item.rows
+        item.resolve(own)
+      }
     }
-    let row = 0
-    for (const item of items) {
-      const own: TensorMap = {}
-      for (const [name, tensor] of Object.entries(outputs)) own[name] = slice(tensor, row, item.rows)
-      row += item.rows
-      item.resolve(own)
-    }
+    this.options.onExecuted?.(total, items.length, { inputMs: running - joining, inferMs: splitting - running, outputMs: performance.now() - splitting })
   }
 }

@@ -3,7 +3,8 @@ import { notFound } from '../../http/not-found'
 import { probeLogLevel } from '../../http/probe-log-level'
 import { HEADER_LENGTH_HEADER, httpInfer } from '../../lib/protocols/v2/http-infer'
 import { modelConfig, modelMetadata, modelReady, serverMetadata } from '../../lib/protocols/v2/metadata'
-import { InferResponseSchema, LiveSchema, ModelConfigSchema, ModelMetadataSchema, ReadySchema, ServerMetadataSchema } from '../../lib/protocols/v2/wire'
+import { InferResponseSchema, LiveSchema, ModelConfigSchema, ModelMetadataSchema, ModelStatisticsSchema, ReadySchema, ServerMetadataSchema } from '../../lib/protocols/v2/wire'
+import { modelStatistics } from '../../lib/protocols/v2/statistics'
 import { v2Errors } from '../../schemas/errors'
 import { OptionalVersionParams } from '../../schemas/params'
 
@@ -45,7 +46,17 @@ const v2: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   const modelErrors = v2Errors(400, 401, 403, 404, 429, 503)
+  // The statistics extension. /models/stats is static, so it wins over a
+  // model named "stats" (whose metadata is then only at /models/stats/versions/N), as in Triton.
+  const statisticsSchema = { summary: 'Statistics of every served model version, as Triton counts them', tags: ['v2'], response: { 200: ModelStatisticsSchema, ...v2Errors(401, 403, 429) } }
+  fastify.get('/models/stats', { config: predict, schema: statisticsSchema }, async () => await dataPlane.statistics({}, modelStatistics))
+
   for (const path of ['/models/:name', '/models/:name/versions/:version']) {
+    fastify.get(`${path}/stats`, {
+      config: predict,
+      schema: { summary: 'Statistics of the model\'s served versions (or of one), as Triton counts them', tags: ['v2'], params: OptionalVersionParams, response: { 200: ModelStatisticsSchema, ...modelErrors } }
+    }, async (request) => await dataPlane.statistics(modelRef(request.params), modelStatistics))
+
     fastify.get(path, {
       config: metadata,
       schema: { summary: 'Model metadata', tags: ['v2'], params: OptionalVersionParams, response: { 200: ModelMetadataSchema, ...modelErrors } }

@@ -7,7 +7,7 @@ import { v2DatatypeOf } from './datatypes'
 import type { ModelMetadata, ServerMetadata } from './wire'
 
 /** The protocol extensions this server offers, as Triton names them. */
-const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration']
+const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics']
 
 export function serverMetadata (server: ServerInfo): ServerMetadata {
   return { name: server.name, version: server.version, extensions: EXTENSIONS }

@@ -123,3 +123,33 @@ export const UnloadRequestSchema = Type.Object({
 }, { additionalProperties: false, description: 'Optional; unload_dependents has no effect (no ensembles)' })
 
 export const EmptySchema = Type.Object({}, { additionalProperties: false })
+
+/** The statistics extension's StatisticDuration: a count and the total of its durations in ns. */
+const DurationSchema = Type.Object({ count: Type.Integer(), ns: Type.Integer() })
+
+export const ModelStatisticsSchema = Type.Object({
+  model_stats: Type.Array(Type.Object({
+    name: Type.String(),
+    version: Type.String(),
+    last_inference: Type.Integer({ description: 'The last inference request, ms since the epoch (0: none yet)' }),
+    inference_count: Type.Integer({ description: 'Rows inferred (a request of 8 rows counts 8); cache hits not included' }),
+    execution_count: Type.Integer({ description: 'Runs of the model (a merged batch is one); cache hits not included' }),
+    inference_stats: Type.Object({
+      success: DurationSchema,
+      fail: DurationSchema,
+      queue: DurationSchema,
+      compute_input: DurationSchema,
+      compute_infer: DurationSchema,
+      compute_output: DurationSchema,
+      cache_hit: DurationSchema,
+      cache_miss: DurationSchema
+    }),
+    batch_stats: Type.Array(Type.Object({
+      batch_size: Type.Integer(),
+      compute_input: DurationSchema,
+      compute_infer: DurationSchema,
+      compute_output: DurationSchema
+    }))
+  }))
+}, { description: 'Per model version, since it was loaded; summed over the server processes with WORKERS > 1' })
+export type ModelStatisticsResponse = Static<typeof ModelStatisticsSchema>

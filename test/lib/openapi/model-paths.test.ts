@@ -3,9 +3,10 @@ import type { ModelEntry } from '../../../lib/models/registry'
 import type { ModelVersion } from '../../../lib/models/version'
 import { modelPaths } from '../../../lib/openapi/model-paths'
 import type { TensorSpec } from '../../../lib/tensors/tensor'
+import { VersionStatisticsRecorder } from '../../../lib/stats/model-statistics'
 
 function version (name: string, number: number, inputs: TensorSpec[], outputs: TensorSpec[], config = {}): ModelVersion {
-  return { name, version: number, key: `${name}/${number}`, config, inputs, outputs, unservedOutputs: [], dimNames: {}, predictionOutput: outputs[0].name, inflight: 0, released: false }
+  return { name, version: number, key: `${name}/${number}`, config, inputs, outputs, unservedOutputs: [], dimNames: {}, predictionOutput: outputs[0].name, statistics: new VersionStatisticsRecorder(name, number), inflight: 0, released: false }
 }
 
 function entry (name: string, state: ModelEntry['state'], versions: ModelVersion[]): ModelEntry {

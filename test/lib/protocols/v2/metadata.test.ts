@@ -3,6 +3,7 @@ import type { ServedModel } from '../../../../lib/data-plane/views'
 import type { ModelConfig } from '../../../../lib/models/model-config'
 import type { ModelVersion } from '../../../../lib/models/version'
 import { modelConfig, modelMetadata, modelReady, serverMetadata } from '../../../../lib/protocols/v2/metadata'
+import { VersionStatisticsRecorder } from '../../../../lib/stats/model-statistics'
 
 function served (config: ModelConfig, batched = false): ServedModel {
   const model: ModelVersion = {
@@ -15,6 +16,7 @@ function served (config: ModelConfig, batched = false): ServedModel {
     unservedOutputs: [],
     dimNames: {},
     predictionOutput: 'y',
+    statistics: new VersionStatisticsRecorder('m', 2),
     inflight: 0,
     released: false,
     ...(batched ? { batcher: {} as NonNullable<ModelVersion['batcher']> } : {})

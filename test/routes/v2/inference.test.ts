@@ -22,7 +22,7 @@ function assertV2Error (t: tap.Test, res: LightMyRequestResponse, statusCode: nu
 t.test('metadata, health, readiness and config', async t => {
   const app = await buildApp(t)
   const server = await app.inject({ url: '/v2' })
-  t.same(server.json(), { name: 'onnx-serve', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository', 'model_configuration'] })
+  t.same(server.json(), { name: 'onnx-serve', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] })
 
   for (const url of ['/v2/health/live', '/v2/health/ready']) {
     const res = await app.inject({ url, headers: { authorization: '' } })

@@ -26,7 +26,7 @@ function served (config: ModelConfig, batched = false): ServedModel {
 }
 
 t.test('server and model metadata in the protocol\'s shapes', async t => {
-  t.same(serverMetadata({ name: 'onnx-serve', version: '1.2.3' }), { name: 'onnx-serve', version: '1.2.3', extensions: ['binary_tensor_data', 'model_repository', 'model_configuration'] })
+  t.same(serverMetadata({ name: 'onnx-serve', version: '1.2.3' }), { name: 'onnx-serve', version: '1.2.3', extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] })
   t.same(modelMetadata(served({})), {
     name: 'm',
     versions: ['1', '2'],

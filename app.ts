@@ -24,6 +24,7 @@ import rateLimit from './plugins/rate-limit'
 import redis from './plugins/redis'
 import requestLog from './plugins/request-log'
 import security from './plugins/security'
+import tracing from './plugins/tracing'
 
 export interface AppOptions {
   config: AppConfig
@@ -32,6 +33,8 @@ export interface AppOptions {
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // What the pipeline stands on.
   await fastify.register(config, opts)
+  // Before the routes and the other hooks: the request's span (when tracing is on) covers them all.
+  await fastify.register(tracing)
   await fastify.register(metrics)
   await fastify.register(redis)
   await fastify.register(lifecycle)

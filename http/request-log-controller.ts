@@ -21,7 +21,8 @@ export class RequestLogController extends LogController {
     const responseTime = Math.round(reply.elapsedTime * 100) / 100
     const info = err === undefined && reply.statusCode < 500
     if (info && this.prebuilt && writeInfoLine(request, reply, responseTime)) return
-    const line = { req: request, res: reply, responseTime, ...request.facts?.inference, err }
+    const trace = request.facts?.trace
+    const line = { req: request, res: reply, responseTime, ...request.facts?.inference, ...(trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId }), err }
     // 503 is the server saying "not now" on purpose (loading, draining, shedding), not a fault.
     if (reply.statusCode === 503) reply.log.warn(line, 'request completed')
     else if (!info) reply.log.error(line, 'request completed')

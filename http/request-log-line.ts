@@ -7,7 +7,7 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { symbols } from 'pino'
-import type { InferenceRecord } from '../lib/data-plane/infer-codec'
+import type { InferenceRecord, RequestFacts } from '../lib/data-plane/infer-codec'
 
 /** pino's numeric level of info. */
 const INFO = 30
@@ -29,6 +29,11 @@ function inferenceFields (inference: InferenceRecord | undefined): string {
     stringField('cache', inference.cache)
 }
 
+/** The request's span, with tracing on: OpenTelemetry's names for them in logs. */
+function traceFields (trace: RequestFacts['trace']): string {
+  return trace === undefined ? '' : `,"trace_id":"${trace.traceId}","span_id":"${trace.spanId}"`
+}
+
 /**
  * Writes the request's info line straight to the logger's stream, and says
  * whether it did: false when info is off or the logger is not pino's own
@@ -48,6 +53,6 @@ export function writeInfoLine (request: FastifyRequest, reply: FastifyReply, res
     stringField('remoteAddress', request.ip) +
     (port === undefined ? '' : `,"remotePort":${port}`) + '}'
   stream.write(`{"level":${INFO},"time":${Date.now()}${bindings},"req":${req},"res":{"statusCode":${reply.statusCode}},` +
-    `"responseTime":${responseTime}${inferenceFields(request.facts?.inference)},"msg":"request completed"}\n`)
+    `"responseTime":${responseTime}${inferenceFields(request.facts?.inference)}${traceFields(request.facts?.trace)},"msg":"request completed"}\n`)
   return true
 }

@@ -36,8 +36,9 @@ export default fp(async (fastify) => {
       if (reason === undefined) fastify.log.info({ probe }, probe === 'live' ? 'live again' : 'ready')
       else fastify.log.warn({ probe, reason }, `${probe === 'live' ? 'not live' : 'not ready'}: ${reason}`)
     },
-    ...(grouped ? { gatherStatistics: async () => await gatherFromAll(STATISTICS) as VersionStatistics[][] } : {})
+    ...(grouped ? { gatherStatistics: async () => await gatherFromAll(STATISTICS) as VersionStatistics[][] } : {}),
+    spans: fastify.tracing?.spans
   })
   if (grouped) answerGathers(STATISTICS, () => dataPlane.localStatistics())
   fastify.decorate('dataPlane', dataPlane)
-}, { name: 'data-plane', dependencies: ['config', 'models', 'caching', 'lifecycle', 'load-shedding'] })
+}, { name: 'data-plane', dependencies: ['config', 'models', 'caching', 'lifecycle', 'load-shedding', 'tracing'] })

@@ -55,6 +55,7 @@ export default fp(async (fastify) => {
     // By then the pool has answered every run holding a version being let go.
     drainTimeoutMs: config.inferenceTimeoutMs,
     log: fastify.log,
+    spans: fastify.tracing?.spans,
     observer: {
       batch: (model, rows, waitsMs) => {
         const labels = { model: model.name, version: String(model.version) }
@@ -94,7 +95,7 @@ export default fp(async (fastify) => {
     await loading
     await models.close()
   })
-}, { name: 'models', dependencies: ['config', 'metrics'] })
+}, { name: 'models', dependencies: ['config', 'metrics', 'tracing'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -26,7 +26,7 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('failure', null)
   fastify.decorateRequest('routeSeen', null)
   fastify.addHook('onRequest', (request, reply, done) => {
-    request.facts = {}
+    request.facts = { requestId: request.id }
     reply.header('x-request-id', request.id)
     done()
   })

@@ -58,6 +58,8 @@ export interface AppConfig {
   corsOrigin?: string | string[]
   /** TLS_CERT_FILE and TLS_KEY_FILE, read: the server speaks HTTPS. */
   tls?: { cert: Buffer, key: Buffer }
+  /** OpenTelemetry tracing: where traces go (OTLP/HTTP) and the service's name; absent, tracing is off. */
+  tracing?: { url: string, serviceName: string }
 }
 
 /** How the JWKS key set is fetched and kept (lib/key-set.ts). */
@@ -111,6 +113,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
   // (a hop count such as "2" would be read as the address 0.0.0.2), each CORS
   // entry an exact origin (@fastify/cors compares strings: "https://a.com/" never matches).
   const trustProxy = parseTrustProxy(valid.TRUST_PROXY) ?? invalid('TRUST_PROXY', EnvSchema.properties.TRUST_PROXY.description)
+  const traces = tracesUrl(valid)
   const corsOrigin = valid.CORS_ORIGIN === undefined || valid.CORS_ORIGIN === '*' ? valid.CORS_ORIGIN : list(valid.CORS_ORIGIN)
   if (Array.isArray(corsOrigin) && !corsOrigin.every(isOrigin)) invalid('CORS_ORIGIN', EnvSchema.properties.CORS_ORIGIN.description)
   const tls = readTls(valid.TLS_CERT_FILE, valid.TLS_KEY_FILE)
@@ -167,8 +170,16 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     redisUrl: valid.REDIS_URL,
     trustProxy,
     corsOrigin,
-    tls
+    tls,
+    tracing: traces === undefined ? undefined : { url: traces, serviceName: valid.OTEL_SERVICE_NAME }
   }
+}
+
+/** The signal's own endpoint as it is, else the base endpoint's /v1/traces (as OpenTelemetry's exporters read them). */
+function tracesUrl (valid: Env): string | undefined {
+  if (valid.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined) return valid.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+  const base = valid.OTEL_EXPORTER_OTLP_ENDPOINT
+  return base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`
 }
 
 function list (value: string): string[] {

@@ -63,7 +63,11 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|[0-9A-Fa-f:.,/ ]+)$', description: 'true, false, or a comma-separated list of proxy addresses or CIDR ranges' })),
   TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'a PEM certificate (chain) file: with TLS_KEY_FILE, the server speaks HTTPS' })),
   TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the PEM private key file of TLS_CERT_FILE' })),
-  CORS_ORIGIN: Type.Optional(Type.String({ pattern: '^(\\*|https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*)$', description: '* or a comma-separated list of http(s) origins' }))
+  CORS_ORIGIN: Type.Optional(Type.String({ pattern: '^(\\*|https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*)$', description: '* or a comma-separated list of http(s) origins' })),
+  // OpenTelemetry's own variables: either endpoint turns tracing on (OTLP/HTTP).
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'the http(s) base URL of an OTLP/HTTP receiver (traces go to <URL>/v1/traces)' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'the http(s) URL traces are sent to, as it is' })),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'onnx-serve', description: 'the service name of the traces' })
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -6,6 +6,7 @@
 // fills in the request's facts for the transport's logs and metrics.
 
 import { performance } from 'node:perf_hooks'
+import type { Span } from '@opentelemetry/api'
 import type { CacheOutcome, PredictionCache } from '../cache/prediction-cache'
 import { InputError, NotFoundError } from '../errors'
 import type { ModelManager } from '../models/manager'
@@ -16,6 +17,7 @@ import type { InferCodec, InferenceLimits, InferenceRecord, RequestFacts } from 
 import { batchRows } from './batch-rows'
 import type { ModelCatalog, ModelRef, ServedModel, ServerInfo } from './views'
 import { sumStatistics, type VersionStatistics } from '../stats/model-statistics'
+import type { InferenceSpans } from '../tracing/inference-spans'
 
 export interface DataPlaneOptions {
   server: ServerInfo
@@ -40,6 +42,8 @@ export interface DataPlaneOptions {
   onHealthChange?: (probe: 'live' | 'ready', reason: string | undefined) => void
   /** With WORKERS > 1: every server process's statistics (localStatistics), this one's included, to be summed. */
   gatherStatistics?: () => Promise<VersionStatistics[][]>
+  /** With tracing on: each inference in a model span under the request's, its queue, cache hit and runs too. */
+  spans?: InferenceSpans
 }
 
 export class DataPlane {
@@ -109,13 +113,21 @@ export class DataPlane {
    */
   async infer<Payload, Reply> (codec: InferCodec<Payload, Reply>, ref: ModelRef, payload: Payload, facts: RequestFacts): Promise<Reply> {
     const model = this.resolve(ref)
+    const { spans } = this.options
+    if (spans === undefined) return await this.inferWith(codec, model, payload, facts)
+    return await spans.inModelSpan({ model: model.name, version: model.version, requestId: facts.requestId },
+      async span => await this.inferWith(codec, model, payload, facts, span))
+  }
+
+  /** infer's work, once the model is known; `trace`: its model span, with tracing on. */
+  private async inferWith<Payload, Reply> (codec: InferCodec<Payload, Reply>, model: ModelVersion, payload: Payload, facts: RequestFacts, trace?: Span): Promise<Reply> {
     const received = performance.now()
     try {
       const plan = codec(payload, model, this.limits)
       const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
       const fetches = plan.fetches ?? model.outputs.map(output => output.name)
       const start = performance.now()
-      const found = await this.outputs(model, plan.feeds, fetches)
+      const found = await this.outputs(model, plan.feeds, fetches, trace)
       const answered = performance.now()
       const inferenceMs = Math.round((answered - start) * 1000) / 1000
       const record: InferenceRecord = { model: model.name, version: model.version, rows, inferenceMs, ...(found.cache === undefined ? {} : { cache: found.cache }) }
@@ -189,10 +201,10 @@ export class DataPlane {
   }
 
   /** Every fetched output: from the prediction cache for models that enable it, else from a run. */
-  private async outputs (model: ModelVersion, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, cache?: CacheOutcome }> {
+  private async outputs (model: ModelVersion, feeds: TensorMap, fetches: string[], trace?: Span): Promise<{ outputs: TensorMap, cache?: CacheOutcome }> {
     const { cache } = this.options
     if (cache === undefined || model.config.cache !== true || model.digest === undefined) {
-      return { outputs: await this.models.run(model, feeds, fetches) }
+      return { outputs: await this.models.run(model, feeds, fetches, trace) }
     }
     // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
     // or those named) share it; each takes what it asked for.
@@ -202,13 +214,15 @@ export class DataPlane {
     const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all, async () => {
       const running = performance.now()
       try {
-        return await this.models.run(model, feeds, all)
+        return await this.models.run(model, feeds, all, trace)
       } finally {
         runMs = performance.now() - running
       }
     })
     // The lookup's own time: a miss's run is not the cache's.
-    model.statistics.cacheLookup(found.cache === 'HIT', performance.now() - lookup - runMs)
+    const lookupMs = performance.now() - lookup - runMs
+    model.statistics.cacheLookup(found.cache === 'HIT', lookupMs)
+    if (found.cache === 'HIT' && trace !== undefined) this.options.spans?.cacheHit(trace, lookupMs)
     // A hit is served only while the version it was looked up for still is.
     this.models.checkServed(model)
     return { outputs: Object.fromEntries(fetches.map(name => [name, found.outputs[name]])), cache: found.cache }

@@ -28,6 +28,10 @@ export interface InferenceRecord {
 
 /** The facts of one request that the data plane fills in as it serves it, for the transport's logs and metrics. */
 export interface RequestFacts {
+  /** The request's id (x-request-id), for the spans of its inference. */
+  requestId?: string
+  /** With tracing on: the request's span, for its log line. */
+  trace?: { traceId: string, spanId: string }
   inference?: InferenceRecord
 }
 

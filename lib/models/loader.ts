@@ -16,6 +16,7 @@ import type { ModelRuntime } from '../runtime/model-runtime'
 import { baseOf, unavailableEntry, type ModelEntry } from './registry'
 import { MODEL_FILE, isValidModelName, modelPath, readModelSource, shownPath, type ModelSource } from './repository'
 import { describeVersion, type ModelVersion } from './version'
+import type { InferenceSpans } from '../tracing/inference-spans'
 import { planWarmup, warmUp } from './warmup'
 
 /** Where the loader says what an operator should know but no client needs (pino's and Fastify's loggers fit). */
@@ -87,7 +88,8 @@ export class ModelLoader {
    */
   private readonly roots: string[]
 
-  constructor (private readonly runtime: ModelRuntime, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver) {
+  constructor (private readonly runtime: ModelRuntime, private readonly repository: string, private readonly log?: ModelLog, private readonly observer?: ModelObserver,
+    private readonly spans?: InferenceSpans) {
     const root = resolve(repository)
     let real = root
     try {
@@ -188,18 +190,21 @@ export class ModelLoader {
     if (config.dynamic_batching === undefined || maxBatchSize === 0) return undefined
     const batchable = [...model.inputs, ...model.outputs].every(spec => spec.shape[0] === -1)
     if (!batchable) return undefined
-    const { observer } = this
-    const { runtime } = this
+    const { observer, runtime, spans } = this
     return new DynamicBatcher((feeds, fetches) => runtime.run(key, feeds, fetches), {
       maxBatchSize,
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
       preferredBatchSize: config.dynamic_batching.preferred_batch_size,
       maxConcurrentBatches: () => runtime.concurrency(key),
-      onBatch: (rows, waitsMs) => {
+      onBatch: (rows, waitsMs, tags) => {
         for (const ms of waitsMs) model.statistics.queued(ms)
         observer?.batch(model, rows, waitsMs)
+        spans?.queued(tags, waitsMs)
       },
-      onExecuted: (rows, requests, times) => model.statistics.executed(rows, requests, times)
+      onExecuted: (rows, times, tags) => {
+        model.statistics.executed(rows, tags.length, times)
+        spans?.executed(tags, rows, times)
+      }
     })
   }
 }

@@ -17,6 +17,7 @@ import { scanModelRepository, unreadableRepository, type ModelSource } from './r
 import { hasBatchDimension, type ModelVersion } from './version'
 import { NOT_LOADED, UNLOADED, repositoryIndexRows, type RepositoryIndexRow } from './repository-index'
 import type { TensorMap } from '../tensors/tensor'
+import type { InferenceSpans } from '../tracing/inference-spans'
 
 export type { ModelState } from './model-state'
 export type { RepositoryIndexRow } from './repository-index'
@@ -39,6 +40,8 @@ export interface ModelManagerOptions {
   log?: ModelLog
   /** Told of every merged batch (the metrics). */
   observer?: ModelObserver
+  /** With tracing on: each run's spans, under the model spans of the requests it served. */
+  spans?: InferenceSpans
 }
 
 /**
@@ -48,13 +51,15 @@ export interface ModelManagerOptions {
 export class ModelManager {
   readonly registry: ModelRegistry
   private readonly loader: ModelLoader
+  private readonly spans?: InferenceSpans
   private readonly operations = new ModelOperationQueue()
   private readonly drainTimeoutMs: number
   private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
 
   constructor (private readonly runtime: ModelRuntime, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
-    this.loader = new ModelLoader(runtime, options.repository, options.log, options.observer)
+    this.loader = new ModelLoader(runtime, options.repository, options.log, options.observer, options.spans)
+    this.spans = options.spans
     this.drainTimeoutMs = options.drainTimeoutMs ?? runtime.timeoutMs
   }
 
@@ -169,17 +174,19 @@ export class ModelManager {
     }
   }
 
-  /** Runs a ready model; outputs default to every tensor output. */
-  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name)): Promise<TensorMap> {
+  /** Runs a ready model; outputs default to every tensor output. `trace`: the request's model span (tracing on). */
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name), trace?: unknown): Promise<TensorMap> {
     this.checkServed(model)
     const { batcher } = model
-    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs))
+    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace))
     // Unbatched: one request a run, counted here as the batcher counts its runs.
     const started = performance.now()
     const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs))
     const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
+    const times = { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 }
     model.statistics.queued(0)
-    model.statistics.executed(rows, 1, { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 })
+    model.statistics.executed(rows, 1, times)
+    this.spans?.executed([trace], rows, times)
     return result
   }
 

@@ -21,10 +21,10 @@ export interface DynamicBatcherOptions {
    * worker is busy. Without it every batch waits for the delay, as Triton's does.
    */
   maxConcurrentBatches?: number | (() => number)
-  /** Called as each batch leaves for a run: its rows, and how long each of its requests waited. */
-  onBatch?: (rows: number, waitsMs: number[]) => void
-  /** Called after each run that answered its requests: its rows, its requests, and how long its stages took. */
-  onExecuted?: (rows: number, requests: number, times: RunTimes) => void
+  /** Called as each batch leaves for a run: its rows, how long each of its requests waited, and their tags (submit's). */
+  onBatch?: (rows: number, waitsMs: number[], tags: unknown[]) => void
+  /** Called after each run that answered its requests: its rows, how long its stages took, and its requests' tags. */
+  onExecuted?: (rows: number, times: RunTimes, tags: unknown[]) => void
 }
 
 export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
@@ -32,6 +32,8 @@ export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMa
 interface Queued {
   feeds: TensorMap
   rows: number
+  /** The caller's, given back with the batch's callbacks (a trace's span). */
+  tag: unknown
   /** performance.now() when it was queued. */
   queuedAt: number
   resolve: (outputs: TensorMap) => void
@@ -95,7 +97,7 @@ export class DynamicBatcher {
     return typeof max === 'number' ? max : max()
   }
 
-  submit (feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  submit (feeds: TensorMap, fetches: string[], tag?: unknown): Promise<TensorMap> {
     const rows = Object.values(feeds)[0].dims[0]
     const key = batchKey(feeds, fetches)
     let queue = this.queues.get(key)
@@ -110,7 +112,7 @@ export class DynamicBatcher {
     }
     const current = queue
     const result = new Promise<TensorMap>((resolve, reject) => {
-      current.items.push({ feeds, rows, queuedAt: performance.now(), resolve, reject })
+      current.items.push({ feeds, rows, tag, queuedAt: performance.now(), resolve, reject })
     })
     current.rows += rows
     if (current.rows >= this.preferred) this.flush(key)
@@ -150,7 +152,7 @@ export class DynamicBatcher {
     if (queue.items.length === 0) return
     if (this.options.onBatch !== undefined) {
       const now = performance.now()
-      this.options.onBatch(queue.rows, queue.items.map(item => now - item.queuedAt))
+      this.options.onBatch(queue.rows, queue.items.map(item => now - item.queuedAt), queue.items.map(item => item.tag))
     }
     this.running++
     this.execute(queue).catch(() => {}).finally(() => {
@@ -194,6 +196,6 @@ export class DynamicBatcher {
         item.resolve(own)
       }
     }
-    this.options.onExecuted?.(total, items.length, { inputMs: running - joining, inferMs: splitting - running, outputMs: performance.now() - splitting })
+    this.options.onExecuted?.(total, { inputMs: running - joining, inferMs: splitting - running, outputMs: performance.now() - splitting }, items.map(item => item.tag))
   }
 }

@@ -17,6 +17,10 @@ export interface ModelSpanAttributes {
   requestId?: string
 }
 
+function isSpan (tag: unknown): tag is Span {
+  return typeof tag === 'object' && tag !== null && typeof (tag as Partial<Span>).spanContext === 'function'
+}
+
 export class InferenceSpans {
   constructor (private readonly tracer: Tracer) {}
 
@@ -39,18 +43,21 @@ export class InferenceSpans {
     }
   }
 
-  /** Each request's wait in the batcher, ending now, under its model span (requests without one are not traced). */
-  queued (modelSpans: ReadonlyArray<Span | undefined>, waitsMs: readonly number[]): void {
+  /**
+   * Each request's wait in the batcher, ending now, under its model span.
+   * `modelSpans` are the batcher's tags: the model spans inModelSpan gave
+   * the requests (undefined for a request not traced).
+   */
+  queued (modelSpans: readonly unknown[], waitsMs: readonly number[]): void {
     const now = performance.now()
     modelSpans.forEach((parent, i) => {
-      if (parent === undefined) return
-      this.child(parent, 'queue', now - waitsMs[i], now)
+      if (isSpan(parent)) this.child(parent, 'queue', now - waitsMs[i], now)
     })
   }
 
   /** A run that has just ended: its stages, under the first traced request it served, linked to every one. */
-  executed (modelSpans: ReadonlyArray<Span | undefined>, rows: number, times: RunTimes): void {
-    const traced = modelSpans.filter((span): span is Span => span !== undefined)
+  executed (modelSpans: readonly unknown[], rows: number, times: RunTimes): void {
+    const traced = modelSpans.filter(isSpan)
     if (traced.length === 0) return
     const end = performance.now()
     const start = end - times.inputMs - times.inferMs - times.outputMs

@@ -16,7 +16,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './lib/args'
 import { chartPoints, chartSpec, renderSvg } from './lib/chart'
-import { writeRepositories, type ModelKey } from './lib/models'
+import { readOwnModel, useOwnModel, writeRepositories, type ModelKey } from './lib/models'
 import { pinned, terminateChildren } from './lib/processes'
 import { freePort } from '../scripts/free-port'
 import { runProfile } from './lib/profile-run'
@@ -45,6 +45,14 @@ async function main (): Promise<void> {
   if (opts.help) {
     process.stdout.write(USAGE)
     return
+  }
+  if (opts.own !== undefined) {
+    try {
+      useOwnModel(await readOwnModel(opts.own.repository, opts.own.model))
+    } catch (error) {
+      process.stderr.write(`bench: ${(error as Error).message}\n`)
+      process.exit(2)
+    }
   }
   const serverNode = execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim()
   const label = fileLabel(new Date(), serverNode, opts)

@@ -9,6 +9,8 @@ export interface BenchOptions {
   seconds: number
   warmupSeconds: number
   groups: ScenarioGroup[]
+  /** The user's model (--repository, --model): the 'own' scenarios measure it. */
+  own?: { repository: string, model: string }
   /** The connection sweep of the small model. */
   smallConnections: number[]
   /** The load generators the small and digits scenarios run under. */
@@ -39,7 +41,11 @@ export const USAGE = `npm run bench -- [options]
 
   --seconds N            measured seconds per run (default 10)
   --warmup N             warm-up seconds before each run (default 2)
-  --scenarios LIST       comma-separated: ${SCENARIO_GROUPS.join(', ')} (default small,large,iris)
+  --scenarios LIST       comma-separated: ${SCENARIO_GROUPS.join(', ')} (default small,large,iris;
+                         own with --model)
+  --repository DIR       a model repository of yours (Triton layout, read, never written) and
+  --model NAME           a model in it with one float32 input of rows: the 'own' scenarios measure
+                         it (newest version) as the small model is, beside the same ceilings
   --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
   --generators LIST      load generators of the small and digits scenarios: autocannon, wrk (default both;
                          wrk is Debian's package; the other scenarios run under autocannon)
@@ -97,7 +103,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
       options: {
         seconds: { type: 'string', default: '10' },
         warmup: { type: 'string', default: '2' },
-        scenarios: { type: 'string', default: 'small,large,iris' },
+        scenarios: { type: 'string' },
         connections: { type: 'string', default: DEFAULT_SMALL_CONNECTIONS.join(',') },
         generators: { type: 'string', default: 'autocannon,wrk' },
         'inference-threads': { type: 'string', default: '1' },
@@ -110,6 +116,8 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         out: { type: 'string', default: defaults.outDir },
         label: { type: 'string' },
         keep: { type: 'boolean', default: false },
+        repository: { type: 'string' },
+        model: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       }
     }))
@@ -123,12 +131,16 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
   if (values.label !== undefined && !/^[\w.-]{1,64}$/.test(values.label)) {
     throw new BenchArgsError('--label may hold letters, digits, ".", "_" and "-" only (it goes into file names), at most 64')
   }
+  if ((values.repository === undefined) !== (values.model === undefined)) throw new BenchArgsError('--repository and --model go together: a model repository of yours and the name of a model in it')
+  const own = values.repository === undefined || values.model === undefined ? undefined : { repository: values.repository, model: values.model }
+  if (own === undefined && values.scenarios?.split(',').some(group => group.trim() === 'own') === true) throw new BenchArgsError('--scenarios own measures your model: give --repository DIR --model NAME')
   const placement = values.placement
   if (placement !== 'auto' && placement !== 'inline' && placement !== 'worker') throw new BenchArgsError(`--placement must be auto, inline or worker, not '${placement.slice(0, 20)}'`)
   return {
     seconds: integer('seconds', values.seconds, 1, 3600),
     warmupSeconds: integer('warmup', values.warmup, 0, 600),
-    groups: groupList(values.scenarios),
+    groups: groupList(values.scenarios ?? (own === undefined ? 'small,large,iris' : 'own')),
+    own,
     smallConnections: connectionList(values.connections),
     generators: generatorList(values.generators),
     inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),

@@ -23,7 +23,7 @@ export async function runCache (ctx: BenchContext): Promise<NonNullable<BenchRes
       const { result, rss } = await runLoad({
         url: `http://127.0.0.1:${ctx.port}/predict`,
         kind: 'predict',
-        model: 'small',
+        model: MODELS.small,
         connections: CACHE_CONNECTIONS,
         warmupSeconds: ctx.options.warmupSeconds,
         seconds: ctx.options.seconds,

@@ -8,13 +8,13 @@
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
-import { MODELS, type ModelKey } from './models'
+import type { BenchModel } from './models'
 import { BODY_POOL_SIZE, randomRows } from './scenarios'
 import { LatencyHistogram, type LatencySummary } from './stats'
 
 export interface InProcessConfig {
   modelFile: string
-  model: ModelKey
+  model: BenchModel
   warmupSeconds: number
   seconds: number
   seed: number
@@ -43,7 +43,7 @@ async function loop (session: ort.InferenceSession, feeds: ort.InferenceSession.
 
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as InProcessConfig
-  const model = MODELS[config.model]
+  const { model } = config
   const session = await ort.InferenceSession.create(config.modelFile, { intraOpNumThreads: 1, interOpNumThreads: 1 })
   const feeds = randomRows(model, BODY_POOL_SIZE, config.seed)
     .map(row => ({ [model.input]: new ort.Tensor('float32', Float32Array.from(row), [1, row.length]) }))

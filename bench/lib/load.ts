@@ -10,7 +10,7 @@
 //   node bench/dist/bench/lib/load.js '<LoadConfig as JSON>'
 
 import autocannon from 'autocannon'
-import { MODELS, type ModelKey } from './models'
+import type { BenchModel } from './models'
 import { BODY_POOL_SIZE, bodyPool, uniqueRows, type BodyKind } from './scenarios'
 import { LatencyHistogram, type LatencySummary } from './stats'
 import { runWrk } from './wrk'
@@ -21,7 +21,7 @@ export interface LoadConfig {
   /** http://127.0.0.1:PORT/path: loopback only. */
   url: string
   kind: BodyKind
-  model: ModelKey
+  model: BenchModel
   connections: number
   warmupSeconds: number
   seconds: number
@@ -133,7 +133,7 @@ async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as LoadConfig
   const url = new URL(config.url)
   if (url.hostname !== '127.0.0.1') throw new Error(`the bench loads 127.0.0.1 only, not ${url.hostname}`)
-  const bodies = bodyPool(config.kind, MODELS[config.model], config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
+  const bodies = bodyPool(config.kind, config.model, config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
   if (config.generator === 'wrk') {
     if (config.rows === 'unique') throw new Error('unique rows are autocannon\'s (a body built per request)')
     if (config.warmupSeconds > 0) await runWrkOnce(config, config.warmupSeconds, bodies)

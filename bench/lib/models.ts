@@ -3,12 +3,15 @@
 // bundled iris classifier. They go into a temporary model repository, one
 // folder per model, never into models/.
 
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { openSession } from '../../lib/runtime/ort-session'
+import { formatShape } from '../../lib/tensors/tensor'
 import { mulberry32 } from '../../scripts/build-models'
 import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
 
-export type ModelKey = 'small' | 'digits' | 'large' | 'iris'
+/** The bench's own models, and 'own': the user's (--repository, --model). */
+export type ModelKey = 'small' | 'digits' | 'large' | 'iris' | 'own'
 
 export interface BenchModel {
   key: ModelKey
@@ -19,7 +22,7 @@ export interface BenchModel {
   width: number
 }
 
-export const MODELS: Record<ModelKey, BenchModel> = {
+export const MODELS: Record<Exclude<ModelKey, 'own'>, BenchModel> = {
   small: { key: 'small', name: 'mlp-small', input: 'features', width: 64 },
   digits: { key: 'digits', name: 'mlp-digits', input: 'features', width: 64 },
   large: { key: 'large', name: 'mlp-large', input: 'features', width: 64 },
@@ -73,6 +76,47 @@ export function mlpOnnx (spec: MlpSpec): Uint8Array {
   })
 }
 
+/** The user's model (--repository, --model): where it is, and what one of its rows is. */
+export interface OwnModel extends BenchModel {
+  key: 'own'
+  repository: string
+  /** Its newest version's model.onnx. */
+  file: string
+}
+
+let own: OwnModel | undefined
+
+/**
+ * The user's model `name` in `repository`, newest version: the bench sends
+ * it rows of random floats, as the small model, so it must have one
+ * float32 input of rows ([batch, N]).
+ */
+export async function readOwnModel (repository: string, name: string): Promise<OwnModel> {
+  const folder = join(resolve(repository), name)
+  const versions = existsSync(folder) ? readdirSync(folder).filter(entry => /^[1-9]\d*$/.test(entry) && existsSync(join(folder, entry, 'model.onnx'))).map(Number) : []
+  if (versions.length === 0) throw new Error(`--model ${name}: ${folder} holds no <version>/model.onnx`)
+  const file = join(folder, String(Math.max(...versions)), 'model.onnx')
+  const { session, metadata } = await openSession(file, 1)
+  await session.release()
+  const [input, ...others] = metadata.inputs
+  if (others.length > 0 || input.type !== 'float32' || input.shape.length !== 2 || input.shape[1] < 1) {
+    const inputs = metadata.inputs.map(spec => `${spec.name} ${spec.type} ${formatShape(spec.shape)}`).join(', ')
+    throw new Error(`--model ${name}: the bench sends rows of floats to one float32 input of shape [batch, N]; its inputs are ${inputs}`)
+  }
+  return { key: 'own', name, input: input.name, width: input.shape[1], repository: resolve(repository), file }
+}
+
+/** Makes the user's model the one the 'own' scenarios measure. */
+export function useOwnModel (model: OwnModel): void {
+  own = model
+}
+
+export function benchModel (key: ModelKey): BenchModel {
+  if (key !== 'own') return MODELS[key]
+  if (own === undefined) throw new Error('no model of yours was given: --repository DIR --model NAME')
+  return own
+}
+
 /**
  * Writes one repository per model under `dir` (`dir/<key>/<name>/...`), so
  * each onnx-serve process loads only the model under test. Returns the
@@ -82,6 +126,11 @@ export function mlpOnnx (spec: MlpSpec): Uint8Array {
 export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: string, cache = false): Record<ModelKey, string> {
   const repositories = {} as Record<ModelKey, string>
   for (const key of keys) {
+    if (key === 'own') {
+      // The user's repository as it is: the bench reads it, never writes it.
+      repositories.own = (benchModel('own') as OwnModel).repository
+      continue
+    }
     const repository = join(dir, key)
     const model = MODELS[key]
     if (key === 'iris') {
@@ -100,7 +149,8 @@ export function writeRepositories (dir: string, keys: ModelKey[], projectRoot: s
   return repositories
 }
 
-/** The model file of a repository written by writeRepositories. */
+/** The model file of a repository written by writeRepositories (the user's: its newest version's). */
 export function modelFile (repository: string, key: ModelKey): string {
+  if (key === 'own') return (benchModel('own') as OwnModel).file
   return join(repository, MODELS[key].name, '1', 'model.onnx')
 }

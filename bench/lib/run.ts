@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { EnvSchema } from '../../lib/config/env'
 import type { BenchOptions } from './args'
-import { MLP_SPECS, MODELS, modelFile, type ModelKey } from './models'
+import { MLP_SPECS, benchModel, modelFile, type ModelKey } from './models'
 import { runInProcess, runLoad, startServer, stopServer, type ServerProcess } from './processes'
 import { logIssues } from './server-log'
 import type { LogIssue, Run, ScenarioResult } from './results'
@@ -42,7 +42,7 @@ export function onnxServeEnv (ctx: BenchContext, model: ModelKey): NodeJS.Proces
     HOST: '127.0.0.1',
     PORT: String(ctx.port),
     MODEL_REPOSITORY: ctx.repositories[model],
-    DEFAULT_MODEL: MODELS[model].name,
+    DEFAULT_MODEL: benchModel(model).name,
     INFERENCE_THREADS: String(ctx.options.inferenceThreads),
     INFERENCE_PLACEMENT: ctx.options.placement,
     LOG_LEVEL: 'info',
@@ -85,12 +85,19 @@ export async function stopAndScan (ctx: BenchContext, server: ServerProcess): Pr
   ctx.logIssues.push(...await logIssues(server.name, server.logFile, server.readyAt))
 }
 
+/** What a model is, for the report. */
+function modelShape (key: ModelKey): string {
+  if (key === 'iris') return '4→3 (softmax regression)'
+  if (key === 'own') return `yours: ${benchModel(key).width} inputs`
+  return MLP_SPECS[key].layers.join('→')
+}
+
 export async function measureHttp (ctx: BenchContext, server: ServerProcess, target: Exclude<Target, 'in-process'>, scenario: Scenario, seconds = ctx.options.seconds): Promise<Run> {
   const { path, kind } = requestShape(target, scenario)
   const { result, rss, cpuMs } = await runLoad({
     url: `http://127.0.0.1:${ctx.port}${path}`,
     kind,
-    model: scenario.model,
+    model: benchModel(scenario.model),
     connections: scenario.connections,
     warmupSeconds: ctx.options.warmupSeconds,
     seconds,
@@ -139,7 +146,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     for (const scenario of scenarios) {
       const { path, kind } = requestShape('echo', scenario)
       // The MLPs get the same 64-float rows: one echo run serves both.
-      const rows = scenario.model === 'iris' ? 'iris' : `w${MODELS[scenario.model].width}`
+      const rows = scenario.model === 'iris' ? 'iris' : `w${benchModel(scenario.model).width}`
       runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureHttp(ctx, echo, 'echo', scenario)))
     }
   } finally {
@@ -150,9 +157,9 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     const ofModel = scenarios.filter(scenario => scenario.model === model)
     const inProcess = await shared.get(`in-process|${model}`, ofModel[0], async () => {
       const result = await runInProcess(ctx.options.node, {
-        modelFile: modelFile(ctx.repositories[model], model), model, warmupSeconds: ctx.options.warmupSeconds, seconds: ctx.options.seconds, seed: ROW_SEED
+        modelFile: modelFile(ctx.repositories[model], model), model: benchModel(model), warmupSeconds: ctx.options.warmupSeconds, seconds: ctx.options.seconds, seed: ROW_SEED
       })
-      progress(`${MODELS[model].name} in-process: ${result.rps.toFixed(0)} runs/s, p99 ${result.latency.p99.toFixed(3)} ms`)
+      progress(`${benchModel(model).name} in-process: ${result.rps.toFixed(0)} runs/s, p99 ${result.latency.p99.toFixed(3)} ms`)
       return { target: 'in-process', rps: result.rps, p50: result.latency.p50, p99: result.latency.p99, errors: 0, peakRssMb: result.peakRssMb, cpuUsPerRequest: 1e6 / result.rps, inProcess: result }
     })
     runs.get(ofModel[0].id)?.set('in-process', inProcess)
@@ -178,10 +185,10 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
   const order: Target[] = ['in-process', 'echo', 'naive', 'onnx-serve']
   return scenarios.map(scenario => ({
     id: scenario.id,
-    model: MODELS[scenario.model].name,
-    modelShape: scenario.model === 'iris' ? '4→3 (softmax regression)' : MLP_SPECS[scenario.model].layers.join('→'),
+    model: benchModel(scenario.model).name,
+    modelShape: modelShape(scenario.model),
     route: scenario.route,
-    path: routePath(scenario.route, MODELS[scenario.model]),
+    path: routePath(scenario.route, benchModel(scenario.model)),
     connections: scenario.connections,
     generator: scenario.generator,
     runs: order.flatMap(target => runs.get(scenario.id)?.get(target) ?? [])

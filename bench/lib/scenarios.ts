@@ -4,7 +4,7 @@
 import type autocannon from 'autocannon'
 import { mulberry32 } from '../../scripts/build-models'
 import type { Generator } from './load'
-import { MODELS, type BenchModel, type ModelKey } from './models'
+import { benchModel, type BenchModel, type ModelKey } from './models'
 
 /** The onnx-serve API a scenario goes through. */
 export type Route = 'predict' | 'v1' | 'v2'
@@ -26,11 +26,11 @@ export interface Scenario {
   model: ModelKey
   connections: number
   route: Route
-  /** The load generator: the small and digits scenarios run under each one asked for, the others under autocannon. */
+  /** The load generator: the small, digits and own scenarios run under each one asked for, the others under autocannon. */
   generator: Generator
 }
 
-export const SCENARIO_GROUPS = ['small', 'digits', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2'] as const
+export const SCENARIO_GROUPS = ['small', 'digits', 'large', 'iris', 'iris-predict', 'iris-v1', 'iris-v2', 'own'] as const
 export type ScenarioGroup = typeof SCENARIO_GROUPS[number]
 
 export const DEFAULT_SMALL_CONNECTIONS = [1, 10, 64]
@@ -43,7 +43,7 @@ export const BODY_POOL_SIZE = 1024
 export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS, generators: Generator[] = ['autocannon']): Scenario[] {
   const selected = new Set<ScenarioGroup>(groups)
   const scenarios: Scenario[] = []
-  for (const model of ['small', 'digits'] as const) {
+  for (const model of ['small', 'digits', 'own'] as const) {
     if (!selected.has(model)) continue
     for (const generator of generators) {
       for (const connections of smallConnections) {
@@ -61,7 +61,7 @@ export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[
 }
 
 export function describeScenario (scenario: Scenario): string {
-  const model = MODELS[scenario.model]
+  const model = benchModel(scenario.model)
   return `${model.name} ${routePath(scenario.route, model)} · ${scenario.connections} conn · ${scenario.generator}`
 }
 
@@ -78,7 +78,7 @@ export function routePath (route: Route, model: BenchModel): string {
 export function requestShape (target: Exclude<Target, 'in-process'>, scenario: Scenario): { path: string, kind: BodyKind } {
   if (target === 'naive') return { path: '/predict', kind: 'naive' }
   // The echo parses and serializes exactly what onnx-serve is sent.
-  return { path: routePath(scenario.route, MODELS[scenario.model]), kind: scenario.route }
+  return { path: routePath(scenario.route, benchModel(scenario.model)), kind: scenario.route }
 }
 
 export function requestBody (kind: BodyKind, model: BenchModel, row: number[]): unknown {

@@ -21,7 +21,7 @@ export async function runSoak (ctx: BenchContext): Promise<NonNullable<BenchResu
     const { result, rss } = await runLoad({
       url: `http://127.0.0.1:${ctx.port}/predict`,
       kind: 'predict',
-      model: 'small',
+      model: MODELS.small,
       connections: SOAK_CONNECTIONS,
       warmupSeconds: ctx.options.warmupSeconds,
       seconds,

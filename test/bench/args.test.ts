@@ -10,6 +10,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
     seconds: 10,
     warmupSeconds: 2,
     groups: ['small', 'large', 'iris'],
+    own: undefined,
     smallConnections: [1, 10, 64],
     generators: ['autocannon', 'wrk'],
     inferenceThreads: 1,
@@ -29,11 +30,12 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
 t.test('every flag', async t => {
   const options = parseBenchArgs(['--seconds', '2', '--warmup', '0', '--scenarios', 'small,iris-v2,small', '--connections', '64,1', '--generators', 'wrk',
     '--inference-threads', '2', '--node', '/tmp/node24/bin/node', '--soak', '20', '--profile', '--port', '4000', '--out', '/tmp/out',
-    '--label', 'after-fix.1', '--keep', '-h'], defaults)
+    '--label', 'after-fix.1', '--keep', '-h', '--repository', '/srv/models', '--model', 'mine'], defaults)
   t.strictSame(options, {
     seconds: 2,
     warmupSeconds: 0,
     groups: ['small', 'iris-v2'],
+    own: { repository: '/srv/models', model: 'mine' },
     smallConnections: [1, 64],
     generators: ['wrk'],
     inferenceThreads: 2,
@@ -48,6 +50,16 @@ t.test('every flag', async t => {
     keep: true,
     help: true
   })
+})
+
+t.test('--repository and --model: the user\'s model, measured in the own scenarios', async t => {
+  const options = parseBenchArgs(['--repository', '/srv/models', '--model', 'digits'], defaults)
+  t.strictSame(options.own, { repository: '/srv/models', model: 'digits' })
+  t.strictSame(options.groups, ['own'], 'only the user\'s model unless --scenarios says more')
+  t.strictSame(parseBenchArgs(['--repository', 'r', '--model', 'm', '--scenarios', 'own,small'], defaults).groups, ['own', 'small'])
+  t.throws(() => parseBenchArgs(['--model', 'digits'], defaults), /--repository and --model go together/)
+  t.throws(() => parseBenchArgs(['--scenarios', 'own'], defaults), /--scenarios own measures your model: give --repository DIR --model NAME/)
+  t.strictSame(scenariosFor(['own'], [1, 10], ['autocannon', 'wrk']).map(scenario => scenario.id), ['own-c1', 'own-c10', 'own-c1-wrk', 'own-c10-wrk'], 'swept like the small model')
 })
 
 t.test('--cache', async t => {

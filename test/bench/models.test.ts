@@ -1,9 +1,10 @@
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { findProjectRoot } from '../../scripts/build-models'
-import { MLP_CONFIG, MLP_SPECS, MODELS, mlpOnnx, modelFile, writeRepositories } from '../../bench/lib/models'
+import { MLP_CONFIG, MLP_SPECS, MODELS, benchModel, mlpOnnx, modelFile, readOwnModel, useOwnModel, writeRepositories } from '../../bench/lib/models'
+import { buildFixtureRepository, writeModelFolder } from '../helpers/fixture-repository'
 import { randomRows } from '../../bench/lib/scenarios'
 
 const root = findProjectRoot(__dirname)
@@ -48,4 +49,22 @@ t.test('writeRepositories: one repository per model, the MLPs with dynamic batch
   t.ok(existsSync(join(dir, 'iris', 'iris', 'config.json')))
   t.notOk(existsSync(join(dir, 'large')), 'only the models asked for')
   t.strictSame(MLP_SPECS.large.layers, [64, 2048, 2048, 10])
+})
+
+t.test('a model of the user\'s: its newest version, its input and width; read, never written', async t => {
+  const repository = t.testdir()
+  writeModelFolder(repository, 'mine', mlpOnnx({ name: 'mine', layers: [7, 8, 3], seed: 1 }))
+  mkdirSync(join(repository, 'mine', '3'))
+  writeFileSync(join(repository, 'mine', '3', 'model.onnx'), mlpOnnx({ name: 'mine', layers: [7, 8, 3], seed: 2 }))
+  const own = await readOwnModel(repository, 'mine')
+  t.match(own, { key: 'own', name: 'mine', input: 'features', width: 7, repository })
+  t.equal(own.file, join(repository, 'mine', '3', 'model.onnx'), 'the newest version')
+  useOwnModel(own)
+  t.equal(benchModel('own'), own)
+  t.equal(modelFile('unused', 'own'), own.file)
+  t.strictSame(writeRepositories(t.testdir(), ['own'], root), { own: repository }, 'the repository as it is')
+
+  buildFixtureRepository(repository)
+  await t.rejects(readOwnModel(repository, 'mixed'), /--model mixed: the bench sends rows of floats to one float32 input of shape \[batch, N\]; its inputs are a float64/)
+  await t.rejects(readOwnModel(repository, 'absent'), /--model absent: .* holds no <version>\/model.onnx/)
 })

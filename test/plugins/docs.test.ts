@@ -47,6 +47,8 @@ t.test('the document validates (swagger-parser), and each operation is complete'
       t.ok(operation.summary, `${what}: a summary`)
       t.not(operation.responses[200]?.description ?? 'Default Response', 'Default Response', `${what}: the 200 says what it gives`)
       if (method === 'post' && !path.endsWith('/unload') && !path.endsWith('/load') && !path.endsWith('/index')) t.ok(operation.requestBody, `${what}: its request body`)
+      if ((operation as { security?: unknown }).security !== undefined) t.ok(operation.responses[401] !== undefined && operation.responses[403] !== undefined, `${what}: takes a token, so documents 401 and 403`)
+      if (operation.requestBody !== undefined) t.ok(operation.responses[400] !== undefined, `${what}: takes a body, so documents 400`)
       for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {
         const example = Object.values(response.content ?? {})[0]?.example as Record<string, unknown> | undefined
         t.equal(response.description?.startsWith(status), true, `${what} ${status}: described as ${status}`)

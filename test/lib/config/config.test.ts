@@ -57,7 +57,8 @@ t.test('defaults', async t => {
     redisUrl: undefined,
     trustProxy: false,
     corsOrigin: undefined,
-    tls: undefined
+    tls: undefined,
+    tracing: undefined
   })
 })
 
@@ -108,6 +109,8 @@ t.test('reads every variable', async t => {
     REDIS_URL: 'redis://cache:6379/2',
     TRUST_PROXY: '10.0.0.0/8, 192.168.1.1',
     CORS_ORIGIN: 'https://app.example.com,http://localhost:5173',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+    OTEL_SERVICE_NAME: 'inference-eu',
     UNRELATED: 'ignored'
   })
   t.strictSame(config, {
@@ -148,7 +151,8 @@ t.test('reads every variable', async t => {
     redisUrl: 'redis://cache:6379/2',
     trustProxy: ['10.0.0.0/8', '192.168.1.1'],
     corsOrigin: ['https://app.example.com', 'http://localhost:5173'],
-    tls: undefined
+    tls: undefined,
+    tracing: { url: 'http://collector:4318/v1/traces', serviceName: 'inference-eu' }
   })
   t.equal(loadConfig({ MODEL_REPOSITORY: 'repo' }).modelRepository, resolve('repo'), 'relative to the working folder')
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'the lower bound is accepted')

@@ -3,8 +3,9 @@
 // bundled iris classifier. They go into a temporary model repository, one
 // folder per model, never into models/.
 
-import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { modelPath, readModelSource } from '../../lib/models/repository'
 import { openSession } from '../../lib/runtime/ort-session'
 import { formatShape } from '../../lib/tensors/tensor'
 import { mulberry32 } from '../../scripts/build-models'
@@ -87,15 +88,19 @@ export interface OwnModel extends BenchModel {
 let own: OwnModel | undefined
 
 /**
- * The user's model `name` in `repository`, newest version: the bench sends
+ * The user's model `name` in `repository`, newest served version: the bench sends
  * it rows of random floats, as the small model, so it must have one
  * float32 input of rows ([batch, N]).
  */
 export async function readOwnModel (repository: string, name: string): Promise<OwnModel> {
-  const folder = join(resolve(repository), name)
-  const versions = existsSync(folder) ? readdirSync(folder).filter(entry => /^[1-9]\d*$/.test(entry) && existsSync(join(folder, entry, 'model.onnx'))).map(Number) : []
-  if (versions.length === 0) throw new Error(`--model ${name}: ${folder} holds no <version>/model.onnx`)
-  const file = join(folder, String(Math.max(...versions)), 'model.onnx')
+  const root = resolve(repository)
+  // The server's own reading of a model folder: its versions, and those its version_policy serves.
+  const source = await readModelSource(root, name).catch(() => undefined)
+  const newest = source?.served.at(-1)
+  if (source === undefined || source.error !== undefined || newest === undefined) {
+    throw new Error(`--model ${name}: ${join(root, name)} holds no <version>/model.onnx that serves${source?.error === undefined ? '' : ` (${source.error})`}`)
+  }
+  const file = modelPath(source, newest)
   const { session, metadata } = await openSession(file, 1)
   await session.release()
   const [input, ...others] = metadata.inputs
@@ -103,7 +108,7 @@ export async function readOwnModel (repository: string, name: string): Promise<O
     const inputs = metadata.inputs.map(spec => `${spec.name} ${spec.type} ${formatShape(spec.shape)}`).join(', ')
     throw new Error(`--model ${name}: the bench sends rows of floats to one float32 input of shape [batch, N]; its inputs are ${inputs}`)
   }
-  return { key: 'own', name, input: input.name, width: input.shape[1], repository: resolve(repository), file }
+  return { key: 'own', name, input: input.name, width: input.shape[1], repository: root, file }
 }
 
 /** Makes the user's model the one the 'own' scenarios measure. */

@@ -51,7 +51,6 @@ export interface ModelManagerOptions {
 export class ModelManager {
   readonly registry: ModelRegistry
   private readonly loader: ModelLoader
-  private readonly spans?: InferenceSpans
   private readonly operations = new ModelOperationQueue()
   private readonly drainTimeoutMs: number
   private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
@@ -59,7 +58,6 @@ export class ModelManager {
   constructor (private readonly runtime: ModelRuntime, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
     this.loader = new ModelLoader(runtime, options.repository, options.log, options.observer, options.spans)
-    this.spans = options.spans
     this.drainTimeoutMs = options.drainTimeoutMs ?? runtime.timeoutMs
   }
 
@@ -186,7 +184,7 @@ export class ModelManager {
     const times = { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 }
     model.statistics.queued(0)
     model.statistics.executed(rows, 1, times)
-    this.spans?.executed([trace], rows, times)
+    this.options.spans?.executed([trace], rows, times)
     return result
   }
 

@@ -5,7 +5,7 @@
 import type { DynamicBatcher } from '../runtime/dynamic-batcher'
 import type { SessionMetadata } from '../runtime/worker-messages'
 import type { ModelSource } from './repository'
-import { isTensorType, type TensorSpec } from '../tensors/tensor'
+import { isFloatType, isIntegerType, isTensorType, type TensorSpec } from '../tensors/tensor'
 import type { ModelConfig } from './model-config'
 import { VersionStatisticsRecorder } from '../stats/model-statistics'
 
@@ -62,7 +62,7 @@ export const NON_TENSOR_FIX = 'sequence and map outputs (such as skl2onnx\'s Zip
  */
 function isLabelOutput (spec: TensorSpec): boolean {
   const oneValue = spec.shape.length === 1 || (spec.shape.length === 2 && spec.shape[1] === 1)
-  return oneValue && /label|class/i.test(spec.name) && (spec.type === 'string' || /^u?int(8|16|32|64)$/.test(spec.type))
+  return oneValue && /label|class/i.test(spec.name) && (spec.type === 'string' || isIntegerType(spec.type))
 }
 
 /**
@@ -74,7 +74,7 @@ function isLabelOutput (spec: TensorSpec): boolean {
  */
 export function defaultPredictionOutput (outputs: readonly TensorSpec[]): string {
   const label = outputs.find(isLabelOutput)
-  const scores = outputs.some(spec => spec.type === 'float16' || spec.type === 'float32' || spec.type === 'float64')
+  const scores = outputs.some(spec => isFloatType(spec.type))
   return label !== undefined && scores ? label.name : outputs[0].name
 }
 

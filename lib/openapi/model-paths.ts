@@ -6,7 +6,7 @@
 
 import type { ModelCatalog } from '../data-plane/views'
 import { hasBatchDimension } from '../models/version'
-import { elementCount, formatShape, tensorTypes, type TensorSpec, type TensorType } from '../tensors/tensor'
+import { elementCount, formatShape, isFloatType, tensorTypes, type TensorSpec, type TensorType } from '../tensors/tensor'
 
 /** What of a served model version the operations are made of. */
 interface DocumentedModel {
@@ -24,7 +24,7 @@ type Element = number | boolean | string
 function elementSchema (type: TensorType): JsonSchema {
   if (type === 'bool') return { type: 'boolean' }
   if (type === 'string') return { type: 'string' }
-  if (type === 'float16' || type === 'float32' || type === 'float64') return { type: 'number' }
+  if (isFloatType(type)) return { type: 'number' }
   return { type: 'integer' }
 }
 

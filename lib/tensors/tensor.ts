@@ -21,6 +21,16 @@ export interface TensorData {
 
 export type TensorMap = Record<string, TensorData>
 
+/** float16, float32 or float64. */
+export function isFloatType (type: TensorType): boolean {
+  return type === 'float16' || type === 'float32' || type === 'float64'
+}
+
+/** A signed or unsigned integer of any width. */
+export function isIntegerType (type: TensorType): boolean {
+  return /^u?int(8|16|32|64)$/.test(type)
+}
+
 /** An input or output as the model declares it; -1 marks a dynamic dimension. */
 export interface TensorSpec {
   name: string

@@ -3,14 +3,10 @@
 // output, with class names where config.json gives labels.
 
 import type { InferCodec } from '../../data-plane/infer-codec'
-import type { TensorSpec } from '../../tensors/tensor'
+import { isIntegerType } from '../../tensors/tensor'
 import { rowsJson } from '../../tensors/tensor-json'
 import { decodeRowOrRows } from './tensor-rows'
 import type { PredictRequest, PredictResponse } from './wire'
-
-function isIntegerType (spec: TensorSpec | undefined): boolean {
-  return spec !== undefined && /^u?int(8|16|32|64)$/.test(spec.type)
-}
 
 /** Replaces class indices with the configured class names; other values pass through. */
 function applyLabels (value: unknown, labels: readonly string[]): unknown {
@@ -28,7 +24,8 @@ export const predict: InferCodec<PredictRequest, PredictResponse> = (body, model
     reply: outputs => {
       const predictions = rowsJson(outputs[output], output)
       const labels = model.config.labels
-      const labelled = labels !== undefined && isIntegerType(model.outputs.find(spec => spec.name === output))
+      const spec = model.outputs.find(candidate => candidate.name === output)
+      const labelled = labels !== undefined && spec !== undefined && isIntegerType(spec.type)
       return { prediction: labelled ? predictions.map(value => applyLabels(value, labels)) : predictions }
     }
   }

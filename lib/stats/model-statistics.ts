@@ -94,8 +94,8 @@ export class VersionStatisticsRecorder {
     this.data.lastInference = Date.now()
     add(outcome.ok ? inference.success : inference.fail, 1, outcome.ms)
     if (!outcome.ok || outcome.cached) return
-    inference.compute_input.ns += Math.round(outcome.decodeMs * NS_PER_MS)
-    inference.compute_output.ns += Math.round(outcome.encodeMs * NS_PER_MS)
+    add(inference.compute_input, 0, outcome.decodeMs)
+    add(inference.compute_output, 0, outcome.encodeMs)
   }
 
   /** A prediction cache lookup: a hit (also a queue entry of no wait) or a miss, and how long the lookup took. */

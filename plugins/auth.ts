@@ -1,11 +1,12 @@
 import fp from 'fastify-plugin'
 import jwt, { type VerifyOptions } from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
+import { TokenError } from 'fast-jwt'
 import { LRUCache } from 'lru-cache'
 import { scopesOf, tokenTimeProblem } from '../lib/auth/auth-key'
 import { countingKey } from '../lib/auth/client-address'
 import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
-import { KeySet, UnknownKeyError } from '../lib/auth/key-set'
+import { KeySet } from '../lib/auth/key-set'
 import type { AuthFailureReason } from '../lib/metrics/server-metrics'
 import { routeOf } from '../http/route-of'
 
@@ -32,12 +33,28 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /**
+     * The claims of the bearer token in `credentials.authorization` (an
+     * Authorization header's value), or a refusal (401; 429 past the failed
+     * authentications of the address; 503 while no key can be had). Shared
+     * by every transport, so HTTP and gRPC refuse alike, count failed
+     * attempts in the same counters and give the same messages.
+     */
+    authenticate: (credentials: Credentials) => Promise<TokenClaims>
+    /** Refuses (403) claims without `scope`. */
+    requireScope: (claims: TokenClaims, scope: Scope) => void
+    /**
      * For a public route that shows more to a caller with a token: whether
      * the request's bearer token grants `scope`. No Authorization header:
      * false; a bad token is refused (401, counted like any failed attempt).
      */
     grants: (request: FastifyRequest, scope: Scope) => Promise<boolean>
   }
+}
+
+/** What a transport knows of a caller: its Authorization value and its address. */
+export interface Credentials {
+  authorization: string | undefined
+  address: string
 }
 
 const REALM = 'Bearer realm="onnx-serve"'
@@ -83,8 +100,9 @@ export default fp(async (fastify) => {
     // fast-jwt's own cache keeps refused tokens too; ours (below) keeps only verified ones.
     cache: false
   }
+  let keySet: KeySet | undefined
   if (key.kind === 'jwks') {
-    const keySet = new KeySet({
+    keySet = new KeySet({
       url: key.url,
       ...config.jwks,
       onFetchError: error => fastify.log.warn({ err: error }, 'cannot fetch the token key set (JWKS_URL)')
@@ -94,7 +112,7 @@ export default fp(async (fastify) => {
       verify,
       secret: (_request, token, callback) => {
         const header = 'header' in token ? token.header : token
-        keySet.publicKey(header.kid, header.alg).then(publicKey => callback(null, publicKey), (error: Error) => callback(error, undefined))
+        ;(keySet as KeySet).publicKey(header.kid, header.alg).then(publicKey => callback(null, publicKey), (error: Error) => callback(error, undefined))
       },
       formatUser: (payload) => ('payload' in payload ? payload.payload : payload) as TokenClaims
     })
@@ -112,49 +130,62 @@ export default fp(async (fastify) => {
     ttl: VERIFIED_TOKEN_TTL_MS
   })
   const blocked = new LRUCache<string, true>({ max: BLOCKED_ADDRESSES, ttl: config.rateLimitWindowMs })
-  const failedAttempts = fastify.createRateLimit({
-    max: config.authFailureLimit,
-    timeWindow: config.rateLimitWindowMs,
-    keyGenerator: (request: FastifyRequest) => `auth-failure:${clientKey(request)}`
-  })
+  const failedAttempts = fastify.keyedLimiter({ max: config.authFailureLimit, timeWindow: config.rateLimitWindowMs })
 
-  async function refuse (request: FastifyRequest, error: UnauthorizedError, reason: AuthFailureReason): Promise<never> {
+  async function refuse (address: string, error: UnauthorizedError, reason: AuthFailureReason): Promise<never> {
     fastify.metrics.authFailures.inc({ reason })
-    const limit = await failedAttempts(request)
-    if (!limit.isAllowed && limit.isExceeded) {
-      blocked.set(clientKey(request), true, { ttl: limit.ttlInSeconds * 1000 })
-      throw tooManyFailures(limit.ttlInSeconds)
+    const limit = await failedAttempts(`auth-failure:${address}`)
+    if (limit.exceeded) {
+      blocked.set(address, true, { ttl: limit.ttlSeconds * 1000 })
+      throw tooManyFailures(limit.ttlSeconds)
     }
     throw error
   }
 
-  /** The claims of the request's bearer token, or a refusal. */
-  async function authenticate (request: FastifyRequest): Promise<TokenClaims> {
-    const header = request.headers.authorization
+  /**
+   * A token's claims, verified by @fastify/jwt against the configured key
+   * (for JWKS_URL, the key its header names); refusals worded as the
+   * plugin words them for a request, whichever transport asks.
+   */
+  async function verifyToken (token: string): Promise<TokenClaims> {
+    // Decoded first, as the plugin does for a request: a malformed token is refused in its words.
+    const header = fastify.jwt.decode<{ header: { kid?: string, alg?: string } }>(token, { complete: true })?.header
+    const publicKey = keySet === undefined ? undefined : await keySet.publicKey(header?.kid, header?.alg)
+    try {
+      return fastify.jwt.verify<TokenClaims>(token, publicKey === undefined ? undefined : { key: publicKey })
+    } catch (error) {
+      throw new Error(tokenProblem(error as Error))
+    }
+  }
+
+  /** The claims of a bearer token, or a refusal. */
+  async function authenticate ({ authorization: header, address }: Credentials): Promise<TokenClaims> {
     // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
     const token = header !== undefined && /^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header) ? header.slice(7) : undefined
     const known = token === undefined ? undefined : verified.get(token)
     if (known !== undefined) return known
+    // Failed authentications are counted per address (IPv6 per /64).
+    const counted = countingKey(address)
     // Past its limit an address gets nothing but a 429, however good its guesses.
-    const remaining = blocked.getRemainingTTL(clientKey(request))
+    const remaining = blocked.getRemainingTTL(counted)
     if (remaining > 0) throw tooManyFailures(remaining / 1000)
     if (header === undefined || header === '') {
-      return refuse(request, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM), 'missing')
+      return refuse(counted, new UnauthorizedError('missing bearer token: send Authorization: Bearer <token>', REALM), 'missing')
     }
     if (token === undefined) {
-      return refuse(request, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')), 'malformed')
+      return refuse(counted, new UnauthorizedError('malformed Authorization header: expected Bearer <token>', challenge('invalid_request', 'expected Bearer <token>')), 'malformed')
     }
     let claims: TokenClaims
     try {
-      claims = await request.jwtVerify()
+      claims = await verifyToken(token)
     } catch (error) {
       // The key server is down: not the token's fault (503, not counted).
       if (error instanceof ServeError) throw error
-      return refuse(request, invalidToken(error instanceof UnknownKeyError ? error.message : (error as Error).message), 'invalid')
+      return refuse(counted, invalidToken((error as Error).message), 'invalid')
     }
     const now = Date.now()
     const problem = tokenTimeProblem(claims, now / 1000, config.jwtMaxAgeSeconds)
-    if (problem !== undefined) return refuse(request, invalidToken(problem), 'invalid')
+    if (problem !== undefined) return refuse(counted, invalidToken(problem), 'invalid')
     verified.set(token, claims, { ttl: Math.max(1, Math.min(VERIFIED_TOKEN_TTL_MS, validUntil(claims, config.jwtMaxAgeSeconds) - now)) })
     return claims
   }
@@ -167,28 +198,48 @@ export default fp(async (fastify) => {
     return granted
   }
 
+  function requireScope (claims: TokenClaims, scope: Scope): void {
+    const granted = grantedScopes(claims)
+    if (!granted.includes(scope)) {
+      fastify.metrics.authFailures.inc({ reason: 'scope' })
+      throw new ForbiddenError(`this route needs the '${scope}' scope; the token has ${granted.length === 0 ? 'none' : granted.join(', ')}`,
+        `${REALM}, error="insufficient_scope", scope="${scope}"`)
+    }
+  }
+
+  const credentialsOf = (request: FastifyRequest): Credentials => ({ authorization: request.headers.authorization, address: request.ip })
+  fastify.decorate('authenticate', authenticate)
+  fastify.decorate('requireScope', requireScope)
   fastify.decorate('grants', async (request: FastifyRequest, scope: Scope) => {
     if (request.headers.authorization === undefined) return false
-    request.user ??= await authenticate(request)
+    request.user ??= await authenticate(credentialsOf(request))
     return grantedScopes(request.user).includes(scope)
   })
 
   fastify.addHook('onRequest', async (request) => {
     const scope = routeOf(request).config.scope
     if (scope === undefined) return
-    request.user = await authenticate(request)
-    const granted = grantedScopes(request.user)
-    if (!granted.includes(scope)) {
-      fastify.metrics.authFailures.inc({ reason: 'scope' })
-      throw new ForbiddenError(`this route needs the '${scope}' scope; the token has ${granted.length === 0 ? 'none' : granted.join(', ')}`,
-        `${REALM}, error="insufficient_scope", scope="${scope}"`)
-    }
+    request.user = await authenticate(credentialsOf(request))
+    requireScope(request.user, scope)
   })
 }, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding', 'metrics'] })
 
-/** Failed authentications are counted per address (IPv6 per /64); the rate-limit plugin refuses non-IP addresses before this. */
-function clientKey (request: FastifyRequest): string {
-  return countingKey(request.ip)
+/**
+ * Why fast-jwt refused a token, in @fastify/jwt's words for a request (its
+ * default messages), so a token refused by the instance's verify reads the
+ * same as one refused through request.jwtVerify.
+ */
+function tokenProblem (error: Error): string {
+  if (!(error instanceof TokenError)) return error.message
+  switch (error.code) {
+    case TokenError.codes.expired: return 'Authorization token expired'
+    case TokenError.codes.missingSignature: return 'Unsigned authorization token'
+    case TokenError.codes.invalidKey:
+    case TokenError.codes.invalidSignature:
+    case TokenError.codes.invalidClaimValue:
+    case TokenError.codes.missingRequiredClaim: return `Authorization token is invalid: ${error.message}`
+    default: return error.message
+  }
 }
 
 function invalidToken (reason: string): UnauthorizedError {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitOptions } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { addressKey, countingKey } from '../lib/auth/client-address'
@@ -10,13 +10,39 @@ import { QuotaTables, type QuotaTable, type WindowCount } from '../lib/quota/win
 import { DOCS_DOCUMENT_ROUTES } from '../http/docs-ui'
 import { routeOf } from '../http/route-of'
 
+/** What a keyed limiter answers for one charge. */
+export interface LimitOutcome {
+  /** Over the limit: refuse, and say when to retry. */
+  exceeded: boolean
+  max: number
+  /** Seconds until the window ends. */
+  ttlSeconds: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * A limiter on the rate-limit plugin's store, charged by a key rather than
+     * by an HTTP request, so every transport counts in the same counters
+     * (the gRPC service charges `sub:<subject>` in the same quota as HTTP).
+     * Without options: the quota's own limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW).
+     */
+    keyedLimiter: (options?: Pick<RateLimitOptions, 'max' | 'timeWindow'>) => (key: string) => Promise<LimitOutcome>
+  }
+}
+
+/** The subject a quota counts a verified token under. */
+export function subjectKey (subject: string): string {
+  return `sub:${subject}`
+}
+
 /**
  * Quotas are per token subject; a request without a verified token is
  * counted by its address (IPv6 by /64, see lib/auth/client-address).
  */
 export function rateLimitKey (request: FastifyRequest): string {
   const subject = request.user?.sub
-  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${countingKey(request.ip)}`
+  return typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(request.ip)}`
 }
 
 type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore
@@ -24,6 +50,12 @@ type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boole
 const RedisStore = require('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
 
 const isDocsAsset = (route: string | undefined): boolean => route !== undefined && route.startsWith('/docs') && !DOCS_DOCUMENT_ROUTES.has(route)
+
+/** What a keyed charge hands the library in place of a request. */
+interface KeyedCharge {
+  key: string
+  routeOptions: { config: Record<string, never> }
+}
 
 type Count = (table: QuotaTable, key: string, windowMs: number) => WindowCount | Promise<WindowCount>
 
@@ -115,6 +147,24 @@ export default fp(async (fastify) => {
       Math.ceil(context.ttl / 1000)
     )
   })
+  fastify.decorate('keyedLimiter', (options = {}) => {
+    // The library's limiters take a request, for its key generator and its
+    // route's config (a group id); a keyed charge hands it a stand-in with a
+    // key and an empty route config. The quota's allowList (the docs page's
+    // files) is about HTTP routes: not here.
+    const limit = fastify.createRateLimit({
+      ...options,
+      allowList: undefined,
+      keyGenerator: request => (request as unknown as KeyedCharge).key
+    })
+    return async (key) => {
+      const charge: KeyedCharge = { key, routeOptions: { config: {} } }
+      const outcome = await limit(charge as unknown as FastifyRequest)
+      // A store failure (skipOnError) answers without a count: allowed.
+      return outcome.isAllowed ? { exceeded: false, max: 0, ttlSeconds: 0 } : { exceeded: outcome.isExceeded, max: outcome.max, ttlSeconds: outcome.ttlInSeconds }
+    }
+  })
+
   // Behind a trusted proxy the address comes from X-Forwarded-For, which
   // carries whatever the client wrote there: a value that is no IP address
   // would be a fresh counter per request. Runs before auth (which depends on

@@ -15,6 +15,7 @@ import contentTypes from './plugins/content-types'
 import dataPlane from './plugins/data-plane'
 import docs from './plugins/docs'
 import errors from './plugins/errors'
+import grpc from './plugins/grpc'
 import lifecycle from './plugins/lifecycle'
 import loadShedding from './plugins/load-shedding'
 import metrics from './plugins/metrics'
@@ -59,6 +60,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // into the data plane (its prediction cache lookup, batcher and pool).
   await fastify.register(dataPlane)
   await fastify.register(docs)
+  // The second transport of the data plane, with the pipeline's plugins as its own (listening is server.ts's).
+  await fastify.register(grpc)
 
   await fastify.register(AutoLoad, {
     dir: join(__dirname, 'routes'),

@@ -4,7 +4,7 @@
 // lib/ is the framework-free core (no Fastify, no transport, nothing of the
 // HTTP layer); routes/ map HTTP to data-plane calls, so they import the
 // protocols (codecs, views, wire schemas) and, of the rest of lib/, only types.
-const httpLayer = ['plugins', 'routes', 'http', 'schemas', 'app', 'server'].map(dir => `^(\\.\\./)+${dir}(/|$)`)
+const httpLayer = ['plugins', 'routes', 'http', 'grpc', 'schemas', 'app', 'server'].map(dir => `^(\\.\\./)+${dir}(/|$)`)
 
 module.exports = [
   ...require('neostandard')({
@@ -17,7 +17,7 @@ module.exports = [
       '@typescript-eslint/no-restricted-imports': ['error', {
         patterns: [
           { group: ['fastify', 'fastify-plugin', '@fastify/*', '@grpc/*'], message: 'lib/ is framework-free: adapt it in plugins/ or a transport instead.' },
-          { regex: httpLayer.join('|'), message: 'lib/ must not depend on the HTTP layer (plugins/, routes/, http/, schemas/, app, server).' }
+          { regex: httpLayer.join('|'), message: 'lib/ must not depend on a transport layer (plugins/, routes/, http/, grpc/, schemas/, app, server).' }
         ]
       }]
     }

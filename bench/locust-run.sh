@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${SECONDS_TO_RUN:-10}
 port=$(node -e "require('./dist/scripts/free-port').freePort().then(port => console.log(port))")
 log=$(mktemp)
-PORT=$port HOST=127.0.0.1 LOG_LEVEL=warn MODEL_REPOSITORY=${MODEL_REPOSITORY:-./models} DEFAULT_MODEL=${DEFAULT_MODEL:-iris} RATE_LIMIT_MAX=10000000 \
+PORT=$port GRPC_PORT=0 HOST=127.0.0.1 LOG_LEVEL=warn MODEL_REPOSITORY=${MODEL_REPOSITORY:-./models} DEFAULT_MODEL=${DEFAULT_MODEL:-iris} RATE_LIMIT_MAX=10000000 \
   node dist/server.js > "$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -f "$log"' EXIT

@@ -19,7 +19,7 @@ const CONNECTIONS_CHECKING_INTERVAL_MS = 250
 
 // A client's id is kept when it is a sane token, so a trace can follow one
 // request across services; anything else (huge, control characters) is replaced.
-const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+export const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'set-cookie'])
 

@@ -93,3 +93,10 @@ export class InferenceTimeoutError extends ServeError {
     super(504, 'ONNX_SERVE_INFERENCE_TIMEOUT', message)
   }
 }
+
+/** The caller's deadline (a gRPC deadline) passed before its inference could run: it is dropped unrun. */
+export class DeadlineExceededError extends ServeError {
+  constructor (message: string) {
+    super(504, 'ONNX_SERVE_DEADLINE_EXCEEDED', message)
+  }
+}

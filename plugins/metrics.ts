@@ -28,7 +28,8 @@ declare module 'fastify' {
   }
 }
 
-function outcomeOf (statusCode: number): InferenceOutcome {
+/** An inference's outcome by the HTTP status it was (or, over gRPC, stands for). */
+export function outcomeOf (statusCode: number): InferenceOutcome {
   return statusCode < 400 ? 'success' : statusCode < 500 ? 'rejected' : 'failed'
 }
 
@@ -78,7 +79,7 @@ export default fp(async (fastify) => {
     if (routeOf(request).config.inferenceRoute === true) {
       const inference = request.facts?.inference
       const labels = inference === undefined ? { model: modelOf(request), version: '' } : { model: inference.model, version: String(inference.version) }
-      metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(reply.statusCode) })
+      metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(reply.statusCode), transport: 'http' })
       if (inference !== undefined && inference.cache !== 'HIT') metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
     }
     done()

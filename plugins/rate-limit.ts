@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor, type RateLimitOptions } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { format } from '@lukeed/ms'
 import type { Redis } from 'ioredis'
 import { addressKey, countingKey } from '../lib/auth/client-address'
 import { InputError, TooManyRequestsError } from '../lib/errors'
@@ -28,6 +29,8 @@ declare module 'fastify' {
      * Without options: the quota's own limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW).
      */
     keyedLimiter: (options?: Pick<RateLimitOptions, 'max' | 'timeWindow'>) => (key: string) => Promise<LimitOutcome>
+    /** Charges the quota of `key` (subjectKey's for a verified token): 429 past it, as HTTP's quota answers. */
+    chargeQuota: (key: string) => Promise<void>
   }
 }
 
@@ -129,6 +132,12 @@ function storeFor (fastify: FastifyInstance): FastifyRateLimitStore {
  */
 export default fp(async (fastify) => {
   const { config, metrics } = fastify
+  /** The refusal of a spent quota, the same for every transport; `ttlSeconds`: until the window ends. */
+  const quotaSpent = (max: number, ttlSeconds: number): TooManyRequestsError => new TooManyRequestsError(
+    `rate limit of ${max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${format(ttlSeconds * 1000, true)}`,
+    ttlSeconds
+  )
+
   await fastify.register(rateLimit, {
     // Not a hook per route: plugins/quota charges every request at its place in the pipeline.
     global: false,
@@ -142,10 +151,7 @@ export default fp(async (fastify) => {
     // cheap; connection limits and load shedding bound them. The document
     // itself (/docs/json, /docs/yaml) is charged like any request.
     allowList: (request: FastifyRequest) => request.method === 'GET' && isDocsAsset(routeOf(request).url),
-    errorResponseBuilder: (_request, context) => new TooManyRequestsError(
-      `rate limit of ${context.max} requests per ${config.rateLimitWindowMs / 1000} s exceeded; retry in ${context.after}`,
-      Math.ceil(context.ttl / 1000)
-    )
+    errorResponseBuilder: (_request, context) => quotaSpent(context.max, Math.ceil(context.ttl / 1000))
   })
   fastify.decorate('keyedLimiter', (options = {}) => {
     // The library's limiters take a request, for its key generator and its
@@ -163,6 +169,11 @@ export default fp(async (fastify) => {
       // A store failure (skipOnError) answers without a count: allowed.
       return outcome.isAllowed ? { exceeded: false, max: 0, ttlSeconds: 0 } : { exceeded: outcome.isExceeded, max: outcome.max, ttlSeconds: outcome.ttlInSeconds }
     }
+  })
+  const quota = fastify.keyedLimiter()
+  fastify.decorate('chargeQuota', async (key: string) => {
+    const outcome = await quota(key)
+    if (outcome.exceeded) throw quotaSpent(outcome.max, outcome.ttlSeconds)
   })
 
   // Behind a trusted proxy the address comes from X-Forwarded-For, which

@@ -69,7 +69,7 @@ t.test('servers that die as they start are retried with a back-off, then the pri
   const { port } = blocker.address() as AddressInfo
   const child = spawn(process.execPath, [...process.execArgv, join(__dirname, '..', 'server.ts')], {
     cwd: __dirname,
-    env: { ...process.env, NODE_ENV: 'test', WORKERS: '2', HOST: '127.0.0.1', PORT: String(port), MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1', LOG_LEVEL: 'info' },
+    env: { ...process.env, NODE_ENV: 'test', WORKERS: '2', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: '0', MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })

@@ -58,7 +58,7 @@ t.test('a missing key or an unreadable file stops the server with one line namin
   const { cert } = certificate(t.testdir())
   const run = (env: Record<string, string>): { status: number | null, stderr: string } => {
     const result = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '..', 'server.ts')], {
-      cwd: __dirname, env: { ...process.env, PORT: '0', MODEL_REPOSITORY: bundledRepository, ...env }, encoding: 'utf8'
+      cwd: __dirname, env: { ...process.env, PORT: '0', GRPC_PORT: '0', MODEL_REPOSITORY: bundledRepository, ...env }, encoding: 'utf8'
     })
     return { status: result.status, stderr: result.stderr.trim() }
   }

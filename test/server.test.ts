@@ -27,7 +27,7 @@ t.test('a .env in the working directory is read, and checked the same way', asyn
   writeFileSync(join(dir, '.env'), `MODEL_REPOSITORY=${bundledRepository}\nINFERENCE_QUEUE=lots\n`)
   const run = spawnSync(process.execPath, [...process.execArgv, join(__dirname, '..', 'server.ts')], {
     cwd: dir,
-    env: { ...process.env, PORT: '0' },
+    env: { ...process.env, PORT: '0', GRPC_PORT: '0' },
     encoding: 'utf8'
   })
   t.equal(run.status, 1)

@@ -41,6 +41,7 @@ export function onnxServeEnv (ctx: BenchContext, model: ModelKey): NodeJS.Proces
     NODE_ENV: 'development',
     HOST: '127.0.0.1',
     PORT: String(ctx.port),
+    GRPC_PORT: '0',
     MODEL_REPOSITORY: ctx.repositories[model],
     DEFAULT_MODEL: benchModel(model).name,
     INFERENCE_THREADS: String(ctx.options.inferenceThreads),

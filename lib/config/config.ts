@@ -14,6 +14,8 @@ import type { PlacementMode } from '../runtime/model-runtime'
 export interface AppConfig {
   env: Env['NODE_ENV']
   port: number
+  /** GRPC_PORT: 0 when gRPC is off. */
+  grpcPort: number
   host: string
   logLevel: Env['LOG_LEVEL']
   modelRepository: string
@@ -126,6 +128,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
   return {
     env: valid.NODE_ENV,
     port: valid.PORT,
+    grpcPort: valid.GRPC_PORT,
     host: valid.HOST,
     logLevel: valid.LOG_LEVEL,
     modelRepository: resolve(valid.MODEL_REPOSITORY),

@@ -10,6 +10,7 @@ export const EnvSchema = Type.Object({
     default: 'development', description: 'one of development, production, test'
   }),
   PORT: integer(0, 65535, 3000, 'the TCP port'),
+  GRPC_PORT: integer(0, 65535, 8001, 'the TCP port of the gRPC service (0: no gRPC)'),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'an address to listen on (0.0.0.0 in containers)' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)), {
     default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent'

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import type { CacheOutcome, PredictionCache } from '../cache/prediction-cache'
-import { InputError, NotFoundError } from '../errors'
+import { DeadlineExceededError, InputError, NotFoundError } from '../errors'
 import type { ModelManager } from '../models/manager'
 import type { RepositoryIndexRow } from '../models/repository-index'
 import type { ModelVersion } from '../models/version'
@@ -127,7 +127,10 @@ export class DataPlane {
       const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
       const fetches = plan.fetches ?? model.outputs.map(output => output.name)
       const start = performance.now()
-      const found = await this.outputs(model, plan.feeds, fetches, trace)
+      if (facts.deadline !== undefined && start >= facts.deadline) {
+        throw new DeadlineExceededError(`the request's deadline passed ${Math.round(start - facts.deadline)} ms before its inference could start`)
+      }
+      const found = await this.outputs(model, plan.feeds, fetches, facts.deadline, trace)
       const answered = performance.now()
       const inferenceMs = Math.round((answered - start) * 1000) / 1000
       const record: InferenceRecord = { model: model.name, version: model.version, rows, inferenceMs, ...(found.cache === undefined ? {} : { cache: found.cache }) }
@@ -201,10 +204,10 @@ export class DataPlane {
   }
 
   /** Every fetched output: from the prediction cache for models that enable it, else from a run. */
-  private async outputs (model: ModelVersion, feeds: TensorMap, fetches: string[], trace?: Span): Promise<{ outputs: TensorMap, cache?: CacheOutcome }> {
+  private async outputs (model: ModelVersion, feeds: TensorMap, fetches: string[], deadline: number | undefined, trace?: Span): Promise<{ outputs: TensorMap, cache?: CacheOutcome }> {
     const { cache } = this.options
     if (cache === undefined || model.config.cache !== true || model.digest === undefined) {
-      return { outputs: await this.models.run(model, feeds, fetches, trace) }
+      return { outputs: await this.models.run(model, feeds, fetches, trace, deadline) }
     }
     // An entry holds every output, so /predict (one output), /v1 and /v2 (all,
     // or those named) share it; each takes what it asked for.
@@ -214,7 +217,7 @@ export class DataPlane {
     const found = await cache.run({ name: model.name, version: model.version, digest: model.digest }, feeds, all, async () => {
       const running = performance.now()
       try {
-        return await this.models.run(model, feeds, all, trace)
+        return await this.models.run(model, feeds, all, trace, deadline)
       } finally {
         runMs = performance.now() - running
       }

@@ -33,6 +33,12 @@ export interface RequestFacts {
   /** With tracing on: the request's span, for its log line. */
   trace?: { traceId: string, spanId: string }
   inference?: InferenceRecord
+  /**
+   * performance.now() time after which the caller no longer waits (a gRPC
+   * deadline): past it the inference is refused before it reaches the
+   * batcher, or dropped from the queue unrun.
+   */
+  deadline?: number
 }
 
 /** One request, decoded and checked against its model. */

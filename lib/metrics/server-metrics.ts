@@ -18,7 +18,9 @@ export interface ServerMetrics {
   registry: Registry
   // The per-request ones are keyed (lib/metrics/keyed-metrics): no label hashing per observation.
   httpRequestDuration: KeyedHistogram<'method' | 'route' | 'status_code'>
-  inferenceRequests: KeyedCounter<ModelLabels | 'outcome'>
+  /** gRPC calls by method and status code, as HTTP requests by route and status. */
+  grpcCallDuration: KeyedHistogram<'method' | 'code'>
+  inferenceRequests: KeyedCounter<ModelLabels | 'outcome' | 'transport'>
   /** From the batcher's queue to the outputs, for answers that ran the model (not cache hits). */
   inferenceDuration: KeyedHistogram<ModelLabels>
   /** How long each request waited in the batcher before its batch left. */
@@ -86,10 +88,17 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers
     }),
+    grpcCallDuration: new KeyedHistogram({
+      name: 'onnx_serve_grpc_call_duration_seconds',
+      help: 'gRPC calls by method and status code (0 OK, 3 INVALID_ARGUMENT, 16 UNAUTHENTICATED, …); each message of a stream counts as a call',
+      labelNames: ['method', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
     inferenceRequests: new KeyedCounter({
       name: 'onnx_serve_inference_requests_total',
-      help: 'Prediction requests (/predict, /v1, /v2 infer) by model, version and outcome (success, rejected: 4xx, failed: 5xx)',
-      labelNames: [...modelLabels, 'outcome'],
+      help: 'Prediction requests (/predict, /v1, /v2 infer over HTTP; ModelInfer and each ModelStreamInfer message over gRPC) by model, version, outcome (success, rejected: 4xx or its gRPC code, failed: 5xx) and transport (http, grpc)',
+      labelNames: [...modelLabels, 'outcome', 'transport'],
       registers
     }),
     inferenceDuration: new KeyedHistogram({

@@ -172,11 +172,15 @@ export class ModelManager {
     }
   }
 
-  /** Runs a ready model; outputs default to every tensor output. `trace`: the request's model span (tracing on). */
-  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name), trace?: unknown): Promise<TensorMap> {
+  /**
+   * Runs a ready model; outputs default to every tensor output. `trace`: the
+   * request's model span (tracing on); `deadline` (performance.now() time):
+   * past it, a request still queued is dropped unrun.
+   */
+  async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name), trace?: unknown, deadline?: number): Promise<TensorMap> {
     this.checkServed(model)
     const { batcher } = model
-    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace))
+    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace, deadline))
     // Unbatched: one request a run, counted here as the batcher counts its runs.
     const started = performance.now()
     const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs))

@@ -3,6 +3,7 @@
 // and the outputs split back, so many small requests cost few runs.
 
 import { performance } from 'node:perf_hooks'
+import { DeadlineExceededError } from '../errors'
 import type { RunTimes } from '../stats/model-statistics'
 import { elementCount, type TensorArray, type TensorData, type TensorMap } from '../tensors/tensor'
 
@@ -36,6 +37,8 @@ interface Queued {
   tag: unknown
   /** performance.now() when it was queued. */
   queuedAt: number
+  /** performance.now() after which its caller no longer waits: then it is dropped, not run. */
+  deadline?: number
   resolve: (outputs: TensorMap) => void
   reject: (error: unknown) => void
 }
@@ -90,14 +93,18 @@ export class DynamicBatcher {
     this.preferred = Math.min(options.preferredBatchSize ?? options.maxBatchSize, options.maxBatchSize)
   }
 
-  /** Queues one request's feeds (its rows along dimension 0); resolves with its own outputs. */
   /** Batches that may run at once now: the runtime's answer may change as a model moves. */
   private concurrency (): number {
     const max = this.options.maxConcurrentBatches ?? 0
     return typeof max === 'number' ? max : max()
   }
 
-  submit (feeds: TensorMap, fetches: string[], tag?: unknown): Promise<TensorMap> {
+  /**
+   * Queues one request's feeds (its rows along dimension 0); resolves with
+   * its own outputs. `deadline` (performance.now() time): when its batch
+   * leaves after it, the request is refused rather than run.
+   */
+  submit (feeds: TensorMap, fetches: string[], tag?: unknown, deadline?: number): Promise<TensorMap> {
     const rows = Object.values(feeds)[0].dims[0]
     const key = batchKey(feeds, fetches)
     let queue = this.queues.get(key)
@@ -112,7 +119,7 @@ export class DynamicBatcher {
     }
     const current = queue
     const result = new Promise<TensorMap>((resolve, reject) => {
-      current.items.push({ feeds, rows, tag, queuedAt: performance.now(), resolve, reject })
+      current.items.push({ feeds, rows, tag, queuedAt: performance.now(), deadline, resolve, reject })
     })
     current.rows += rows
     if (current.rows >= this.preferred) this.flush(key)
@@ -149,9 +156,15 @@ export class DynamicBatcher {
       clearTimeout(queue.timer as NodeJS.Timeout)
       clearImmediate(queue.timer as NodeJS.Immediate)
     }
+    const now = performance.now()
+    const expired = queue.items.filter(item => item.deadline !== undefined && item.deadline <= now)
+    if (expired.length > 0) {
+      for (const item of expired) item.reject(new DeadlineExceededError(`the request's deadline passed after ${Math.round(now - item.queuedAt)} ms in the queue, before it ran`))
+      queue.items = queue.items.filter(item => !expired.includes(item))
+      queue.rows = queue.items.reduce((sum, item) => sum + item.rows, 0)
+    }
     if (queue.items.length === 0) return
     if (this.options.onBatch !== undefined) {
-      const now = performance.now()
       this.options.onBatch(queue.rows, queue.items.map(item => now - item.queuedAt), queue.items.map(item => item.tag))
     }
     this.running++

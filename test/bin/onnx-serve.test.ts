@@ -118,7 +118,7 @@ t.test('onnx-serve serve (and no command) starts the server', async t => {
     t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
     const child = spawn(process.execPath, [...process.execArgv, script, ...args], {
       cwd,
-      env: { ...process.env, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1' },
+      env: { ...process.env, NODE_ENV: 'test', PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'info', MODEL_REPOSITORY: bundledRepository, INFERENCE_THREADS: '1' },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })

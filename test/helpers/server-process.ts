@@ -26,7 +26,7 @@ export async function startServer (t: Test, env: Record<string, string>, cwd = _
   // execArgv carries the test runner's TypeScript loader into the child.
   const child = spawn(process.execPath, [...process.execArgv, serverFile], {
     cwd,
-    env: { ...process.env, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, NODE_ENV: 'test', PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const logs: Array<Record<string, unknown>> = []

@@ -101,6 +101,7 @@ t.test('three pods behind HAProxy, sharing Redis, under continuous load', { skip
   const ports = await Promise.all(Array.from({ length: POD_COUNT }, freePort))
   const env = (port: number): Record<string, string> => ({
     PORT: String(port),
+    GRPC_PORT: '0',
     MODEL_REPOSITORY: repository,
     DEFAULT_MODEL: 'iris',
     INFERENCE_THREADS: '1',

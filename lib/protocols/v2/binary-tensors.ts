@@ -13,10 +13,10 @@ import { NUL_PROBLEM, tensorTypes, type TensorArray, type TensorData, type Tenso
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-/** BYTES elements from their binary form; `field` names the input in refusals. */
-function decodeStrings (chunk: Buffer, count: number, field: string): string[] {
+/** BYTES elements from their binary form; `field` names the input in refusals, `source` where its bytes came. */
+function decodeStrings (chunk: Buffer, count: number, field: string, source: string): string[] {
   const data = new Array<string>(count)
-  const problem = `${field}: binary BYTES data of ${chunk.length} bytes (parameters.binary_data_size)`
+  const problem = `${field}: binary BYTES data of ${chunk.length} bytes (${source})`
   let offset = 0
   for (let i = 0; i < count; i++) {
     if (chunk.length - offset < 4) {
@@ -41,9 +41,13 @@ function decodeStrings (chunk: Buffer, count: number, field: string): string[] {
   return data
 }
 
-/** The `count` elements of an input of `spec` from their binary form (its byte length already checked for fixed-size types). */
-export function decodeBinaryTensor (chunk: Buffer, spec: TensorSpec, count: number, field: string): TensorArray {
-  if (spec.type === 'string') return decodeStrings(chunk, count, field)
+/**
+ * The `count` elements of an input of `spec` from their binary form (its
+ * byte length already checked for fixed-size types); `source` says where
+ * the bytes came, for refusals.
+ */
+export function decodeBinaryTensor (chunk: Buffer, spec: TensorSpec, count: number, field: string, source: string): TensorArray {
+  if (spec.type === 'string') return decodeStrings(chunk, count, field, source)
   const data = tensorTypes[spec.type].create(count) as Exclude<TensorArray, string[]>
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   bytes.set(chunk)

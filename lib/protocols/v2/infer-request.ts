@@ -42,6 +42,23 @@ export interface DecodedInferRequest {
 /** Each input's raw bytes, by its index in the request's `inputs`; undefined for an input sent as JSON `data`. */
 export type RawInputs = ReadonlyArray<Buffer | undefined>
 
+/** Where a transport carries input i's elements, as refusals name them. */
+export interface TensorFields {
+  /** Its listed elements: `inputs[i].data` over HTTP. */
+  values: (i: number) => string
+  /** Its raw bytes, by what gives their size: `inputs[i].parameters.binary_data_size` over HTTP. */
+  raw: (i: number) => string
+  /** The same, said in a message about input i's bytes: `parameters.binary_data_size` over HTTP. */
+  rawLabel: (i: number) => string
+}
+
+/** HTTP's: JSON `data`, or the binary tensor data extension. */
+export const HTTP_TENSOR_FIELDS: TensorFields = {
+  values: i => `inputs[${i}].data`,
+  raw: i => `inputs[${i}].parameters.binary_data_size`,
+  rawLabel: () => 'parameters.binary_data_size'
+}
+
 /** A client-supplied name or datatype for a message, quoted and cut short. */
 export function quote (text: string): string {
   return `'${text.length > 64 ? `${text.slice(0, 64)}…` : text}'`
@@ -78,8 +95,7 @@ function checkShape (shape: number[], spec: TensorSpec, field: string): void {
 }
 
 /** The tensor from flat or nested JSON values, every element checked. */
-function decodeJsonData (value: unknown[], spec: TensorSpec, shape: number[], count: number, field: string): TensorArray {
-  const dataField = `${field}.data`
+function decodeJsonData (value: unknown[], spec: TensorSpec, shape: number[], count: number, dataField: string): TensorArray {
   const datatype = v2DatatypeOf(spec.type)
   const nested = shape.length > 0 && Array.isArray(value[0])
   if (!nested && value.length !== count) {
@@ -92,23 +108,24 @@ function decodeJsonData (value: unknown[], spec: TensorSpec, shape: number[], co
 }
 
 /** One input's elements, from its raw bytes or its JSON `data`. */
-function decodeInput (input: InferInput, raw: Buffer | undefined, spec: TensorSpec, count: number, field: string): TensorArray {
+function decodeInput (input: InferInput, raw: Buffer | undefined, spec: TensorSpec, count: number, i: number, fields: TensorFields): TensorArray {
+  const field = `inputs[${i}]`
   const datatype = v2DatatypeOf(spec.type)
   if (raw === undefined) {
     if (input.data === undefined) {
       throw new InputError(`${field}.data`, `${field}.data: missing; expected ${count} ${datatype} values for shape ${formatShape(input.shape)}, or parameters.binary_data_size with the tensor in the binary part of the body`)
     }
-    return decodeJsonData(input.data, spec, input.shape, count, field)
+    return decodeJsonData(input.data, spec, input.shape, count, fields.values(i))
   }
   if (input.data !== undefined) {
     throw new InputError(field, `${field}: expected data or parameters.binary_data_size, received both; send the tensor one way`)
   }
   const elementSize = v2ElementSize(spec.type)
   if (elementSize !== undefined && raw.length !== count * elementSize) {
-    const sizeField = `${field}.parameters.binary_data_size`
+    const sizeField = fields.raw(i)
     throw new InputError(sizeField, `${sizeField}: expected ${count * elementSize} bytes (shape ${formatShape(input.shape)} of ${datatype}, ${elementSize} ${elementSize === 1 ? 'byte' : 'bytes'} each), received ${raw.length}`)
   }
-  return decodeBinaryTensor(raw, spec, count, field)
+  return decodeBinaryTensor(raw, spec, count, field, fields.rawLabel(i))
 }
 
 function decodeRequestedOutputs (value: RequestedOutputRequest[] | undefined, model: V2Model, binaryDefault: boolean): RequestedOutput[] {
@@ -132,9 +149,10 @@ function decodeRequestedOutputs (value: RequestedOutputRequest[] | undefined, mo
 
 /**
  * The feeds (in the model's input order) and requested outputs of a request
- * whose structure its schema has checked; `raw` holds the inputs sent as bytes.
+ * whose structure its schema has checked; `raw` holds the inputs sent as
+ * bytes; `fields` names where the transport carries them.
  */
-export function decodeInferRequest (request: InferRequest, raw: RawInputs, model: V2Model, limits: V2Limits): DecodedInferRequest {
+export function decodeInferRequest (request: InferRequest, raw: RawInputs, model: V2Model, limits: V2Limits, fields = HTTP_TENSOR_FIELDS): DecodedInferRequest {
   const specs = new Map(model.inputs.map(spec => [spec.name, spec]))
   const firstSeen = new Map<string, string>()
   const feeds: TensorMap = {}
@@ -160,7 +178,7 @@ export function decodeInferRequest (request: InferRequest, raw: RawInputs, model
     budget.takeShape(input.shape, `${field}.shape`)
     refuseUnsupported(input.parameters, ['shared_memory_region'], `${field}.parameters`)
     const count = elementCount(input.shape)
-    feeds[name] = { type: spec.type, dims: input.shape, data: decodeInput(input, raw[i], spec, count, field) }
+    feeds[name] = { type: spec.type, dims: input.shape, data: decodeInput(input, raw[i], spec, count, i, fields) }
   })
 
   const missing = model.inputs.filter(spec => !firstSeen.has(spec.name))

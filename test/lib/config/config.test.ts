@@ -22,6 +22,7 @@ t.test('defaults', async t => {
   t.strictSame(loadConfig({}), {
     env: 'development',
     port: 3000,
+    grpcPort: 8001,
     host: '127.0.0.1',
     logLevel: 'info',
     modelRepository: resolve('./models'),
@@ -69,6 +70,7 @@ t.test('reads every variable', async t => {
   const config = loadConfig({
     NODE_ENV: 'production',
     PORT: '8080',
+    GRPC_PORT: '9001',
     HOST: '0.0.0.0',
     LOG_LEVEL: 'warn',
     MODEL_REPOSITORY: '/srv/models',
@@ -116,6 +118,7 @@ t.test('reads every variable', async t => {
   t.strictSame(config, {
     env: 'production',
     port: 8080,
+    grpcPort: 9001,
     host: '0.0.0.0',
     logLevel: 'warn',
     modelRepository: '/srv/models',

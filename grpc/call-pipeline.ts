@@ -1,0 +1,116 @@
+// What every gRPC call goes through before the data plane, in HTTP's order
+// and with HTTP's code (plugins/auth, plugins/rate-limit): a request id,
+// load shedding and draining, the bearer token from the `authorization`
+// metadata and the call's scope, the identity's quota (one quota across
+// both transports), then the call's own work; and after it, one log line
+// and the metrics. Refusals are gRPC statuses with HTTP's messages (status.ts).
+
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import type { Metadata, ServerUnaryCall, status } from '@grpc/grpc-js'
+import type { FastifyInstance } from 'fastify'
+import type { Scope, TokenClaims } from '../plugins/auth'
+import { subjectKey } from '../plugins/rate-limit'
+import { countingKey } from '../lib/auth/client-address'
+import type { RequestFacts } from '../lib/data-plane/infer-codec'
+import { OverloadedError, TooManyRequestsError, UnavailableError } from '../lib/errors'
+import { REQUEST_ID } from '../http/server-options'
+import { outcomeOf } from '../plugins/metrics'
+import { httpStatusOf } from './status'
+
+/** What every call has, unary or a stream: its metadata, peer and deadline. */
+type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer' | 'getDeadline'>
+
+/** How a call is admitted: public (health), or with a token of this scope. */
+export interface CallPolicy {
+  /** The RPC's name, for logs and metrics: ModelInfer, ServerLive, … */
+  method: string
+  scope?: Scope
+  /** false: answered even while shedding or draining (the health RPCs). */
+  shed?: boolean
+}
+
+/** One admitted call (or one message of a stream): its id, caller and facts, for the data plane and the log. */
+export interface CallContext {
+  requestId: string
+  claims?: TokenClaims
+  facts: RequestFacts
+  startedAt: number
+}
+
+/** The address of a call's peer ("127.0.0.1:5050", "[::1]:5050"), without its port. */
+export function peerAddress (peer: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(peer)
+  if (bracketed !== null) return bracketed[1]
+  const v4 = /^(\d+\.\d+\.\d+\.\d+)(?::\d+)?$/.exec(peer)
+  return v4 === null ? peer : v4[1]
+}
+
+function firstValue (metadata: Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** The deadline of a call, on performance.now()'s clock; undefined when it has none. */
+function deadlineOf (call: SurfaceCall): number | undefined {
+  const deadline = call.getDeadline()
+  const at = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(at) ? performance.now() + (at - Date.now()) : undefined
+}
+
+export class CallPipeline {
+  constructor (private readonly fastify: FastifyInstance) {}
+
+  /** A call's (or a stream message's) context: its request id (the client's x-request-id when valid) and deadline. */
+  begin (call: SurfaceCall): CallContext {
+    const given = firstValue(call.metadata, 'x-request-id')
+    const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
+    const deadline = deadlineOf(call)
+    return { requestId, facts: { requestId, ...(deadline === undefined ? {} : { deadline }) }, startedAt: performance.now() }
+  }
+
+  /**
+   * Admits a call under `policy`, or throws the refusal (our own errors):
+   * shed or draining, then the token and the scope, then the quota,
+   * charged for every call and every message of a stream. `streamOpen`: a
+   * message of a stream opened before: served while draining, as requests
+   * in flight are.
+   */
+  async admit (call: SurfaceCall, context: CallContext, policy: CallPolicy, { streamOpen = false } = {}): Promise<void> {
+    const { fastify } = this
+    if (policy.shed !== false) {
+      if (fastify.lifecycle.draining && !streamOpen) throw new UnavailableError('the server is shutting down; retry on another instance', 1)
+      if (fastify.isUnderPressure()) throw new OverloadedError('the server is overloaded; retry shortly')
+    }
+    if (policy.scope === undefined) return
+    const address = peerAddress(call.getPeer())
+    context.claims = await fastify.authenticate({ authorization: firstValue(call.metadata, 'authorization'), address })
+    fastify.requireScope(context.claims, policy.scope)
+    const subject = context.claims.sub
+    await fastify.chargeQuota(typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(address)}`)
+  }
+
+  /** After a call (or a stream's message): its log line and metrics; the refusal as a gRPC status for an error. */
+  finish (policy: CallPolicy, context: CallContext, code: status, error?: unknown): void {
+    const { fastify } = this
+    const responseTime = performance.now() - context.startedAt
+    if (error instanceof TooManyRequestsError) fastify.metrics.rateLimited.inc({ reason: error.reason })
+    fastify.metrics.grpcCallDuration.observe({ method: policy.method, code: String(code) }, responseTime / 1000)
+    const inference = context.facts.inference
+    if (policy.method === 'ModelInfer' || policy.method === 'ModelStreamInfer') {
+      const labels = inference === undefined ? { model: 'unknown', version: '' } : { model: inference.model, version: String(inference.version) }
+      fastify.metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
+      if (inference !== undefined && inference.cache !== 'HIT') fastify.metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
+    }
+    const line = {
+      reqId: context.requestId,
+      grpc: { method: policy.method, code },
+      responseTime,
+      ...(inference === undefined ? {} : inference),
+      ...(context.facts.trace === undefined ? {} : { trace_id: context.facts.trace.traceId, span_id: context.facts.trace.spanId })
+    }
+    const internal = error !== undefined && httpStatusOf(code) >= 500 && httpStatusOf(code) !== 503 && httpStatusOf(code) !== 504
+    if (internal) fastify.log.error({ ...line, err: error }, 'call failed')
+    else fastify.log.info(line, 'call completed')
+  }
+}

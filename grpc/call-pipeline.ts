@@ -33,6 +33,8 @@ export interface CallPolicy {
 /** One admitted call (or one message of a stream): its id, caller and facts, for the data plane and the log. */
 export interface CallContext {
   requestId: string
+  /** The model an inference names, for the metrics' label when it fails before the data plane records it. */
+  model?: string
   claims?: TokenClaims
   facts: RequestFacts
   startedAt: number
@@ -51,11 +53,11 @@ function firstValue (metadata: Metadata, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
-/** The deadline of a call, on performance.now()'s clock; undefined when it has none. */
+/** The deadline of a call (Date.now() time); undefined when it has none. */
 function deadlineOf (call: SurfaceCall): number | undefined {
   const deadline = call.getDeadline()
   const at = deadline instanceof Date ? deadline.getTime() : deadline
-  return Number.isFinite(at) ? performance.now() + (at - Date.now()) : undefined
+  return Number.isFinite(at) ? at : undefined
 }
 
 export class CallPipeline {
@@ -77,20 +79,29 @@ export class CallPipeline {
    * in flight are.
    */
   async admit (call: SurfaceCall, context: CallContext, policy: CallPolicy, { streamOpen = false } = {}): Promise<void> {
+    await this.authorize(call, context, policy, { streamOpen })
+    if (policy.scope === undefined) return
+    const subject = context.claims?.sub
+    await this.fastify.chargeQuota(typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(peerAddress(call.getPeer()))}`)
+  }
+
+  /** admit() without the quota: a stream is authorized when it opens, and each of its messages is admitted. */
+  async authorize (call: SurfaceCall, context: CallContext, policy: CallPolicy, { streamOpen = false } = {}): Promise<void> {
     const { fastify } = this
     if (policy.shed !== false) {
       if (fastify.lifecycle.draining && !streamOpen) throw new UnavailableError('the server is shutting down; retry on another instance', 1)
       if (fastify.isUnderPressure()) throw new OverloadedError('the server is overloaded; retry shortly')
     }
     if (policy.scope === undefined) return
-    const address = peerAddress(call.getPeer())
-    context.claims = await fastify.authenticate({ authorization: firstValue(call.metadata, 'authorization'), address })
+    context.claims = await fastify.authenticate({ authorization: firstValue(call.metadata, 'authorization'), address: peerAddress(call.getPeer()) })
     fastify.requireScope(context.claims, policy.scope)
-    const subject = context.claims.sub
-    await fastify.chargeQuota(typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(address)}`)
   }
 
-  /** After a call (or a stream's message): its log line and metrics; the refusal as a gRPC status for an error. */
+  /**
+   * After a call (or a stream's message): its log line and metrics, under
+   * the code the client got (`code`; for an answer made after the client
+   * gave up, CANCELLED or DEADLINE_EXCEEDED as it saw).
+   */
   finish (policy: CallPolicy, context: CallContext, code: status, error?: unknown): void {
     const { fastify } = this
     const responseTime = performance.now() - context.startedAt
@@ -98,7 +109,8 @@ export class CallPipeline {
     fastify.metrics.grpcCallDuration.observe({ method: policy.method, code: String(code) }, responseTime / 1000)
     const inference = context.facts.inference
     if (policy.method === 'ModelInfer' || policy.method === 'ModelStreamInfer') {
-      const labels = inference === undefined ? { model: 'unknown', version: '' } : { model: inference.model, version: String(inference.version) }
+      // A model label is a model this server knows: a client naming others must not create series.
+      const labels = inference === undefined ? { model: fastify.dataPlane.modelLabel(context.model), version: '' } : { model: inference.model, version: String(inference.version) }
       fastify.metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
       if (inference !== undefined && inference.cache !== 'HIT') fastify.metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
     }

@@ -4,9 +4,9 @@
 // public as over HTTP; the repository RPCs need the admin scope, the others
 // predict. The shared-memory, trace and log RPCs answer UNIMPLEMENTED.
 
-import { status, type handleBidiStreamingCall, type handleUnaryCall, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js'
+import { Metadata, status, type handleBidiStreamingCall, type handleUnaryCall, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { FastifyInstance } from 'fastify'
-import { NotFoundError, UnavailableError } from '../lib/errors'
+import { InputError, NotFoundError, UnavailableError } from '../lib/errors'
 import { grpcInfer } from '../lib/protocols/grpc/infer'
 import type {
   ModelConfigRequest, ModelConfigResponse, ModelInferRequest, ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse,
@@ -40,6 +40,13 @@ function parameterNames (parameters: Record<string, ModelRepositoryParameter> | 
   return Object.fromEntries(Object.keys(parameters ?? {}).map(key => [key, true]))
 }
 
+/** The code the client got for an answer: OK, unless it gave up first (its deadline, or a cancel). */
+function answeredCode (call: { cancelled: boolean, getDeadline: () => Date | number }): status {
+  if (!call.cancelled) return status.OK
+  const deadline = call.getDeadline()
+  return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() ? status.DEADLINE_EXCEEDED : status.CANCELLED
+}
+
 export function inferenceService (fastify: FastifyInstance): UntypedServiceImplementation {
   const { dataPlane } = fastify
   const pipeline = new CallPipeline(fastify)
@@ -50,8 +57,10 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
       pipeline.admit(call, context, policy)
         .then(async () => await work(call.request, context))
         .then(response => {
-          pipeline.finish(policy, context, status.OK)
-          callback(null, response)
+          pipeline.finish(policy, context, answeredCode(call))
+          const trailer = new Metadata()
+          trailer.set('x-request-id', context.requestId)
+          callback(null, response, trailer)
         }, (error: unknown) => {
           const refusal = toServiceError(error, context.requestId)
           pipeline.finish(policy, context, refusal.code ?? status.INTERNAL, error)
@@ -64,8 +73,10 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
   const admin = (method: string): CallPolicy => ({ method, scope: 'admin' })
   const health = (method: string): CallPolicy => ({ method, shed: false })
 
-  const infer = async (request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> =>
-    await dataPlane.infer(grpcInfer, modelRefOf(request.model_name, request.model_version, { name: 'model_name', version: 'model_version' }), request, context.facts)
+  const infer = async (request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> => {
+    context.model = request.model_name
+    return await dataPlane.infer(grpcInfer, modelRefOf(request.model_name, request.model_version, { name: 'model_name', version: 'model_version' }), request, context.facts)
+  }
 
   const streamPolicy = predict('ModelStreamInfer')
   /**
@@ -75,16 +86,29 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
    * share batches; at most STREAM_IN_FLIGHT at once.
    */
   const streamInfer: handleBidiStreamingCall<ModelInferRequest, ModelStreamInferResponse> = (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) => {
+    // A stream without a good token, or of a caller without the scope, fails
+    // as a whole (its status), as a unary call would: it never starts.
+    const opening = pipeline.begin(call)
+    const opened = pipeline.authorize(call, opening, streamPolicy).then(() => true, (error: unknown) => {
+      const refusal = toServiceError(error, opening.requestId)
+      pipeline.finish(streamPolicy, opening, refusal.code ?? status.INTERNAL, error)
+      call.emit('error', refusal)
+      return false
+    })
     let answered: Promise<void> = Promise.resolve()
     let inFlight = 0
     call.on('data', (request: ModelInferRequest) => {
       const context = pipeline.begin(call)
       inFlight++
       if (inFlight >= STREAM_IN_FLIGHT) call.pause()
-      const answer = pipeline.admit(call, context, streamPolicy, { streamOpen: true })
-        .then(async () => await infer(request, context))
+      const answer = opened.then(async ok => {
+        // Refused at its opening: the stream ends with that status, and its messages are not served.
+        if (!ok) throw new UnavailableError('the stream was refused')
+        await pipeline.admit(call, context, streamPolicy, { streamOpen: true })
+        return await infer(request, context)
+      })
         .then((response): ModelStreamInferResponse => {
-          pipeline.finish(streamPolicy, context, status.OK)
+          pipeline.finish(streamPolicy, context, answeredCode(call))
           return { infer_response: response }
         }, (error: unknown): ModelStreamInferResponse => {
           const refusal = toServiceError(error, context.requestId)
@@ -94,12 +118,13 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
         })
       answered = answered.then(async () => {
         const message = await answer
+        if (!await opened) return
         if (!call.cancelled && call.writable) call.write(message)
         inFlight--
         if (inFlight < STREAM_IN_FLIGHT) call.resume()
       })
     })
-    call.on('end', () => { answered.then(() => call.end(), () => call.end()) })
+    call.on('end', () => { answered.then(async () => { if (await opened) call.end() }, () => call.end()) })
     call.on('error', () => {})
   }
 
@@ -127,11 +152,15 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
     }),
     ModelInfer: unary(predict('ModelInfer'), infer),
     ModelStreamInfer: streamInfer,
-    RepositoryIndex: unary(admin('RepositoryIndex'), async (request: RepositoryIndexRequest): Promise<RepositoryIndexResponse> =>
-      ({ models: await dataPlane.repositoryIndex(request.ready === true) })),
+    RepositoryIndex: unary(admin('RepositoryIndex'), async (request: RepositoryIndexRequest): Promise<RepositoryIndexResponse> => {
+      if ((request.repository_name ?? '') !== '') {
+        throw new InputError('repository_name', 'repository_name: this server serves one repository (MODEL_REPOSITORY); leave the field empty')
+      }
+      return { models: await dataPlane.repositoryIndex(request.ready === true) }
+    }),
     RepositoryModelLoad: unary(admin('RepositoryModelLoad'), async (request: RepositoryModelLoadRequest): Promise<RepositoryModelLoadResponse> => {
       const name = repositoryModel(request)
-      await dataPlane.load(name, parameterNames(request.parameters))
+      await dataPlane.load(name, parameterNames(request.parameters), 'parameters')
       return { model_name: name, isLoaded: true }
     }),
     RepositoryModelUnload: unary(admin('RepositoryModelUnload'), async (request: RepositoryModelUnloadRequest): Promise<RepositoryModelUnloadResponse> => {

@@ -4,6 +4,7 @@ import { loadSync } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, protoPath as healthProto, type ServingStatus } from 'grpc-health-check'
 import { inferenceService } from '../grpc/inference-service'
+import { reflectableDefinition } from '../grpc/reflection'
 import { loadInferencePackage, loadInferenceService } from '../grpc/service-definition'
 
 export interface GrpcTransport {
@@ -49,15 +50,19 @@ export default fp(async (fastify) => {
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' })
   health.addToServer(server)
-  const refreshHealth = (): void => {
-    const serving: ServingStatus = dataPlane.notReadyReason() === undefined ? 'SERVING' : 'NOT_SERVING'
+  // Set on changes only: every setStatus is sent to each Watch stream.
+  let current: ServingStatus = 'NOT_SERVING'
+  const setHealth = (serving: ServingStatus): void => {
+    if (serving === current) return
+    current = serving
     health.setStatus('', serving)
     health.setStatus(SERVICE, serving)
   }
+  const refreshHealth = (): void => setHealth(dataPlane.notReadyReason() === undefined ? 'SERVING' : 'NOT_SERVING')
   let refresher: NodeJS.Timeout | undefined
 
   const healthPackage = loadSync(healthProto, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true })
-  new ReflectionService({ ...loadInferencePackage(), ...healthPackage }).addToServer(server)
+  new ReflectionService(reflectableDefinition({ ...loadInferencePackage(), ...healthPackage })).addToServer(server)
 
   const transport: GrpcTransport = {
     async listen (port, host) {
@@ -80,8 +85,7 @@ export default fp(async (fastify) => {
   let drained: Promise<void> = Promise.resolve()
   fastify.addHook('preClose', async () => {
     clearInterval(refresher)
-    health.setStatus('', 'NOT_SERVING')
-    health.setStatus(SERVICE, 'NOT_SERVING')
+    setHealth('NOT_SERVING')
     if (transport.port === undefined) return
     drained = new Promise<void>(resolve => {
       const force = setTimeout(() => {

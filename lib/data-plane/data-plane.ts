@@ -127,8 +127,9 @@ export class DataPlane {
       const rows = batchRows(model, plan.feeds, { field: plan.field, rows: plan.rows, maxRows: this.limits.maxRows })
       const fetches = plan.fetches ?? model.outputs.map(output => output.name)
       const start = performance.now()
-      if (facts.deadline !== undefined && start >= facts.deadline) {
-        throw new DeadlineExceededError(`the request's deadline passed ${Math.round(start - facts.deadline)} ms before its inference could start`)
+      const now = Date.now()
+      if (facts.deadline !== undefined && now >= facts.deadline) {
+        throw new DeadlineExceededError(`the request's deadline passed ${now - facts.deadline} ms before its inference could start`)
       }
       const found = await this.outputs(model, plan.feeds, fetches, facts.deadline, trace)
       const answered = performance.now()
@@ -178,11 +179,12 @@ export class DataPlane {
    * (Re)loads a model from the repository folder: 400 with the reason when it
    * cannot be served. Triton's load parameters (a config override, files)
    * are refused: the repository folder is the one source of models.
+   * `field`: where the transport carries them, for the refusal.
    */
-  async load (name: string, parameters: Record<string, unknown> = {}): Promise<void> {
+  async load (name: string, parameters: Record<string, unknown> = {}, field = 'body.parameters'): Promise<void> {
     const given = Object.keys(parameters)
     if (given.length > 0) {
-      throw new InputError('body.parameters', `body.parameters: load parameters (${given.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
+      throw new InputError(field, `${field}: load parameters (${given.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
     }
     // The entry this load resolved to, not the model's entry now: an unload
     // queued behind the load may already have run, and the answer is about the load.

@@ -34,9 +34,9 @@ export interface RequestFacts {
   trace?: { traceId: string, spanId: string }
   inference?: InferenceRecord
   /**
-   * performance.now() time after which the caller no longer waits (a gRPC
+   * Date.now() time after which the caller no longer waits (a gRPC
    * deadline): past it the inference is refused before it reaches the
-   * batcher, or dropped from the queue unrun.
+   * batcher, and dropped unrun from the batcher's queue or a worker's.
    */
   deadline?: number
 }

@@ -191,7 +191,7 @@ export class ModelLoader {
     const batchable = [...model.inputs, ...model.outputs].every(spec => spec.shape[0] === -1)
     if (!batchable) return undefined
     const { observer, runtime, spans } = this
-    return new DynamicBatcher((feeds, fetches) => runtime.run(key, feeds, fetches), {
+    return new DynamicBatcher((feeds, fetches, deadline) => runtime.run(key, feeds, fetches, deadline), {
       maxBatchSize,
       maxQueueDelayMs: config.dynamic_batching.max_queue_delay_ms ?? 0,
       preferredBatchSize: config.dynamic_batching.preferred_batch_size,

@@ -174,8 +174,8 @@ export class ModelManager {
 
   /**
    * Runs a ready model; outputs default to every tensor output. `trace`: the
-   * request's model span (tracing on); `deadline` (performance.now() time):
-   * past it, a request still queued is dropped unrun.
+   * request's model span (tracing on); `deadline` (Date.now() time): past
+   * it, a request still queued is dropped unrun.
    */
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name), trace?: unknown, deadline?: number): Promise<TensorMap> {
     this.checkServed(model)
@@ -183,7 +183,7 @@ export class ModelManager {
     if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace, deadline))
     // Unbatched: one request a run, counted here as the batcher counts its runs.
     const started = performance.now()
-    const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs))
+    const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs, deadline))
     const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
     const times = { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 }
     model.statistics.queued(0)

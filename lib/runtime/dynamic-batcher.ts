@@ -28,7 +28,8 @@ export interface DynamicBatcherOptions {
   onExecuted?: (rows: number, times: RunTimes, tags: unknown[]) => void
 }
 
-export type RunBatch = (feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
+/** Runs a batch; `deadline` (Date.now() time): past it, a run still queued is dropped (every request of the batch has given up). */
+export type RunBatch = (feeds: TensorMap, fetches: string[], deadline?: number) => Promise<TensorMap>
 
 interface Queued {
   feeds: TensorMap
@@ -37,7 +38,7 @@ interface Queued {
   tag: unknown
   /** performance.now() when it was queued. */
   queuedAt: number
-  /** performance.now() after which its caller no longer waits: then it is dropped, not run. */
+  /** Date.now() time after which its caller no longer waits: then it is dropped, not run. */
   deadline?: number
   resolve: (outputs: TensorMap) => void
   reject: (error: unknown) => void
@@ -101,8 +102,8 @@ export class DynamicBatcher {
 
   /**
    * Queues one request's feeds (its rows along dimension 0); resolves with
-   * its own outputs. `deadline` (performance.now() time): when its batch
-   * leaves after it, the request is refused rather than run.
+   * its own outputs. `deadline` (Date.now() time): when its batch leaves
+   * after it, the request is refused rather than run.
    */
   submit (feeds: TensorMap, fetches: string[], tag?: unknown, deadline?: number): Promise<TensorMap> {
     const rows = Object.values(feeds)[0].dims[0]
@@ -157,7 +158,8 @@ export class DynamicBatcher {
       clearImmediate(queue.timer as NodeJS.Immediate)
     }
     const now = performance.now()
-    const expired = queue.items.filter(item => item.deadline !== undefined && item.deadline <= now)
+    const wall = Date.now()
+    const expired = queue.items.filter(item => item.deadline !== undefined && item.deadline <= wall)
     if (expired.length > 0) {
       for (const item of expired) item.reject(new DeadlineExceededError(`the request's deadline passed after ${Math.round(now - item.queuedAt)} ms in the queue, before it ran`))
       queue.items = queue.items.filter(item => !expired.includes(item))
@@ -180,13 +182,17 @@ export class DynamicBatcher {
     const feeds: TensorMap = {}
     for (const name of names) feeds[name] = concat(items.map(item => item.feeds[name]))
     const running = performance.now()
+    // The batch is given up only when every request in it has: the latest deadline, if each has one.
+    const deadlines = items.map(item => item.deadline)
+    const deadline = deadlines.every(at => at !== undefined) ? Math.max(...deadlines as number[]) : undefined
     let outputs: TensorMap
     try {
-      outputs = await this.run(feeds, fetches)
+      outputs = await this.run(feeds, fetches, deadline)
     } catch (error) {
       // One request's values (an index out of an embedding's range) fail the
-      // whole merged run: run each alone, so only that request fails.
-      if (items.length === 1) items[0].reject(error)
+      // whole merged run: run each alone, so only that request fails. A run
+      // dropped at its deadline was given up by all of them.
+      if (items.length === 1 || error instanceof DeadlineExceededError) for (const item of items) item.reject(error)
       else await Promise.all(items.map(item => this.execute({ items: [item], fetches, rows: item.rows })))
       return
     }

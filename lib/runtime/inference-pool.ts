@@ -229,13 +229,13 @@ export class InferencePool implements ModelRuntime {
     return (await this.runTimed(key, feeds, fetches)).outputs
   }
 
-  /** run(), and how long the run itself took in its worker. */
-  async runTimed (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
+  /** run(), and how long the run itself took in its worker; `deadline` (Date.now() time): still queued in the worker then, it is dropped unrun. */
+  async runTimed (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<{ outputs: TensorMap, ms: number }> {
     this.served = true
-    return await this.dispatch(key, feeds, fetches)
+    return await this.dispatch(key, feeds, fetches, undefined, deadline)
   }
 
-  private async dispatch (key: string, feeds: TensorMap, fetches: string[], to?: PoolThread): Promise<{ outputs: TensorMap, ms: number }> {
+  private async dispatch (key: string, feeds: TensorMap, fetches: string[], to?: PoolThread, deadline?: number): Promise<{ outputs: TensorMap, ms: number }> {
     if (this.closing) throw new UnavailableError('the server is shutting down')
     if (this.pending >= this.options.maxPending) {
       throw new OverloadedError(`inference queue is full (${this.options.maxPending} runs pending); retry shortly`)
@@ -245,7 +245,7 @@ export class InferencePool implements ModelRuntime {
       .reduce<PoolThread | undefined>((best, candidate) => best === undefined || candidate.running < best.running ? candidate : best, undefined)
     if (worker === undefined) throw new OverloadedError('no inference worker is ready; retry shortly')
     worker.running++
-    const reply = worker.call({ op: 'run', key, feeds, fetches }, transferList(feeds))
+    const reply = worker.call({ op: 'run', key, feeds, fetches, ...(deadline === undefined ? {} : { deadline }) }, transferList(feeds))
       .finally(() => { worker.running = Math.max(0, worker.running - 1) })
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {

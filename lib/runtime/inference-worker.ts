@@ -42,6 +42,10 @@ async function handle (request: WorkerRequest): Promise<WorkerReply> {
       sessions.delete(request.key)
       return { id: request.id, ok: true }
     case 'run': {
+      // Its callers gave up while it waited behind other runs: not computed for nobody.
+      if (request.deadline !== undefined && Date.now() >= request.deadline) {
+        return { id: request.id, ok: false, error: `the request's deadline passed ${Date.now() - request.deadline} ms before its run could start`, expired: true }
+      }
       const { outputs, ms } = await run(request.key, request.feeds, request.fetches)
       return { id: request.id, ok: true, outputs, ms }
     }

@@ -18,7 +18,8 @@ export interface ModelRuntime {
   readonly stuckThreads: number
   load: (key: string, path: string, mode?: PlacementMode) => Promise<SessionMetadata>
   unload: (key: string) => Promise<void>
-  run: (key: string, feeds: TensorMap, fetches: string[]) => Promise<TensorMap>
+  /** `deadline` (Date.now() time): a run still queued in a worker then is dropped unrun. */
+  run: (key: string, feeds: TensorMap, fetches: string[], deadline?: number) => Promise<TensorMap>
   /** Runs once on every session of `key` (a warm-up); `feeds` makes each run its own tensors. */
   warm: (key: string, feeds: () => TensorMap, fetches: string[]) => Promise<void>
   /** Batches of `key` that can run at once. */

@@ -160,7 +160,7 @@ export class PlacedRuntime implements ModelRuntime {
     placed.workerPeak = Math.max(placed.workerPeak, inputElements(feeds()))
   }
 
-  async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  async run (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TensorMap> {
     const placed = this.get(key)
     const elements = inputElements(feeds)
     const predicted = placed.cost.predictMs(elements)
@@ -177,7 +177,7 @@ export class PlacedRuntime implements ModelRuntime {
     }
     if (!tooLong && this.probeDue(key, placed)) return await this.probe(key, placed, feeds, fetches)
     await this.inWorkers(key, placed)
-    const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches)
+    const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches, deadline)
     if (elements <= placed.workerPeak) this.observe(key, placed, ms, elements)
     else placed.workerPeak = elements
     return outputs

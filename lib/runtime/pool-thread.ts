@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads'
 import { extname, join } from 'node:path'
-import { ModelRunError } from '../errors'
+import { DeadlineExceededError, ModelRunError } from '../errors'
 import type { WorkerReply, WorkerRequest } from './worker-messages'
 
 /** A message to the thread, before the pool numbers it. */
@@ -43,7 +43,7 @@ export class PoolThread {
       if (call === undefined) return
       this.pending.delete(reply.id)
       if (reply.ok) call.resolve(reply)
-      else call.reject(reply.refused === true ? new ModelRunError(reply.error) : new Error(reply.error))
+      else call.reject(reply.refused === true ? new ModelRunError(reply.error) : reply.expired === true ? new DeadlineExceededError(reply.error) : new Error(reply.error))
     })
     this.thread.on('error', () => { /* reported through 'exit' */ })
     this.thread.on('exit', code => {

@@ -15,12 +15,13 @@ export interface SessionMetadata {
 export type WorkerRequest =
   | { id: number, op: 'load', key: string, path: string, threads: number }
   | { id: number, op: 'unload', key: string }
-  | { id: number, op: 'run', key: string, feeds: TensorMap, fetches: string[] }
+  /** `deadline` (Date.now() time): not begun by then, the run is dropped (answered `expired`). */
+  | { id: number, op: 'run', key: string, feeds: TensorMap, fetches: string[], deadline?: number }
   /** Release every session and exit, after the messages already queued. */
   | { id: number, op: 'close' }
 
 export type WorkerReply =
   /** `ms`: how long a run took in the worker. */
   | { id: number, ok: true, metadata?: SessionMetadata, outputs?: TensorMap, ms?: number }
-  /** `refused`: the model refused the request's values (a ModelRunError, a 400). */
-  | { id: number, ok: false, error: string, refused?: boolean }
+  /** `refused`: the model refused the request's values (a ModelRunError, a 400); `expired`: dropped at its deadline. */
+  | { id: number, ok: false, error: string, refused?: boolean, expired?: boolean }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { BenchArgsError, parseBenchArgs } from '../../bench/lib/args'
 import { MODELS } from '../../bench/lib/models'
-import { bodyPool, describeScenario, randomRows, requestBody, requestShape, scenariosFor } from '../../bench/lib/scenarios'
+import { bodyPool, describeScenario, httpGenerator, loadTarget, randomRows, requestBody, requestShape, scenarioPath, scenariosFor } from '../../bench/lib/scenarios'
 
 const defaults = { node: '/usr/bin/node', outDir: '/srv/bench/results' }
 
@@ -12,7 +12,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
     groups: ['small', 'large', 'iris'],
     own: undefined,
     smallConnections: [1, 10, 64],
-    generators: ['autocannon', 'wrk'],
+    generators: ['autocannon', 'wrk', 'grpc'],
     inferenceThreads: 1,
     placement: 'auto',
     node: '/usr/bin/node',
@@ -76,7 +76,7 @@ t.test('bad values are refused with the flag named', async t => {
     [['--inference-threads', '0'], /--inference-threads/],
     [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, digits, large, iris, iris-predict, iris-v1, iris-v2/],
     [['--soak', '3'], /--soak must be at least 4 seconds/],
-    [['--generators', 'autocannon,ab'], /--generators: unknown load generator "ab"; expected autocannon, wrk or both/],
+    [['--generators', 'autocannon,ab'], /--generators: unknown load generator "ab"; expected some of autocannon, wrk, grpc/],
     [['--placement', 'gpu'], /--placement must be auto, inline or worker, not 'gpu'/],
     [['--soak', '10', '--cache'], /--soak and --cache are separate runs/],
     [['--port', '70000'], /--port/],
@@ -124,4 +124,28 @@ t.test('random rows: fresh per request, the same for a seed, in the model\'s ran
     petalLength >= 1 && petalLength <= 6.9 && petalWidth >= 0.1 && petalWidth <= 2.5), 'iris rows within the data set\'s ranges')
   const bodies = bodyPool('v2', MODELS.iris, 3, 7)
   t.strictSame(JSON.parse(bodies[0]), requestBody('v2', MODELS.iris, iris[0]))
+})
+
+t.test('--generators grpc: onnx-serve over gRPC beside HTTP, for the swept models and the large one', async t => {
+  t.strictSame(parseBenchArgs(['--generators', 'grpc,autocannon'], defaults).generators, ['grpc', 'autocannon'])
+  const scenarios = scenariosFor(['small', 'large', 'iris-v1'], [10, 64], ['autocannon', 'grpc'])
+  t.strictSame(scenarios.map(scenario => `${scenario.id}/${scenario.generator}`),
+    ['small-c10/autocannon', 'small-c64/autocannon', 'small-c10-grpc/grpc', 'small-c64-grpc/grpc', 'large-c64/autocannon', 'large-c64-grpc/grpc', 'iris-v1-c10/autocannon'],
+    'the large model gets a grpc row beside its HTTP one; iris stays HTTP')
+  t.strictSame(scenariosFor(['large'], [10], ['wrk']).map(scenario => scenario.id), ['large-c64'], 'no grpc row unless asked for')
+  t.strictSame(scenariosFor(['digits', 'own'], [10], ['grpc']).map(scenario => scenario.id), ['digits-c10-grpc', 'own-c10-grpc'])
+
+  const [small, , smallGrpc, , , largeGrpc] = scenarios
+  t.equal(describeScenario(smallGrpc), 'mlp-small inference.GRPCInferenceService/ModelInfer · 10 conn · grpc')
+  t.equal(scenarioPath(largeGrpc), 'inference.GRPCInferenceService/ModelInfer')
+  t.equal(scenarioPath(small), '/predict')
+  t.equal(httpGenerator(smallGrpc), 'autocannon', 'a grpc scenario\'s ceilings run over HTTP under autocannon')
+  t.equal(httpGenerator({ ...small, generator: 'wrk' }), 'wrk')
+
+  const ports = { port: 8000, grpcPort: 8001 }
+  t.strictSame(loadTarget(ports, 'onnx-serve', smallGrpc), { url: 'grpc://127.0.0.1:8001', kind: 'predict', generator: 'grpc' })
+  t.strictSame(loadTarget(ports, 'echo', smallGrpc), { url: 'http://127.0.0.1:8000/predict', kind: 'predict', generator: 'autocannon' }, 'the echo as in small-c10')
+  t.strictSame(loadTarget(ports, 'naive', smallGrpc), { url: 'http://127.0.0.1:8000/predict', kind: 'naive', generator: 'autocannon' })
+  t.strictSame(loadTarget(ports, 'onnx-serve', small), { url: 'http://127.0.0.1:8000/predict', kind: 'predict', generator: 'autocannon' })
+  t.throws(() => loadTarget({ port: 8000, grpcPort: 0 }, 'onnx-serve', smallGrpc), /small-c10-grpc: no gRPC port/)
 })

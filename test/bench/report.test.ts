@@ -1,9 +1,9 @@
 import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chartPoints, chartSpec, renderSvg } from '../../bench/lib/chart'
+import { chartGenerator, chartPoints, chartSpec, renderSvg } from '../../bench/lib/chart'
 import type { LoadResult } from '../../bench/lib/load'
-import { fileLabel, markdownReport, markdownTable, notes, ratio, writeResults } from '../../bench/lib/report'
+import { fileLabel, grpcBesideHttp, markdownReport, markdownTable, notes, ratio, transportTable, writeResults } from '../../bench/lib/report'
 import type { BenchResults, Run, ScenarioResult } from '../../bench/lib/results'
 import type { Target } from '../../bench/lib/scenarios'
 
@@ -192,4 +192,68 @@ t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG'
 
   const withoutChart = t.testdir()
   t.strictSame(Object.keys(writeResults(join(withoutChart, 'new'), results, '# report\n')), ['json', 'markdown'], 'no SVG when there is no chart')
+})
+
+/** small-cN-grpc: onnx-serve over gRPC, its ceilings the HTTP twin's runs. */
+function smallGrpc (connections: number, served: number, extra: Partial<LoadResult> = {}): ScenarioResult {
+  const twin = small(connections, 1)
+  return {
+    ...twin,
+    id: `small-c${connections}-grpc`,
+    path: 'inference.GRPCInferenceService/ModelInfer',
+    generator: 'grpc',
+    runs: [
+      ...twin.runs.slice(0, 3).map(run => ({ ...run, sharedWith: twin.id, load: undefined })),
+      run('onnx-serve', served, connections * 0.6, { cpuUsPerRequest: 450000 / served, load: load(served, { generator: 'grpc', statusCodes: { OK: served * 10 }, ...extra }) })
+    ]
+  }
+}
+
+t.test('gRPC beside HTTP: each grpc scenario\'s onnx-serve run against every HTTP one of the same model and connections', async t => {
+  const results = fakeResults()
+  const wrk10 = { ...small(10, 6000), id: 'small-c10-wrk', generator: 'wrk' as const }
+  results.scenarios.push(wrk10, smallGrpc(10, 7500), smallGrpc(1, 3000))
+  const pairs = grpcBesideHttp(results.scenarios)
+  t.strictSame(pairs.map(pair => `${pair.grpcId} ~ ${pair.httpId} (${pair.httpGenerator})`),
+    ['small-c10-grpc ~ small-c10 (autocannon)', 'small-c10-grpc ~ small-c10-wrk (wrk)', 'small-c1-grpc ~ small-c1 (autocannon)'],
+    'iris and other connection counts are not paired')
+  t.equal(pairs[0].grpc.rps, 7500)
+  t.equal(pairs[0].http.rps, 5000)
+
+  const lines = transportTable(pairs).trim().split('\n')
+  t.equal(lines[0], '| model | conn | HTTP run | HTTP req/s | gRPC req/s | gRPC/HTTP req/s | HTTP CPU µs/req | gRPC CPU µs/req | gRPC/HTTP CPU | HTTP p99 ms | gRPC p99 ms |')
+  t.equal(lines[2], '| mlp-small | 10 | small-c10 (autocannon) | 5000 | 7500 | 1.50 | 180.0 | 60.0 | 0.33 | 9.00 | 6.00 |')
+  t.equal(lines[3], '| mlp-small | 10 | small-c10-wrk (wrk) | 6000 | 7500 | 1.25 | 150.0 | 60.0 | 0.40 | 9.00 | 6.00 |')
+  t.equal(transportTable([]), '')
+  t.equal(transportTable([{ ...pairs[0], http: { ...pairs[0].http, rps: 0, cpuUsPerRequest: undefined } }]).split('\n')[2],
+    '| mlp-small | 10 | small-c10 (autocannon) | 0 | 7500 | - | - | 60.0 | - | 9.00 | 6.00 |', 'no ratio without a denominator')
+
+  const table = markdownTable([results.scenarios[5]]).trim().split('\n')
+  t.equal(table[3], '| small-c10-grpc: mlp-small `inference.GRPCInferenceService/ModelInfer`, 10 conn, grpc (ceilings: HTTP, autocannon) | Fastify echo (run of small-c10) | 21000 | 0.50 | 2.00 | 0 | - | 100 | 1.00 | 2.00 | 0.42 |')
+
+  const report = markdownReport(results)
+  t.match(report, /load generator \(autocannon, one process on Node v20\.20\.2, wrk, one thread, or the gRPC loop, @grpc\/grpc-js in one process on Node v20\.20\.2/)
+  t.match(report, /In a `-grpc` scenario only onnx-serve is called over gRPC \(unary ModelInfer, .*one HTTP\/2 channel per 10 calls in flight\): .*10 s deadline/)
+  t.match(report, /## onnx-serve over gRPC beside HTTP\n\n\| model \| conn \|.*\n.*\n\| mlp-small \| 10 \| small-c10 \(autocannon\) \| 5000 \| 7500 \| 1\.50 \|/)
+  t.notMatch(markdownReport(fakeResults()), /over gRPC/, 'said only of a run with grpc scenarios')
+})
+
+t.test('notes on a gRPC run: statuses by name, OK not an error, RESOURCE_EXHAUSTED as the rate limit', async t => {
+  const results = { ...fakeResults(), scenarios: [smallGrpc(10, 1000, { loadCpu: 0.95, non2xx: 7, errors: 2, timeouts: 2, statusCodes: { OK: 10000, RESOURCE_EXHAUSTED: 4, UNAVAILABLE: 3 } })], logIssues: [] }
+  results.scenarios[0].runs[3].errors = 9
+  t.strictSame(notes(results), [
+    'small-c10-grpc, onnx-serve: the load generator used 95% of its core, so this row may be bounded by grpc rather than the server: a ratio against it says little.',
+    'small-c10-grpc, onnx-serve: 9 errors (4× RESOURCE_EXHAUSTED, 3× UNAVAILABLE, 0 socket errors, 2 timeouts).',
+    'small-c10-grpc, onnx-serve: the rate limit answered RESOURCE_EXHAUSTED (HTTP\'s 429); raise RATE_LIMIT_MAX.'
+  ])
+})
+
+t.test('the chart draws autocannon, then wrk, then grpc', async t => {
+  const results = fakeResults()
+  const smalls = results.scenarios.filter(scenario => scenario.id.startsWith('small-'))
+  const as = (generator: 'wrk' | 'grpc') => smalls.map(scenario => ({ ...scenario, id: `${scenario.id}-${generator}`, generator }))
+  t.equal(chartGenerator({ ...results, scenarios: [...as('grpc'), ...as('wrk'), ...results.scenarios] }), 'autocannon')
+  t.equal(chartGenerator({ ...results, scenarios: [...as('grpc'), ...as('wrk')] }), 'wrk')
+  t.equal(chartGenerator({ ...results, scenarios: as('grpc') }), 'grpc')
+  t.equal(chartGenerator({ ...results, scenarios: [] }), undefined)
 })

@@ -80,6 +80,8 @@ t.test('ModelInfer: typed contents and raw contents, the same answer', async t =
   t.equal(response.model_name, 'iris')
   t.equal(response.model_version, '1')
   t.equal(response.id, 'req-1', 'the id is echoed')
+  const traced = await grpc.call('ModelInfer', { model_name: 'iris', inputs: [features([setosa])], raw_input_contents: [floats([setosa])] }, { metadata: { 'x-request-id': 'trace-me-1' } })
+  t.equal(traced.trailers?.get('x-request-id')[0], 'trace-me-1', 'the request id comes back in the trailers, the client\'s when it sent one')
   t.strictSame(response.outputs, [{ name: 'label', datatype: 'INT64', shape: ['2'] }, { name: 'probabilities', datatype: 'FP32', shape: ['2', '3'] }])
   t.strictSame(irisAnswer(response).labels, [0n, 2n], 'setosa, virginica')
 
@@ -159,6 +161,18 @@ t.test('auth and scopes as over HTTP: the same refusals', async t => {
   t.equal(index.error?.details, "this route needs the 'admin' scope; the token has predict")
   const adminOnly = devToken({ sub: 'x', scope: 'admin' })
   t.equal((await grpc.call('ModelInfer', { model_name: 'iris' }, { token: adminOnly })).error?.code, status.PERMISSION_DENIED, 'inference needs predict')
+
+  // A stream without a token fails as a whole, with the status a unary call would get.
+  const stream = (grpc.client as unknown as Record<string, (metadata: unknown) => NodeJS.ReadWriteStream & { write: (message: unknown) => boolean, end: () => void }>)
+    .ModelStreamInfer.call(grpc.client, metadataFor(null))
+  const answers: unknown[] = []
+  stream.on('data', (message: unknown) => { answers.push(message) })
+  const failed = new Promise<{ code?: number, details?: string }>(resolve => stream.on('error', resolve))
+  stream.write({ model_name: 'iris', inputs: [features([setosa])], raw_input_contents: [floats([setosa])] })
+  const streamError = await failed
+  t.equal(streamError.code, status.UNAUTHENTICATED, 'a stream without a token: UNAUTHENTICATED')
+  t.equal(streamError.details, 'missing bearer token: send Authorization: Bearer <token>')
+  t.equal(answers.length, 0, 'and none of its messages is served')
 })
 
 t.test('one quota across HTTP and gRPC', async t => {

@@ -12,6 +12,8 @@ type ClientCtor = new (address: string, creds: ReturnType<typeof credentials.cre
 export interface CallOutcome<T = Record<string, unknown>> {
   response?: T
   error?: ServiceError
+  /** The answer's trailing metadata (an error's is error.metadata). */
+  trailers?: Metadata
 }
 
 export interface InferenceClient {
@@ -37,9 +39,12 @@ export function inferenceClient (address: string, options: Record<string, unknow
     client,
     call: async (method, request = {}, { token, metadata, deadlineMs } = {}) => await new Promise(resolve => {
       const callOptions: CallOptions = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }
-      methods[method].call(client, request, metadataFor(token, metadata), callOptions, (error, response) => {
-        resolve(error === null ? { response: response as never } : { error })
-      })
+      let trailers: Metadata | undefined
+      const call = methods[method].call(client, request, metadataFor(token, metadata), callOptions, (error, response) => {
+        // The status (with its trailers) comes before the callback.
+        setImmediate(() => resolve(error === null ? { response: response as never, trailers } : { error }))
+      }) as { on: (event: 'status', listener: (status: { metadata: Metadata }) => void) => void }
+      call.on('status', status => { trailers = status.metadata })
     })
   }
 }

@@ -1,13 +1,16 @@
 // The same inputs through every API (/predict, TF Serving / KServe V1 rows
-// and columns, v2 JSON and binary) get the same refusal, each in its own
-// error shape: one inference service, one tensor core underneath.
+// and columns, v2 JSON and binary, gRPC typed and raw contents) get the
+// same refusal, each in its own error shape: one inference service, one
+// tensor core underneath.
 
 import t from 'tap'
+import { status } from '@grpc/grpc-js'
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { ElemType, encodeModel, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
 import { buildApp, bundledRepository } from '../helpers/build-app'
+import { grpcClientOf, type InferenceClient } from '../helpers/grpc-client'
 
 interface Api {
   name: string
@@ -20,10 +23,10 @@ const flat = (rows: unknown[][]): unknown[] => rows.flat()
 const v2Json = (rows: unknown[][], datatype: string, name: string) =>
   ({ inputs: [{ name, datatype, shape: [rows.length, rows[0]?.length ?? 0], data: flat(rows) }] })
 
-/** Triton's binary tensor extension: a JSON header, then the tensor's bytes. */
-function v2Binary (rows: unknown[][], datatype: string, name: string): { body: Buffer, headerLength: number } {
+/** The protocol's binary form of the rows: FP32 little-endian, or BYTES as 4-byte lengths and UTF-8. */
+function binaryTensor (rows: unknown[][], datatype: string): Buffer {
   const values = flat(rows)
-  const bytes = datatype === 'BYTES'
+  return datatype === 'BYTES'
     ? Buffer.concat(values.map(value => {
       const text = Buffer.from(String(value))
       const length = Buffer.alloc(4)
@@ -31,6 +34,11 @@ function v2Binary (rows: unknown[][], datatype: string, name: string): { body: B
       return Buffer.concat([length, text])
     }))
     : Buffer.from(new Float32Array(values.map(Number)).buffer)
+}
+
+/** Triton's binary tensor extension: a JSON header, then the tensor's bytes. */
+function v2Binary (rows: unknown[][], datatype: string, name: string): { body: Buffer, headerLength: number } {
+  const bytes = binaryTensor(rows, datatype)
   const header = Buffer.from(JSON.stringify({ inputs: [{ name, datatype, shape: [rows.length, rows[0]?.length ?? 0], parameters: { binary_data_size: bytes.length } }] }))
   return { body: Buffer.concat([header, bytes]), headerLength: header.length }
 }
@@ -140,6 +148,36 @@ t.test('one refusal for the same input, whichever API carries it', async t => {
       t.match(messageOf(res), testCase.message(api), `${what}: ${messageOf(res)}`)
       if (api.name.startsWith('v2')) t.strictSame(Object.keys(res.json()), ['error'], `${what}: the protocol's {"error"}`)
       else t.strictSame(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: Fastify's error shape`)
+    }
+  }
+
+  // gRPC: typed contents and raw contents, refused in the same words with INVALID_ARGUMENT.
+  const grpc = new Map<FastifyInstance, InferenceClient>([[iris, await grpcClientOf(t, iris)], [text, await grpcClientOf(t, text)]])
+  const grpcApis = [
+    {
+      name: 'gRPC contents',
+      request: (model: string, datatype: string, rows: unknown[][]) => ({
+        model_name: model,
+        inputs: [{ name: inputName[model], datatype, shape: [String(rows.length), String(rows[0]?.length ?? 0)], contents: datatype === 'BYTES' ? { bytes_contents: flat(rows).map(value => Buffer.from(String(value))) } : { fp32_contents: flat(rows) } }]
+      })
+    },
+    {
+      name: 'gRPC raw',
+      request: (model: string, datatype: string, rows: unknown[][]) => ({
+        model_name: model,
+        inputs: [{ name: inputName[model], datatype, shape: [String(rows.length), String(rows[0]?.length ?? 0)] }],
+        raw_input_contents: [binaryTensor(rows, datatype)]
+      })
+    }
+  ]
+  for (const testCase of cases) {
+    // A string in a float field cannot even be encoded; raw data has no elements to mistype.
+    if (testCase.what === 'an element of the wrong type') continue
+    for (const api of grpcApis) {
+      const what = `${testCase.what} via ${api.name}`
+      const { error } = await (grpc.get(testCase.app) as InferenceClient).call('ModelInfer', api.request(testCase.model, testCase.datatype, testCase.rows))
+      t.equal(error?.code, status.INVALID_ARGUMENT, `${what}: INVALID_ARGUMENT`)
+      t.match(error?.details, testCase.message({ name: api.name, field: 'inputs', send: async () => { throw new Error('unused') } }), `${what}: ${error?.details ?? ''}`)
     }
   }
 

@@ -7,7 +7,8 @@
 
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import type { Metadata, ServerUnaryCall, status } from '@grpc/grpc-js'
+import { Metadata, status, type ServerUnaryCall } from '@grpc/grpc-js'
+import { SpanStatusCode, type Span } from '@opentelemetry/api'
 import type { FastifyInstance } from 'fastify'
 import type { Scope, TokenClaims } from '../plugins/auth'
 import { subjectKey } from '../plugins/rate-limit'
@@ -38,6 +39,8 @@ export interface CallContext {
   claims?: TokenClaims
   facts: RequestFacts
   startedAt: number
+  /** With tracing on: the call's server span. */
+  span?: Span
 }
 
 /** The address of a call's peer ("127.0.0.1:5050", "[::1]:5050"), without its port. */
@@ -60,15 +63,47 @@ function deadlineOf (call: SurfaceCall): number | undefined {
   return Number.isFinite(at) ? at : undefined
 }
 
+const SERVICE = 'inference.GRPCInferenceService'
+
 export class CallPipeline {
   constructor (private readonly fastify: FastifyInstance) {}
 
-  /** A call's (or a stream message's) context: its request id (the client's x-request-id when valid) and deadline. */
-  begin (call: SurfaceCall): CallContext {
+  /**
+   * A call's (or a stream message's) context: its request id (the client's
+   * x-request-id when valid), its deadline, and with tracing on its span, in
+   * the caller's trace when its metadata carries a `traceparent`.
+   */
+  begin (call: SurfaceCall, method: string): CallContext {
     const given = firstValue(call.metadata, 'x-request-id')
     const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
     const deadline = deadlineOf(call)
-    return { requestId, facts: { requestId, ...(deadline === undefined ? {} : { deadline }) }, startedAt: performance.now() }
+    const context: CallContext = { requestId, facts: { requestId, ...(deadline === undefined ? {} : { deadline }) }, startedAt: performance.now() }
+    const spans = this.fastify.tracing?.spans
+    if (spans !== undefined) {
+      const carrier: Record<string, string> = {}
+      for (const [key, value] of Object.entries(call.metadata.getMap())) if (typeof value === 'string') carrier[key] = value
+      context.span = spans.startCallSpan(`${SERVICE}/${method}`, carrier, { 'rpc.system': 'grpc', 'rpc.service': SERVICE, 'rpc.method': method, 'request.id': requestId })
+      const { traceId, spanId } = context.span.spanContext()
+      context.facts.trace = { traceId, spanId }
+    }
+    return context
+  }
+
+  /** A call's trailers: its request id, and with tracing on its trace as W3C's traceresponse. */
+  trailers (context: CallContext): Metadata {
+    const metadata = new Metadata()
+    metadata.set('x-request-id', context.requestId)
+    if (context.span !== undefined) {
+      const { traceId, spanId, traceFlags } = context.span.spanContext()
+      metadata.set('traceresponse', `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`)
+    }
+    return metadata
+  }
+
+  /** Runs a call's work in its span, when it has one. */
+  async within<T> (context: CallContext, work: () => Promise<T>): Promise<T> {
+    const spans = this.fastify.tracing?.spans
+    return context.span === undefined || spans === undefined ? await work() : await spans.within(context.span, work)
   }
 
   /**
@@ -120,6 +155,11 @@ export class CallPipeline {
       responseTime,
       ...(inference === undefined ? {} : inference),
       ...(context.facts.trace === undefined ? {} : { trace_id: context.facts.trace.traceId, span_id: context.facts.trace.spanId })
+    }
+    if (context.span !== undefined) {
+      context.span.setAttribute('rpc.grpc.status_code', code)
+      if (code !== status.OK) context.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : status[code] })
+      context.span.end()
     }
     const internal = error !== undefined && httpStatusOf(code) >= 500 && httpStatusOf(code) !== 503 && httpStatusOf(code) !== 504
     if (internal) fastify.log.error({ ...line, err: error }, 'call failed')

@@ -4,7 +4,7 @@
 // public as over HTTP; the repository RPCs need the admin scope, the others
 // predict. The shared-memory, trace and log RPCs answer UNIMPLEMENTED.
 
-import { Metadata, status, type handleBidiStreamingCall, type handleUnaryCall, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js'
+import { status, type handleBidiStreamingCall, type handleUnaryCall, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { FastifyInstance } from 'fastify'
 import { InputError, NotFoundError, UnavailableError } from '../lib/errors'
 import { grpcInfer } from '../lib/protocols/grpc/infer'
@@ -53,16 +53,16 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
 
   function unary<Request, Response> (policy: CallPolicy, work: (request: Request, context: CallContext) => Response | Promise<Response>): handleUnaryCall<Request, Response> {
     return (call, callback) => {
-      const context = pipeline.begin(call)
-      pipeline.admit(call, context, policy)
-        .then(async () => await work(call.request, context))
+      const context = pipeline.begin(call, policy.method)
+      pipeline.within(context, async () => {
+        await pipeline.admit(call, context, policy)
+        return await work(call.request, context)
+      })
         .then(response => {
           pipeline.finish(policy, context, answeredCode(call))
-          const trailer = new Metadata()
-          trailer.set('x-request-id', context.requestId)
-          callback(null, response, trailer)
+          callback(null, response, pipeline.trailers(context))
         }, (error: unknown) => {
-          const refusal = toServiceError(error, context.requestId)
+          const refusal = toServiceError(error, pipeline.trailers(context))
           pipeline.finish(policy, context, refusal.code ?? status.INTERNAL, error)
           callback(refusal)
         })
@@ -88,9 +88,12 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
   const streamInfer: handleBidiStreamingCall<ModelInferRequest, ModelStreamInferResponse> = (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) => {
     // A stream without a good token, or of a caller without the scope, fails
     // as a whole (its status), as a unary call would: it never starts.
-    const opening = pipeline.begin(call)
-    const opened = pipeline.authorize(call, opening, streamPolicy).then(() => true, (error: unknown) => {
-      const refusal = toServiceError(error, opening.requestId)
+    const opening = pipeline.begin(call, 'ModelStreamInfer')
+    const opened = pipeline.authorize(call, opening, streamPolicy).then(() => {
+      opening.span?.end()
+      return true
+    }, (error: unknown) => {
+      const refusal = toServiceError(error, pipeline.trailers(opening))
       pipeline.finish(streamPolicy, opening, refusal.code ?? status.INTERNAL, error)
       call.emit('error', refusal)
       return false
@@ -98,20 +101,22 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
     let answered: Promise<void> = Promise.resolve()
     let inFlight = 0
     call.on('data', (request: ModelInferRequest) => {
-      const context = pipeline.begin(call)
+      const context = pipeline.begin(call, 'ModelStreamInfer')
       inFlight++
       if (inFlight >= STREAM_IN_FLIGHT) call.pause()
       const answer = opened.then(async ok => {
         // Refused at its opening: the stream ends with that status, and its messages are not served.
         if (!ok) throw new UnavailableError('the stream was refused')
-        await pipeline.admit(call, context, streamPolicy, { streamOpen: true })
-        return await infer(request, context)
+        return await pipeline.within(context, async () => {
+          await pipeline.admit(call, context, streamPolicy, { streamOpen: true })
+          return await infer(request, context)
+        })
       })
         .then((response): ModelStreamInferResponse => {
           pipeline.finish(streamPolicy, context, answeredCode(call))
           return { infer_response: response }
         }, (error: unknown): ModelStreamInferResponse => {
-          const refusal = toServiceError(error, context.requestId)
+          const refusal = toServiceError(error, pipeline.trailers(context))
           pipeline.finish(streamPolicy, context, refusal.code ?? status.INTERNAL, error)
           // The id lets a client tell which request failed.
           return { error_message: refusal.details ?? '', ...(request.id === undefined ? {} : { infer_response: { id: request.id, model_name: request.model_name ?? '', model_version: request.model_version ?? '', outputs: [] } }) }

@@ -26,10 +26,8 @@ export function httpStatusOf (code: status): number {
 
 export const INTERNAL_MESSAGE = 'internal error; the server log has the details under this call\'s request id'
 
-/** A ServiceError for `error`: ours keep their message (and Retry-After, WWW-Authenticate as trailers); others are INTERNAL. */
-export function toServiceError (error: unknown, requestId: string): Partial<ServiceError> {
-  const metadata = new Metadata()
-  metadata.set('x-request-id', requestId)
+/** A ServiceError for `error`, with `metadata` (the call's trailers): ours keep their message (and Retry-After, WWW-Authenticate); others are INTERNAL. */
+export function toServiceError (error: unknown, metadata: Metadata): Partial<ServiceError> {
   if (!(error instanceof ServeError)) return { code: status.INTERNAL, details: INTERNAL_MESSAGE, metadata }
   if (error.retryAfter !== undefined) metadata.set('retry-after', String(error.retryAfter))
   if (error instanceof AuthError) metadata.set('www-authenticate', error.challenge)

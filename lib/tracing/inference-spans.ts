@@ -7,7 +7,7 @@
 // spanned once it ends, with the times the batcher measured: the batcher
 // knows nothing of tracing, and none of this runs when tracing is off.
 
-import { SpanStatusCode, context, trace, type Span, type Tracer } from '@opentelemetry/api'
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api'
 import type { RunTimes } from '../stats/model-statistics'
 
 /** What a model span says of its request. */
@@ -23,6 +23,20 @@ function isSpan (tag: unknown): tag is Span {
 
 export class InferenceSpans {
   constructor (private readonly tracer: Tracer) {}
+
+  /**
+   * The server span of a call of a transport without its own
+   * instrumentation (gRPC), in the trace the caller's `traceparent` names
+   * (`carrier`: its metadata); the caller ends it.
+   */
+  startCallSpan (name: string, carrier: Record<string, string>, attributes: Attributes): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, propagation.extract(ROOT_CONTEXT, carrier))
+  }
+
+  /** Runs `work` with `span` active, so the model spans of its inference go under it. */
+  async within<T> (span: Span, work: () => Promise<T>): Promise<T> {
+    return await context.with(trace.setSpan(context.active(), span), work)
+  }
 
   /** Runs `inference` in a new model span under the active one (the request's); the span ends with it, in error if it throws. */
   async inModelSpan<T> (attributes: ModelSpanAttributes, inference: (span: Span) => Promise<T>): Promise<T> {

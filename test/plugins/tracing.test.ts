@@ -10,6 +10,7 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../helpers/build-app'
 import { cachedIrisRepository, freshRow } from '../helpers/cached-repository'
 import { buildLoggedApp } from '../helpers/logged-app'
+import { grpcClientOf } from '../helpers/grpc-client'
 
 interface ExportedSpan {
   traceId: string
@@ -109,6 +110,34 @@ t.test('each protocol\'s inference in the caller\'s trace: request, model, queue
     t.strictSame(childrenOf(batch).map(span => span.name).sort(), ['compute_infer', 'compute_input', 'compute_output'])
     t.equal(attribute(batch, 'batch.rows'), call.id === 'trace-v1' ? '2' : '1')
   }
+})
+
+t.test('a gRPC call in the caller\'s trace: its server span from the traceparent metadata, the model\'s spans under it, ids in the log', async t => {
+  const otlp = await receiver(t)
+  const logged = await buildLoggedApp(t, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+  const grpc = await grpcClientOf(t, logged.app)
+  const traceId = hex(32)
+  const parentId = hex(16)
+  const answer = await grpc.call('ModelInfer', {
+    model_name: 'iris',
+    inputs: [{ name: 'features', datatype: 'FP32', shape: ['1', '4'] }],
+    raw_input_contents: [Buffer.from(new Float32Array(freshRow()).buffer)]
+  }, { metadata: { traceparent: `00-${traceId}-${parentId}-01`, 'x-request-id': 'trace-grpc' } })
+  t.equal(answer.error, undefined)
+  t.match(answer.trailers?.get('traceresponse')[0], new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), 'the trailers name the trace')
+  const refused = await grpc.call('ModelInfer', { model_name: 'iris', inputs: [] }, { metadata: { traceparent: `00-${traceId}-${parentId}-01` } })
+  t.equal(refused.error?.code, 3)
+  await logged.app.tracing?.flush()
+  const inTrace = otlp.spans.filter(span => span.traceId === traceId)
+  const calls = inTrace.filter(span => span.name === 'inference.GRPCInferenceService/ModelInfer')
+  t.equal(calls.length, 2, 'a server span per call')
+  t.ok(calls.every(span => span.parentSpanId === parentId), 'each a child of the caller\'s span')
+  t.equal(attribute(calls[0], 'rpc.system'), 'grpc')
+  t.strictSame(calls.map(span => attribute(span, 'rpc.grpc.status_code')).sort(), ['0', '3'], 'with its status code')
+  const model = inTrace.find(span => span.name === 'model')
+  t.ok(model !== undefined && calls.some(call => call.spanId === model.parentSpanId), 'the model span is under the call\'s')
+  t.equal(attribute(model, 'request.id'), 'trace-grpc')
+  t.match(logged.linesOf('trace-grpc')[0], { trace_id: traceId, span_id: model?.parentSpanId }, 'the log line names the trace and the call\'s span')
 })
 
 t.test('off without an endpoint: nothing registered, no header, no ids in the log', async t => {

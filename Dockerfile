@@ -18,9 +18,12 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
  && keep="linux/$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64)" \
  && find node_modules/onnxruntime-node/bin/napi-v6 -mindepth 2 -maxdepth 2 -type d ! -path "*/$keep" -exec rm -rf {} +
 COPY --from=build /app/dist ./dist
+# The gRPC service's contract, loaded at run time (and for clients to generate stubs from).
+COPY proto ./proto
 COPY models ./models
 USER node
-EXPOSE 3000
+# HTTP, and gRPC (GRPC_PORT, Triton's 8001).
+EXPOSE 3000 8001
 # Healthy = ready to serve (models loaded, not draining); Kubernetes uses its own probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

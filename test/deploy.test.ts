@@ -12,7 +12,7 @@ import { EnvSchema } from '../lib/config/env'
 
 const dir = join(__dirname, '..', 'deploy')
 
-interface Probe { httpGet?: { path: string, port: number } }
+interface Probe { httpGet?: { path: string, port: number }, grpc?: { port: number } }
 interface Container {
   name: string
   env?: Array<{ name: string, value?: string, valueFrom?: unknown }>
@@ -57,14 +57,21 @@ function checkServerContainer (t: tap.Test, where: string, container: Container)
   for (const name of Object.keys(env)) t.ok(name in EnvSchema.properties, `${where}: ${name} is a variable the server reads`)
   t.doesNotThrow(() => loadConfig(env), `${where}: the server accepts its environment`)
   const port = Number(env.PORT ?? 3000)
-  t.strictSame(container.ports?.map(p => p.containerPort), [port], `${where}: the container port is the server's PORT (${port})`)
+  const grpcPort = loadConfig(env).grpcPort
+  t.strictSame(container.ports?.map(p => p.containerPort), [port, grpcPort], `${where}: the container ports are the server's PORT (${port}) and GRPC_PORT (${grpcPort})`)
   for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
-    const http = container[probe]?.httpGet
-    t.ok(http !== undefined, `${where}: a ${probe}`)
+    const { httpGet: http, grpc } = container[probe] ?? {}
+    t.ok(http !== undefined || grpc !== undefined, `${where}: a ${probe}`)
+    if (grpc !== undefined) {
+      // Kubernetes' gRPC probe asks grpc.health.v1, which follows readiness.
+      t.equal(grpc.port, grpcPort, `${where}: ${probe} on the gRPC port`)
+      continue
+    }
     t.ok(HEALTH_PATHS.includes(http?.path ?? ''), `${where}: ${probe} on ${http?.path}`)
     t.equal(http?.port, port, `${where}: ${probe} on the server's port`)
   }
-  t.match(container.readinessProbe?.httpGet?.path, /ready$/, `${where}: readiness probes readiness`)
+  const readiness = container.readinessProbe
+  t.ok(readiness?.grpc !== undefined || /ready$/.test(readiness?.httpGet?.path ?? ''), `${where}: readiness probes readiness`)
   t.ok(container.resources?.requests?.cpu !== undefined && container.resources?.requests?.memory !== undefined, `${where}: requests`)
   t.ok(container.resources?.limits?.cpu !== undefined && container.resources?.limits?.memory !== undefined, `${where}: limits`)
   t.equal(container.securityContext?.readOnlyRootFilesystem, true, `${where}: read-only root file system`)
@@ -108,7 +115,7 @@ t.test('the Deployment agrees with the server and is production-ready', async t 
   const pdb = find('PodDisruptionBudget')
   t.strictSame((pdb.spec.selector as { matchLabels: Record<string, string> }).matchLabels, (deployment.spec.selector as { matchLabels: Record<string, string> }).matchLabels, 'the PDB covers its pods')
   const service = find('Service', 'onnx-serve')
-  t.equal((service.spec.ports as Array<{ targetPort: number }>)[0].targetPort, Number(env.PORT ?? 3000), 'the Service targets the server port')
+  t.strictSame((service.spec.ports as Array<{ targetPort: number }>).map(port => port.targetPort), [Number(env.PORT ?? 3000), loadConfig(env).grpcPort], 'the Service targets the server\'s HTTP and gRPC ports')
 })
 
 t.test('the KServe ServingRuntime agrees with the server; its grace is on the InferenceService', async t => {

@@ -70,7 +70,9 @@ export default fp(async (fastify) => {
         ? ServerCredentials.createInsecure()
         : ServerCredentials.createSsl(null, [{ cert_chain: config.tls.cert, private_key: config.tls.key }])
       transport.port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(address(host, port), credentials, (error, bound) => error === null ? resolve(bound) : reject(error))
+        server.bindAsync(address(host, port), credentials, (error, bound) => error === null
+          ? resolve(bound)
+          : reject(new Error(`GRPC_PORT: cannot listen on ${address(host, port)} (${error.message}); set GRPC_PORT to a free port, or 0 to turn gRPC off`)))
       })
       refreshHealth()
       refresher = setInterval(refreshHealth, HEALTH_REFRESH_MS).unref()

@@ -2,7 +2,8 @@
 //   - in-process: onnxruntime-node's session.run in a loop, no HTTP;
 //   - a bare Fastify JSON echo: HTTP + JSON parse + serialize, no inference;
 //   - a naive handler: ~20 lines of Fastify calling session.run on the event loop;
-// for two generated MLPs and the bundled iris model (bench/lib/scenarios.ts).
+// for two generated MLPs and the bundled iris model (bench/lib/scenarios.ts),
+// and onnx-serve over gRPC beside HTTP for the MLPs (--generators grpc).
 // Servers are pinned to core 0 and the load generator (autocannon, its own
 // process) to core 1, so the load does not steal the server's CPU. Targets
 // 127.0.0.1 only; every run is bounded in time. Writes bench/results/<label>.*
@@ -80,9 +81,15 @@ async function main (): Promise<void> {
     logDir: join(tmp, 'logs'),
     repositories: writeRepositories(join(tmp, 'models'), models, root, opts.cache),
     port: opts.port === 0 ? await freePort() : opts.port,
+    grpcPort: 0,
     // Long enough for any run, soak included: an expired token would turn the tail of a run into 401s.
     token: mintToken({ sub: 'bench', scope: 'predict', ttlSeconds: 3600 + opts.soakSeconds + estimateSeconds(scenarios, opts) }, { NODE_ENV: 'development' }),
     logIssues: []
+  }
+  if (scenarios.some(scenario => scenario.generator === 'grpc')) {
+    // onnx-serve's GRPC_PORT in the runs of a model with grpc scenarios: any free port but the HTTP one.
+    do ctx.grpcPort = await freePort()
+    while (ctx.grpcPort === ctx.port)
   }
   mkdirSync(ctx.logDir)
   const results: BenchResults = {

@@ -13,7 +13,7 @@ export interface BenchOptions {
   own?: { repository: string, model: string }
   /** The connection sweep of the small model. */
   smallConnections: number[]
-  /** The load generators the small and digits scenarios run under. */
+  /** The load generators the small, digits and own scenarios run under (grpc: also the large model's). */
   generators: Generator[]
   /** onnx-serve's INFERENCE_THREADS: 1, as its process is pinned to one core. */
   inferenceThreads: number
@@ -47,8 +47,10 @@ export const USAGE = `npm run bench -- [options]
   --model NAME           a model in it with one float32 input of rows: the 'own' scenarios measure
                          it (newest version) as the small model is, beside the same ceilings
   --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
-  --generators LIST      load generators of the small and digits scenarios: autocannon, wrk (default both;
-                         wrk is Debian's package; the other scenarios run under autocannon)
+  --generators LIST      load generators of the small and digits scenarios: autocannon, wrk, grpc (default
+                         all three; wrk is Debian's package; the other scenarios run under autocannon).
+                         grpc: onnx-serve over gRPC (ModelInfer, a Node @grpc/grpc-js loop), its ceilings
+                         over HTTP; it adds large-c64-grpc beside large-c64
   --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
   --placement P          onnx-serve's INFERENCE_PLACEMENT: auto, inline or worker (default auto)
   --node PATH            Node binary for the server processes (default: this one)
@@ -84,7 +86,7 @@ function groupList (value: string): ScenarioGroup[] {
 function generatorList (value: string): Generator[] {
   const generators = value.split(',').map(item => item.trim())
   for (const generator of generators) {
-    if (generator !== 'autocannon' && generator !== 'wrk') throw new BenchArgsError(`--generators: unknown load generator ${JSON.stringify(generator.slice(0, 20))}; expected autocannon, wrk or both`)
+    if (generator !== 'autocannon' && generator !== 'wrk' && generator !== 'grpc') throw new BenchArgsError(`--generators: unknown load generator ${JSON.stringify(generator.slice(0, 20))}; expected some of autocannon, wrk, grpc`)
   }
   return [...new Set(generators as Generator[])]
 }
@@ -105,7 +107,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         warmup: { type: 'string', default: '2' },
         scenarios: { type: 'string' },
         connections: { type: 'string', default: DEFAULT_SMALL_CONNECTIONS.join(',') },
-        generators: { type: 'string', default: 'autocannon,wrk' },
+        generators: { type: 'string', default: 'autocannon,wrk,grpc' },
         'inference-threads': { type: 'string', default: '1' },
         placement: { type: 'string', default: 'auto' },
         node: { type: 'string', default: defaults.node },

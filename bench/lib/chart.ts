@@ -18,10 +18,14 @@ export interface ChartPoint {
 const SERIES_ORDER: Target[] = ['onnx-serve', 'naive', 'echo', 'in-process']
 const COLORS: Record<Target, string> = { 'onnx-serve': '#d62728', naive: '#1f77b4', echo: '#2ca02c', 'in-process': '#7f7f7f' }
 
-/** The load generator the chart draws: autocannon when the run used it (one generator per chart, or each connection count would get two points a series). */
+/**
+ * The load generator the chart draws: autocannon when the run used it, then
+ * wrk, then grpc (one generator per chart, or each connection count would
+ * get two points a series; under grpc only onnx-serve's transport changes).
+ */
 export function chartGenerator (results: BenchResults): string | undefined {
-  const small = results.scenarios.filter(scenario => scenario.id.startsWith('small-'))
-  return small.find(scenario => scenario.generator === 'autocannon')?.generator ?? small[0]?.generator
+  const small = new Set(results.scenarios.filter(scenario => scenario.id.startsWith('small-')).map(scenario => scenario.generator))
+  return (['autocannon', 'wrk', 'grpc'] as const).find(generator => small.has(generator))
 }
 
 /** The small-model points of a run, under one load generator; empty when it measured no small-model scenario. */

@@ -1,7 +1,8 @@
 // The load generator, a process of its own that the bench pins to core 1:
 // autocannon, run programmatically because its CLI sends one body forever,
-// or wrk (bench/lib/wrk.ts), which this process starts and which inherits
-// its core.
+// wrk (bench/lib/wrk.ts), which this process starts and which inherits
+// its core, or the gRPC loop (bench/lib/grpc-load.ts), ModelInfer calls
+// from this process.
 // Each connection cycles through a pool of pre-serialized random rows
 // (autocannon's `requests`, built once, so no CPU goes into building bodies
 // while measuring). Prints JSON lines: {"event":"warmed"} when the warm-up
@@ -10,15 +11,16 @@
 //   node bench/dist/bench/lib/load.js '<LoadConfig as JSON>'
 
 import autocannon from 'autocannon'
+import { GrpcLoad, serializedRequests } from './grpc-load'
 import type { BenchModel } from './models'
-import { BODY_POOL_SIZE, bodyPool, uniqueRows, type BodyKind } from './scenarios'
+import { BODY_POOL_SIZE, bodyPool, randomRows, uniqueRows, type BodyKind } from './scenarios'
 import { LatencyHistogram, type LatencySummary } from './stats'
 import { runWrk } from './wrk'
 
-export type Generator = 'autocannon' | 'wrk'
+export type Generator = 'autocannon' | 'wrk' | 'grpc'
 
 export interface LoadConfig {
-  /** http://127.0.0.1:PORT/path: loopback only. */
+  /** http://127.0.0.1:PORT/path, or grpc://127.0.0.1:PORT for the gRPC loop: loopback only. */
   url: string
   kind: BodyKind
   model: BenchModel
@@ -43,15 +45,17 @@ export interface LoadResult {
   startUs: number
   endUs: number
   seconds: number
-  /** 2xx responses per second: refused requests are errors, not throughput. */
+  /** 2xx responses (gRPC: OK answers) per second: refused requests are errors, not throughput. */
   rps: number
   ok: number
+  /** Non-2xx responses; gRPC: answers with a status other than OK (a deadline passed is a timeout instead). */
   non2xx: number
-  /** Socket errors and timeouts (autocannon counts a timeout as an error too). */
+  /** Socket errors and timeouts (autocannon counts a timeout as an error too; gRPC: the calls past their deadline). */
   errors: number
   timeouts: number
+  /** Responses by HTTP status code, or by gRPC status name (OK, UNAVAILABLE, …). */
   statusCodes: Record<string, number>
-  /** Of 2xx responses, in ms at 1 µs resolution (autocannon's own are whole ms). */
+  /** Of 2xx responses (gRPC: OK answers), in ms at 1 µs resolution (autocannon's own are whole ms). */
   latency: LatencySummary
   /** CPU the load generator used, as a fraction of its one core: near 1, it was the bottleneck. */
   loadCpu: number
@@ -129,10 +133,30 @@ function emit (line: object): void {
   process.stdout.write(JSON.stringify(line) + '\n')
 }
 
+/** The gRPC loop: the same channels for the warm-up and the measured run. */
+async function runGrpc (config: LoadConfig, address: string): Promise<void> {
+  if (config.rows === 'unique') throw new Error('unique rows are autocannon\'s (a body built per request)')
+  const rows = randomRows(config.model, config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
+  const load = new GrpcLoad({ address, token: config.token, inFlight: config.connections, requests: serializedRequests(config.model, rows) })
+  try {
+    await load.ready()
+    if (config.warmupSeconds > 0) await load.run(config.warmupSeconds)
+    emit({ event: 'warmed', at: nowUs() })
+    emit({ event: 'done', result: await load.run(config.seconds) })
+  } finally {
+    load.close()
+  }
+}
+
 async function main (): Promise<void> {
   const config = JSON.parse(process.argv[2]) as LoadConfig
   const url = new URL(config.url)
   if (url.hostname !== '127.0.0.1') throw new Error(`the bench loads 127.0.0.1 only, not ${url.hostname}`)
+  if (config.generator === 'grpc') {
+    if (url.protocol !== 'grpc:') throw new Error(`the gRPC loop takes grpc://127.0.0.1:PORT, not ${config.url}`)
+    await runGrpc(config, url.host)
+    return
+  }
   const bodies = bodyPool(config.kind, config.model, config.rows === 'same' ? 1 : BODY_POOL_SIZE, config.seed)
   if (config.generator === 'wrk') {
     if (config.rows === 'unique') throw new Error('unique rows are autocannon\'s (a body built per request)')

@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import type { BenchResults } from './results'
-import { measureHttp, startOnnxServe, stopAndScan, type BenchContext } from './run'
+import { measureLoad, startOnnxServe, stopAndScan, type BenchContext } from './run'
 import { summarizeProfile, type CpuProfile } from './profile-summary'
 
 // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread.
@@ -24,7 +24,7 @@ export async function runProfile (ctx: BenchContext, label: string): Promise<Non
   const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`], { INLINE_RUN_MAX_US: '20000' })
   let run
   try {
-    run = await measureHttp(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict', generator: 'autocannon' })
+    run = await measureLoad(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict', generator: 'autocannon' })
   } finally {
     // The profiles are written as the process exits, after its graceful shutdown.
     await stopAndScan(ctx, server)

@@ -3,8 +3,9 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Generator } from './load'
 import type { BenchResults, Run, ScenarioResult } from './results'
-import { TARGET_NAMES, type Target } from './scenarios'
+import { GRPC_CALLS_PER_CHANNEL, GRPC_DEADLINE_MS, TARGET_NAMES, type Target } from './scenarios'
 import { formatProfileSummary } from './profile-summary'
 import { FLOOR_WINDOW_S } from './stats'
 
@@ -46,7 +47,8 @@ export function markdownTable (scenarios: ScenarioResult[]): string {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const scenario of scenarios) {
-    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn, ${scenario.generator}`
+    const generator = scenario.generator === 'grpc' ? 'grpc (ceilings: HTTP, autocannon)' : scenario.generator
+    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn, ${generator}`
     for (const run of scenario.runs) {
       lines.push(`| ${where} | ${runName(run)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
         `${fixed(run.cpuUsPerRequest, 1)} | ${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
@@ -66,10 +68,12 @@ export function notes (results: BenchResults): string[] {
         found.push(`${who}: the load generator used ${(run.load.loadCpu * 100).toFixed(0)}% of its core, so this row may be bounded by ${run.load.generator} rather than the server: a ratio against it says little.`)
       }
       if (run.errors > 0) {
-        const codes = Object.entries(run.load.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${count}× ${code}`)
+        const codes = Object.entries(run.load.statusCodes).filter(([code]) => !code.startsWith('2') && code !== 'OK').map(([code, count]) => `${count}× ${code}`)
         found.push(`${who}: ${run.errors} errors (${[...codes, `${run.load.errors - run.load.timeouts} socket errors`, `${run.load.timeouts} timeouts`].join(', ')}).`)
       }
       if ((run.load.statusCodes['429'] ?? 0) > 0) found.push(`${who}: the rate limit answered 429; raise RATE_LIMIT_MAX.`)
+      // gRPC's status for HTTP's 429 (and 413, which the bench's one-row requests never reach).
+      if ((run.load.statusCodes.RESOURCE_EXHAUSTED ?? 0) > 0) found.push(`${who}: the rate limit answered RESOURCE_EXHAUSTED (HTTP's 429); raise RATE_LIMIT_MAX.`)
     }
     const served = scenario.runs.find(run => run.target === 'onnx-serve')
     const inProcess = served === undefined ? undefined : ratio(served, scenario, 'in-process')
@@ -84,12 +88,58 @@ export function notes (results: BenchResults): string[] {
   return found
 }
 
+/** onnx-serve over gRPC beside onnx-serve over HTTP: the same model, connections and rows, in the same run. */
+export interface TransportPair {
+  model: string
+  connections: number
+  grpcId: string
+  httpId: string
+  /** The generator of the HTTP run: autocannon or wrk. */
+  httpGenerator: Generator
+  grpc: Run
+  http: Run
+}
+
+/** Every grpc scenario's onnx-serve run beside each HTTP run of onnx-serve on `/predict` with the same model and connections. */
+export function grpcBesideHttp (scenarios: ScenarioResult[]): TransportPair[] {
+  const pairs: TransportPair[] = []
+  const served = (scenario: ScenarioResult): Run | undefined => scenario.runs.find(run => run.target === 'onnx-serve')
+  for (const overGrpc of scenarios.filter(scenario => scenario.generator === 'grpc')) {
+    const grpc = served(overGrpc)
+    if (grpc === undefined) continue
+    for (const overHttp of scenarios) {
+      const http = served(overHttp)
+      if (http === undefined || overHttp.generator === 'grpc' || overHttp.route !== 'predict' || overHttp.model !== overGrpc.model || overHttp.connections !== overGrpc.connections) continue
+      pairs.push({ model: overGrpc.model, connections: overGrpc.connections, grpcId: overGrpc.id, httpId: overHttp.id, httpGenerator: overHttp.generator, grpc, http })
+    }
+  }
+  return pairs
+}
+
+function quotient (top: number | undefined, bottom: number | undefined): number | undefined {
+  return top === undefined || bottom === undefined || bottom === 0 ? undefined : top / bottom
+}
+
+/** The table of gRPC/HTTP ratios; empty without a pair. */
+export function transportTable (pairs: TransportPair[]): string {
+  if (pairs.length === 0) return ''
+  const lines = [
+    '| model | conn | HTTP run | HTTP req/s | gRPC req/s | gRPC/HTTP req/s | HTTP CPU µs/req | gRPC CPU µs/req | gRPC/HTTP CPU | HTTP p99 ms | gRPC p99 ms |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const { model, connections, httpId, httpGenerator, grpc, http } of pairs) {
+    lines.push(`| ${model} | ${connections} | ${httpId} (${httpGenerator}) | ${http.rps.toFixed(0)} | ${grpc.rps.toFixed(0)} | ${fixed(quotient(grpc.rps, http.rps), 2)} | ` +
+      `${fixed(http.cpuUsPerRequest, 1)} | ${fixed(grpc.cpuUsPerRequest, 1)} | ${fixed(quotient(grpc.cpuUsPerRequest, http.cpuUsPerRequest), 2)} | ${ms(http.p99)} | ${ms(grpc.p99)} |`)
+  }
+  return lines.join('\n') + '\n'
+}
+
 export function markdownReport (results: BenchResults): string {
   const { settings, node, machine } = results
   const parts = [
     `# onnx-serve bench ${results.label}`,
     '',
-    `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process on Node ${node.load}, or wrk, one thread, as each scenario says); ` +
+    `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process on Node ${node.load}, wrk, one thread, or the gRPC loop, @grpc/grpc-js in one process on Node ${node.load}, as each scenario says); ` +
       `${machine.cpu}, ${machine.cores} cores; ${machine.pinned ? 'servers and the in-process loop pinned to core 0, load generator to core 1 (taskset)' : 'NOT pinned (one core)'}. ` +
       (results.soak === undefined ? `Each run: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured` : `${settings.warmupSeconds} s warm-up, then the soak`) +
       '; every request carries one fresh random row (1024 per pool, cycled).',
@@ -105,7 +155,18 @@ export function markdownReport (results: BenchResults): string {
       'CPU µs/req is the server process\'s CPU (every thread, /proc) over the measured run divided by its answers: it moves less than req/s ' +
       'when something else shares the machine (in-process: one call of the loop). ' +
       'The echo answers on onnx-serve\'s path with its body; the naive handler gets the same rows as `{"input_data": [row]}` on `/predict`. ' +
-      'Ratios divide req/s by the ceiling\'s in the same scenario.', '')
+      'Ratios divide req/s by the ceiling\'s in the same scenario.' +
+      (results.scenarios.some(scenario => scenario.generator === 'grpc')
+        ? ' In a `-grpc` scenario only onnx-serve is called over gRPC (unary ModelInfer, the same rows as FP32 raw_input_contents, the token as metadata, ' +
+          `one HTTP/2 channel per ${GRPC_CALLS_PER_CHANNEL} calls in flight): req/s counts OK answers, errors are other statuses and calls past their ${GRPC_DEADLINE_MS / 1000} s deadline, ` +
+          'and its ceilings are the HTTP runs of the same model and connections under autocannon.'
+        : ''), '')
+    const pairs = grpcBesideHttp(results.scenarios)
+    if (pairs.length > 0) {
+      parts.push('## onnx-serve over gRPC beside HTTP', '', transportTable(pairs),
+        'The same onnx-serve process, model, rows and requests in flight: HTTP sends `{"input_data": row}` as JSON on `/predict` (a connection per request in flight), ' +
+        'gRPC the row as raw FP32 in ModelInfer. gRPC/HTTP above 1 for req/s, or below 1 for CPU µs/req (the steadier of the two on a shared machine), is gRPC doing better.', '')
+    }
   }
   if (results.soak !== undefined) {
     const { soak } = results

@@ -1,6 +1,8 @@
 // Runs the scenarios: each ceiling and onnx-serve, one server process at a
 // time on core 0, the load on core 1. A ceiling measurement that several
-// scenarios share (same rows, same body, same connections) runs once.
+// scenarios share (same rows, same body, same connections) runs once: a grpc
+// scenario's ceilings are its HTTP twin's (under autocannon), and only
+// onnx-serve is called over gRPC.
 
 import { join } from 'node:path'
 import { EnvSchema } from '../../lib/config/env'
@@ -9,7 +11,7 @@ import { MLP_SPECS, benchModel, modelFile, type ModelKey } from './models'
 import { runInProcess, runLoad, startServer, stopServer, type ServerProcess } from './processes'
 import { logIssues } from './server-log'
 import type { LogIssue, Run, ScenarioResult } from './results'
-import { TARGET_NAMES, requestShape, routePath, type Scenario, type Target } from './scenarios'
+import { TARGET_NAMES, httpGenerator, loadTarget, requestShape, scenarioPath, type Scenario, type Target } from './scenarios'
 
 /** Every target is sent the same random rows. */
 export const ROW_SEED = 7
@@ -23,6 +25,8 @@ export interface BenchContext {
   logDir: string
   repositories: Record<ModelKey, string>
   port: number
+  /** onnx-serve's GRPC_PORT in the runs of a model with grpc scenarios (0: no grpc scenario). */
+  grpcPort: number
   token: string
   logIssues: LogIssue[]
 }
@@ -93,10 +97,10 @@ function modelShape (key: ModelKey): string {
   return MLP_SPECS[key].layers.join('→')
 }
 
-export async function measureHttp (ctx: BenchContext, server: ServerProcess, target: Exclude<Target, 'in-process'>, scenario: Scenario, seconds = ctx.options.seconds): Promise<Run> {
-  const { path, kind } = requestShape(target, scenario)
+export async function measureLoad (ctx: BenchContext, server: ServerProcess, target: Exclude<Target, 'in-process'>, scenario: Scenario, seconds = ctx.options.seconds): Promise<Run> {
+  const { url, kind, generator } = loadTarget(ctx, target, scenario)
   const { result, rss, cpuMs } = await runLoad({
-    url: `http://127.0.0.1:${ctx.port}${path}`,
+    url,
     kind,
     model: benchModel(scenario.model),
     connections: scenario.connections,
@@ -104,9 +108,9 @@ export async function measureHttp (ctx: BenchContext, server: ServerProcess, tar
     seconds,
     token: ctx.token,
     seed: ROW_SEED,
-    generator: scenario.generator
+    generator
   }, server.pid)
-  progress(`${scenario.id} ${TARGET_NAMES[target]} (${scenario.generator}): ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
+  progress(`${scenario.id} ${TARGET_NAMES[target]} (${generator}): ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
   return {
     target,
     rps: result.rps,
@@ -148,7 +152,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
       const { path, kind } = requestShape('echo', scenario)
       // The MLPs get the same 64-float rows: one echo run serves both.
       const rows = scenario.model === 'iris' ? 'iris' : `w${benchModel(scenario.model).width}`
-      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureHttp(ctx, echo, 'echo', scenario)))
+      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${httpGenerator(scenario)}`, scenario, async () => await measureLoad(ctx, echo, 'echo', scenario)))
     }
   } finally {
     await stopAndScan(ctx, echo)
@@ -169,15 +173,17 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     const naive = await startCeiling(ctx, 'naive', model)
     try {
       for (const scenario of ofModel) {
-        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureHttp(ctx, naive, 'naive', scenario)))
+        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}|${httpGenerator(scenario)}`, scenario, async () => await measureLoad(ctx, naive, 'naive', scenario)))
       }
     } finally {
       await stopAndScan(ctx, naive)
     }
 
-    const server = await startOnnxServe(ctx, model, `onnx-serve-${model}`)
+    // gRPC listens only in the runs of a model with grpc scenarios: the others run as before.
+    const grpc = ofModel.some(scenario => scenario.generator === 'grpc') ? { GRPC_PORT: String(ctx.grpcPort) } : {}
+    const server = await startOnnxServe(ctx, model, `onnx-serve-${model}`, [], grpc)
     try {
-      for (const scenario of ofModel) runs.get(scenario.id)?.set('onnx-serve', await measureHttp(ctx, server, 'onnx-serve', scenario))
+      for (const scenario of ofModel) runs.get(scenario.id)?.set('onnx-serve', await measureLoad(ctx, server, 'onnx-serve', scenario))
     } finally {
       await stopAndScan(ctx, server)
     }
@@ -189,7 +195,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     model: benchModel(scenario.model).name,
     modelShape: modelShape(scenario.model),
     route: scenario.route,
-    path: routePath(scenario.route, benchModel(scenario.model)),
+    path: scenarioPath(scenario),
     connections: scenario.connections,
     generator: scenario.generator,
     runs: order.flatMap(target => runs.get(scenario.id)?.get(target) ?? [])
@@ -199,8 +205,8 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
 /** Wall-clock seconds a plan takes, roughly: every run's warm-up and measured time, plus server starts. */
 export function estimateSeconds (scenarios: Scenario[], options: Pick<BenchOptions, 'seconds' | 'warmupSeconds' | 'profile'>): number {
   const perRun = options.seconds + options.warmupSeconds
-  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${scenario.generator}`)).size
-  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}|${scenario.generator}`)).size
+  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${httpGenerator(scenario)}`)).size
+  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}|${httpGenerator(scenario)}`)).size
   const models = modelsOf(scenarios).length
   // About 2 s a run goes into starting the load generator and its two autocannon runs; 3 s a server start.
   return (echoRuns + naiveRuns + scenarios.length + models + (options.profile ? 1 : 0)) * (perRun + 2) + (1 + 2 * models) * 3

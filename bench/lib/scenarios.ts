@@ -26,7 +26,12 @@ export interface Scenario {
   model: ModelKey
   connections: number
   route: Route
-  /** The load generator: the small, digits and own scenarios run under each one asked for, the others under autocannon. */
+  /**
+   * The load generator: the small, digits and own scenarios run under each
+   * one asked for, the others under autocannon. grpc: onnx-serve is called
+   * over gRPC (ModelInfer) and its ceilings over HTTP under autocannon (a
+   * large-model scenario is added for it).
+   */
   generator: Generator
 }
 
@@ -38,6 +43,12 @@ export const LARGE_CONNECTIONS = 64
 export const IRIS_CONNECTIONS = 10
 /** Rows each load generator cycles through: enough that no two requests in flight share one. */
 export const BODY_POOL_SIZE = 1024
+/** The gRPC method a grpc scenario calls on onnx-serve, as the report names it. */
+export const GRPC_METHOD = 'inference.GRPCInferenceService/ModelInfer'
+/** gRPC calls in flight per HTTP/2 channel: c10 is one channel, c64 seven. */
+export const GRPC_CALLS_PER_CHANNEL = 10
+/** A gRPC call's deadline: past it, the call counts as a timeout (wrk's --timeout is 10 s too). */
+export const GRPC_DEADLINE_MS = 10_000
 
 /** The scenarios of the selected groups, in the order they run and print. */
 export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[] = DEFAULT_SMALL_CONNECTIONS, generators: Generator[] = ['autocannon']): Scenario[] {
@@ -51,7 +62,11 @@ export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[
       }
     }
   }
-  if (selected.has('large')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict', generator: 'autocannon' })
+  if (selected.has('large')) {
+    scenarios.push({ id: `large-c${LARGE_CONNECTIONS}`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict', generator: 'autocannon' })
+    // Beside its HTTP row, so the large model's gRPC/HTTP ratio is in the same run.
+    if (generators.includes('grpc')) scenarios.push({ id: `large-c${LARGE_CONNECTIONS}-grpc`, model: 'large', connections: LARGE_CONNECTIONS, route: 'predict', generator: 'grpc' })
+  }
   for (const route of ['predict', 'v1', 'v2'] as const) {
     if (selected.has('iris') || selected.has(`iris-${route}`)) {
       scenarios.push({ id: `iris-${route}-c${IRIS_CONNECTIONS}`, model: 'iris', connections: IRIS_CONNECTIONS, route, generator: 'autocannon' })
@@ -61,8 +76,17 @@ export function scenariosFor (groups: ScenarioGroup[], smallConnections: number[
 }
 
 export function describeScenario (scenario: Scenario): string {
-  const model = benchModel(scenario.model)
-  return `${model.name} ${routePath(scenario.route, model)} · ${scenario.connections} conn · ${scenario.generator}`
+  return `${benchModel(scenario.model).name} ${scenarioPath(scenario)} · ${scenario.connections} conn · ${scenario.generator}`
+}
+
+/** The generator of a scenario's HTTP runs: a grpc scenario's ceilings are measured over HTTP under autocannon. */
+export function httpGenerator (scenario: Scenario): Exclude<Generator, 'grpc'> {
+  return scenario.generator === 'grpc' ? 'autocannon' : scenario.generator
+}
+
+/** What onnx-serve is called on in a scenario: its route's path, or the gRPC method. */
+export function scenarioPath (scenario: Scenario): string {
+  return scenario.generator === 'grpc' ? GRPC_METHOD : routePath(scenario.route, benchModel(scenario.model))
 }
 
 /** The onnx-serve path of a route; the echo server answers on the same path. */
@@ -72,6 +96,16 @@ export function routePath (route: Route, model: BenchModel): string {
     case 'v1': return `/v1/models/${model.name}:predict`
     case 'v2': return `/v2/models/${model.name}/infer`
   }
+}
+
+/** Where a target's load goes: onnx-serve's gRPC port in a grpc scenario, the target's HTTP path otherwise. */
+export function loadTarget (ports: { port: number, grpcPort: number }, target: Exclude<Target, 'in-process'>, scenario: Scenario): { url: string, kind: BodyKind, generator: Generator } {
+  if (target === 'onnx-serve' && scenario.generator === 'grpc') {
+    if (ports.grpcPort === 0) throw new Error(`${scenario.id}: no gRPC port was set aside for onnx-serve`)
+    return { url: `grpc://127.0.0.1:${ports.grpcPort}`, kind: scenario.route, generator: 'grpc' }
+  }
+  const { path, kind } = requestShape(target, scenario)
+  return { url: `http://127.0.0.1:${ports.port}${path}`, kind, generator: httpGenerator(scenario) }
 }
 
 /** The path and body shape each HTTP target gets in a scenario. */

@@ -20,7 +20,7 @@ import { outcomeOf } from '../plugins/metrics'
 import { httpStatusOf } from './status'
 
 /** What every call has, unary or a stream: its metadata, peer and deadline. */
-type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer' | 'getDeadline'>
+export type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer' | 'getDeadline'>
 
 /** How a call is admitted: public (health), or with a token of this scope. */
 export interface CallPolicy {
@@ -34,6 +34,8 @@ export interface CallPolicy {
 /** One admitted call (or one message of a stream): its id, caller and facts, for the data plane and the log. */
 export interface CallContext {
   requestId: string
+  /** The client's address, for the log line. */
+  address: string
   /** The model an inference names, for the metrics' label when it fails before the data plane records it. */
   model?: string
   claims?: TokenClaims
@@ -77,7 +79,7 @@ export class CallPipeline {
     const given = firstValue(call.metadata, 'x-request-id')
     const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
     const deadline = deadlineOf(call)
-    const context: CallContext = { requestId, facts: { requestId, ...(deadline === undefined ? {} : { deadline }) }, startedAt: performance.now() }
+    const context: CallContext = { requestId, address: peerAddress(call.getPeer()), facts: { requestId, ...(deadline === undefined ? {} : { deadline }) }, startedAt: performance.now() }
     const spans = this.fastify.tracing?.spans
     if (spans !== undefined) {
       const carrier: Record<string, string> = {}
@@ -120,6 +122,11 @@ export class CallPipeline {
     await this.fastify.chargeQuota(typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(peerAddress(call.getPeer()))}`)
   }
 
+  /** The token of a call's metadata, verified (the failed-authentication limit applies); its claims, or the refusal thrown. */
+  async verify (call: SurfaceCall): Promise<TokenClaims> {
+    return await this.fastify.authenticate({ authorization: firstValue(call.metadata, 'authorization'), address: peerAddress(call.getPeer()) })
+  }
+
   /** admit() without the quota: a stream is authorized when it opens, and each of its messages is admitted. */
   async authorize (call: SurfaceCall, context: CallContext, policy: CallPolicy, { streamOpen = false } = {}): Promise<void> {
     const { fastify } = this
@@ -128,7 +135,7 @@ export class CallPipeline {
       if (fastify.isUnderPressure()) throw new OverloadedError('the server is overloaded; retry shortly')
     }
     if (policy.scope === undefined) return
-    context.claims = await fastify.authenticate({ authorization: firstValue(call.metadata, 'authorization'), address: peerAddress(call.getPeer()) })
+    context.claims = await this.verify(call)
     fastify.requireScope(context.claims, policy.scope)
   }
 
@@ -152,6 +159,8 @@ export class CallPipeline {
     const line = {
       reqId: context.requestId,
       grpc: { method: policy.method, code },
+      remoteAddress: context.address,
+      ...(typeof context.claims?.sub === 'string' ? { sub: context.claims.sub } : {}),
       responseTime,
       ...(inference === undefined ? {} : inference),
       ...(context.facts.trace === undefined ? {} : { trace_id: context.facts.trace.traceId, span_id: context.facts.trace.spanId })

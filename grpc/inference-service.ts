@@ -47,11 +47,18 @@ function answeredCode (call: { cancelled: boolean, getDeadline: () => Date | num
   return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() ? status.DEADLINE_EXCEEDED : status.CANCELLED
 }
 
-export function inferenceService (fastify: FastifyInstance): UntypedServiceImplementation {
+export interface InferenceService {
+  implementation: UntypedServiceImplementation
+  /** Each RPC's policy by its path (/inference.GRPCInferenceService/ModelInfer), for the early refusal. */
+  policyOf: (path: string) => CallPolicy | undefined
+}
+
+export function inferenceService (fastify: FastifyInstance, pipeline: CallPipeline): InferenceService {
   const { dataPlane } = fastify
-  const pipeline = new CallPipeline(fastify)
+  const policies = new Map<string, CallPolicy>()
 
   function unary<Request, Response> (policy: CallPolicy, work: (request: Request, context: CallContext) => Response | Promise<Response>): handleUnaryCall<Request, Response> {
+    policies.set(policy.method, policy)
     return (call, callback) => {
       const context = pipeline.begin(call, policy.method)
       pipeline.within(context, async () => {
@@ -79,11 +86,14 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
   }
 
   const streamPolicy = predict('ModelStreamInfer')
+  policies.set(streamPolicy.method, streamPolicy)
   /**
    * Each message is admitted (quota, shedding) and answered on its own, in
    * the order they came: a refusal becomes that message's error_message and
    * the stream goes on. Messages run concurrently, so a stream's requests
-   * share batches; at most STREAM_IN_FLIGHT at once.
+   * share batches. At most STREAM_IN_FLIGHT are held at once, from the
+   * message read to its answer written out: a client that does not read its
+   * answers stops being read (HTTP/2 flow control then holds it).
    */
   const streamInfer: handleBidiStreamingCall<ModelInferRequest, ModelStreamInferResponse> = (call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) => {
     // A stream without a good token, or of a caller without the scope, fails
@@ -121,12 +131,14 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
           // The id lets a client tell which request failed.
           return { error_message: refusal.details ?? '', ...(request.id === undefined ? {} : { infer_response: { id: request.id, model_name: request.model_name ?? '', model_version: request.model_version ?? '', outputs: [] } }) }
         })
-      answered = answered.then(async () => {
-        const message = await answer
-        if (!await opened) return
-        if (!call.cancelled && call.writable) call.write(message)
+      const settled = (): void => {
         inFlight--
         if (inFlight < STREAM_IN_FLIGHT) call.resume()
+      }
+      answered = answered.then(async () => {
+        const message = await answer
+        if (await opened && !call.cancelled && call.writable) call.write(message, settled)
+        else settled()
       })
     })
     call.on('end', () => { answered.then(async () => { if (await opened) call.end() }, () => call.end()) })
@@ -180,5 +192,6 @@ export function inferenceService (fastify: FastifyInstance): UntypedServiceImple
     }
     implementation[method] = refuse
   }
-  return implementation
+  const prefix = '/inference.GRPCInferenceService/'
+  return { implementation, policyOf: path => path.startsWith(prefix) ? policies.get(path.slice(prefix.length)) : undefined }
 }

@@ -24,6 +24,17 @@ export function httpStatusOf (code: status): number {
   return code === status.UNIMPLEMENTED ? 501 : 500
 }
 
+/**
+ * Details travel in a trailer: past some tens of kB (a message quoting a
+ * client's 20,000-dimension shape) grpc-js clients never read the status,
+ * and every call on that connection waits. The first MAX_DETAILS characters say enough.
+ */
+const MAX_DETAILS = 1000
+
+function shortened (message: string): string {
+  return message.length <= MAX_DETAILS ? message : `${message.slice(0, MAX_DETAILS)}… (${message.length - MAX_DETAILS} more characters)`
+}
+
 export const INTERNAL_MESSAGE = 'internal error; the server log has the details under this call\'s request id'
 
 /** A ServiceError for `error`, with `metadata` (the call's trailers): ours keep their message (and Retry-After, WWW-Authenticate); others are INTERNAL. */
@@ -32,5 +43,5 @@ export function toServiceError (error: unknown, metadata: Metadata): Partial<Ser
   if (error.retryAfter !== undefined) metadata.set('retry-after', String(error.retryAfter))
   if (error instanceof AuthError) metadata.set('www-authenticate', error.challenge)
   const code = CODES[error.statusCode] ?? status.INTERNAL
-  return { code, details: code === status.INTERNAL ? INTERNAL_MESSAGE : error.message, metadata }
+  return { code, details: code === status.INTERNAL ? INTERNAL_MESSAGE : shortened(error.message), metadata }
 }

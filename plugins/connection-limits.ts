@@ -1,25 +1,21 @@
-import { BlockList, isIPv4, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import { bodyPending } from '../http/body-pending'
-import { addressKey } from '../lib/auth/client-address'
+import { ConnectionLimiter } from '../lib/connections/connection-limiter'
 
-/** The proxies TRUST_PROXY lists: each of their connections carries many clients. */
-function trustedProxies (entries: string[]): BlockList {
-  const list = new BlockList()
-  for (const entry of entries) {
-    const [address, prefix] = entry.split('/')
-    const type = isIPv4(address) ? 'ipv4' : 'ipv6'
-    if (prefix === undefined) list.addAddress(address, type)
-    else list.addSubnet(address, Number(prefix), type)
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The connection limits of every server of the process (HTTP here, gRPC in plugins/grpc). */
+    connectionLimiter: ConnectionLimiter
   }
-  return list
 }
 
 /**
  * What one client may hold on to (timeouts are in app.ts's server options):
  *
- * - At most MAX_CONNECTIONS open connections in all (default: most of the
- *   process's open-file limit); Node closes the ones beyond at once.
+ * - At most MAX_CONNECTIONS open connections in all, HTTP and gRPC
+ *   together (default: most of the process's open-file limit); the ones
+ *   beyond are closed at once.
  * - At most MAX_CONNECTIONS_PER_ADDRESS open connections per client address
  *   (IPv6 by /64, lib/auth/client-address); one more is destroyed at once, before
  *   it costs a request. Connections from the proxies TRUST_PROXY lists are
@@ -36,31 +32,12 @@ export default fp(async (fastify) => {
     done(null, payload)
   })
 
-  // Every client together: past the process's open-file limit it could not
-  // open a model file, a worker or even read its own memory use, and stops.
-  fastify.server.maxConnections = fastify.config.maxConnections
-
-  const { maxConnectionsPerAddress: max, trustProxy } = fastify.config
-  if (max > 0 && trustProxy === true) fastify.log.info('TRUST_PROXY=true: MAX_CONNECTIONS_PER_ADDRESS is not applied (list the proxies to keep it for everyone else)')
-  if (max === 0 || trustProxy === true) return
-  const trusted = trustProxy === false ? undefined : trustedProxies(trustProxy)
-  const isTrusted = (address: string): boolean => trusted?.check(address, isIPv4(address) ? 'ipv4' : 'ipv6') === true
-  const open = new Map<string, number>()
-  fastify.server.on('connection', (socket: Socket) => {
-    // A socket already gone has no address; Node cleans it up.
-    const address = socket.remoteAddress ?? ''
-    const key = addressKey(address)
-    if (key === undefined || isTrusted(address)) return
-    const count = (open.get(key) ?? 0) + 1
-    if (count > max) {
-      socket.destroy()
-      return
-    }
-    open.set(key, count)
-    socket.once('close', () => {
-      const left = (open.get(key) ?? 1) - 1
-      if (left === 0) open.delete(key)
-      else open.set(key, left)
-    })
-  })
+  const { maxConnections: max, maxConnectionsPerAddress: maxPerAddress, trustProxy } = fastify.config
+  if (maxPerAddress > 0 && trustProxy === true) fastify.log.info('TRUST_PROXY=true: MAX_CONNECTIONS_PER_ADDRESS is not applied (list the proxies to keep it for everyone else)')
+  const limiter = new ConnectionLimiter({ max, maxPerAddress, exempt: trustProxy })
+  fastify.decorate('connectionLimiter', limiter)
+  // Node's own check comes before the 'connection' event, the cheapest refusal;
+  // the limiter counts HTTP's connections and gRPC's together.
+  fastify.server.maxConnections = max
+  fastify.server.on('connection', (socket: Socket) => { limiter.admit(socket) })
 }, { name: 'connection-limits', dependencies: ['config'] })

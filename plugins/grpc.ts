@@ -1,8 +1,11 @@
+import { createServer, type Server as NetServer } from 'node:net'
 import fp from 'fastify-plugin'
-import { Server, ServerCredentials } from '@grpc/grpc-js'
+import { Server, ServerCredentials, status, type handleServerStreamingCall, type handleUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { HealthImplementation, protoPath as healthProto, type ServingStatus } from 'grpc-health-check'
+import { HealthImplementation, protoPath as healthProto, service as healthService, type ServingStatus } from 'grpc-health-check'
+import { CallPipeline } from '../grpc/call-pipeline'
+import { earlyRefusal } from '../grpc/early-refusal'
 import { inferenceService } from '../grpc/inference-service'
 import { reflectableDefinition } from '../grpc/reflection'
 import { loadInferencePackage, loadInferenceService } from '../grpc/service-definition'
@@ -23,8 +26,13 @@ declare module 'fastify' {
 const SERVICE = 'inference.GRPCInferenceService'
 /** How often the health service looks at readiness: Kubernetes probes every few seconds. */
 const HEALTH_REFRESH_MS = 1000
-/** Streams per HTTP/2 connection, as most gRPC servers allow. */
+/** Calls at once per HTTP/2 connection, as most gRPC servers allow. */
 const MAX_CONCURRENT_STREAMS = 100
+/** A connection with no call for this long is closed (clients reconnect when they need to). */
+const MAX_CONNECTION_IDLE_MS = 5 * 60_000
+/** The server pings a connection quiet for this long, and closes it if the ping is not answered in PING_TIMEOUT_MS: dead peers do not hold connections. */
+const PING_INTERVAL_MS = 2 * 60_000
+const PING_TIMEOUT_MS = 20_000
 
 function address (host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
@@ -35,21 +43,50 @@ function address (host: string, port: number): string {
  * second transport of the same data plane, on its own port (GRPC_PORT,
  * bound by server.ts), with TLS when HTTPS is on. Beside it: the standard
  * grpc.health.v1.Health service following readiness (Kubernetes' gRPC
- * probe), and server reflection for grpcurl-style tools. A message is at
- * most BODY_LIMIT bytes, as an HTTP body. On close, the health service turns
- * NOT_SERVING, new calls are refused, and calls and streams in flight
- * finish (for at most INFERENCE_TIMEOUT_MS) before the server stops.
+ * probe), and server reflection for grpcurl-style tools.
+ *
+ * Bounded as HTTP is: its connections count in the same limits
+ * (plugins/connection-limits: the socket is accepted here and handed to
+ * grpc-js), a call of a scoped RPC without a good token is refused before
+ * its message is read (grpc/early-refusal), a message is at most
+ * BODY_LIMIT bytes, idle and dead connections are closed. On close, the
+ * health service turns NOT_SERVING, new calls are refused, and calls and
+ * streams in flight finish (for at most INFERENCE_TIMEOUT_MS) before the
+ * server stops.
  */
 export default fp(async (fastify) => {
   const { config, dataPlane } = fastify
+  const pipeline = new CallPipeline(fastify)
+  const inference = inferenceService(fastify, pipeline)
   const server = new Server({
     'grpc.max_receive_message_length': config.bodyLimit,
-    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    'grpc.max_connection_idle_ms': MAX_CONNECTION_IDLE_MS,
+    'grpc.keepalive_time_ms': PING_INTERVAL_MS,
+    'grpc.keepalive_timeout_ms': PING_TIMEOUT_MS,
+    interceptors: [earlyRefusal(pipeline, inference.policyOf, config.requestTimeoutMs)]
   })
-  server.addService(loadInferenceService(), inferenceService(fastify))
+  server.addService(loadInferenceService(), inference.implementation)
 
+  // grpc-health-check keeps a watcher list for every service name it is
+  // asked about, forever: only this server's two names reach it.
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' })
-  health.addToServer(server)
+  let library: UntypedServiceImplementation = {}
+  health.addToServer({ addService: (_service, implementation) => { library = implementation } })
+  const known = (request: unknown): boolean => {
+    const name = (request as { service?: unknown }).service ?? ''
+    return name === '' || name === SERVICE
+  }
+  const unknownService: Partial<ServiceError> = { code: status.NOT_FOUND, details: `unknown service; this server reports its health as '' and '${SERVICE}'` }
+  const check: handleUnaryCall<unknown, unknown> = (call, callback) => {
+    if (known(call.request)) (library.check as handleUnaryCall<unknown, unknown>)(call, callback)
+    else callback(unknownService)
+  }
+  const watch: handleServerStreamingCall<unknown, unknown> = (call) => {
+    if (known(call.request)) (library.watch as handleServerStreamingCall<unknown, unknown>)(call)
+    else call.emit('error', unknownService)
+  }
+  server.addService(healthService, { check, watch })
   // Set on changes only: every setStatus is sent to each Watch stream.
   let current: ServingStatus = 'NOT_SERVING'
   const setHealth = (serving: ServingStatus): void => {
@@ -64,16 +101,24 @@ export default fp(async (fastify) => {
   const healthPackage = loadSync(healthProto, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true })
   new ReflectionService(reflectableDefinition({ ...loadInferencePackage(), ...healthPackage })).addToServer(server)
 
+  let listener: NetServer | undefined
   const transport: GrpcTransport = {
     async listen (port, host) {
       const credentials = config.tls === undefined
         ? ServerCredentials.createInsecure()
         : ServerCredentials.createSsl(null, [{ cert_chain: config.tls.cert, private_key: config.tls.key }])
-      transport.port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(address(host, port), credentials, (error, bound) => error === null
-          ? resolve(bound)
-          : reject(new Error(`GRPC_PORT: cannot listen on ${address(host, port)} (${error.message}); set GRPC_PORT to a free port, or 0 to turn gRPC off`)))
+      const injector = server.createConnectionInjector(credentials)
+      const sockets = createServer(socket => {
+        if (fastify.connectionLimiter.admit(socket)) injector.injectConnection(socket)
       })
+      sockets.maxConnections = config.maxConnections
+      await new Promise<void>((resolve, reject) => {
+        sockets.once('error', (error: Error) => reject(new Error(`GRPC_PORT: cannot listen on ${address(host, port)} (${error.message}); set GRPC_PORT to a free port, or 0 to turn gRPC off`)))
+        sockets.listen(port, host, resolve)
+      })
+      listener = sockets
+      const bound = sockets.address()
+      transport.port = typeof bound === 'object' && bound !== null ? bound.port : port
       refreshHealth()
       refresher = setInterval(refreshHealth, HEALTH_REFRESH_MS).unref()
       return transport.port
@@ -88,7 +133,8 @@ export default fp(async (fastify) => {
   fastify.addHook('preClose', async () => {
     clearInterval(refresher)
     setHealth('NOT_SERVING')
-    if (transport.port === undefined) return
+    if (listener === undefined) return
+    listener.close()
     drained = new Promise<void>(resolve => {
       const force = setTimeout(() => {
         fastify.log.warn('gRPC calls still open after INFERENCE_TIMEOUT_MS of draining: cancelled')
@@ -102,4 +148,4 @@ export default fp(async (fastify) => {
     })
   })
   fastify.addHook('onClose', async () => await drained)
-}, { name: 'grpc', dependencies: ['config', 'auth', 'rate-limit', 'data-plane', 'metrics', 'lifecycle', 'load-shedding'] })
+}, { name: 'grpc', dependencies: ['config', 'auth', 'rate-limit', 'data-plane', 'metrics', 'lifecycle', 'load-shedding', 'connection-limits'] })

@@ -15,7 +15,6 @@ import contentTypes from './plugins/content-types'
 import dataPlane from './plugins/data-plane'
 import docs from './plugins/docs'
 import errors from './plugins/errors'
-import grpc from './plugins/grpc'
 import lifecycle from './plugins/lifecycle'
 import loadShedding from './plugins/load-shedding'
 import metrics from './plugins/metrics'
@@ -60,8 +59,13 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // into the data plane (its prediction cache lookup, batcher and pool).
   await fastify.register(dataPlane)
   await fastify.register(docs)
-  // The second transport of the data plane, with the pipeline's plugins as its own (listening is server.ts's).
-  await fastify.register(grpc)
+  // The second transport of the data plane, with the pipeline's plugins as
+  // its own (listening is server.ts's). Loaded only when it is on: with
+  // GRPC_PORT=0 none of its modules (grpc-js, the protos) is loaded at all.
+  if (opts.config.grpcPort !== 0) {
+    const grpc = (require('./plugins/grpc') as typeof import('./plugins/grpc')).default
+    await fastify.register(grpc)
+  }
 
   await fastify.register(AutoLoad, {
     dir: join(__dirname, 'routes'),

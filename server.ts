@@ -53,7 +53,7 @@ async function serve (config: AppConfig): Promise<void> {
   })
 
   await fastify.listen({ port: config.port, host: config.host })
-  if (config.grpcPort !== 0) {
+  if (fastify.grpc !== undefined) {
     const port = await fastify.grpc.listen(config.grpcPort, config.host)
     fastify.log.info({ port }, `gRPC (inference.GRPCInferenceService) listening on ${config.host}:${port}`)
   }

@@ -19,7 +19,8 @@ export interface GrpcTransport {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    grpc: GrpcTransport
+    /** The gRPC transport; absent with GRPC_PORT=0 (app.ts does not register it). */
+    grpc?: GrpcTransport
   }
 }
 

@@ -12,6 +12,8 @@ import { RestartPolicy } from './restart-policy'
 
 export function runPrimary (servers: number, log: Logger, quotas: QuotaTables, policy = new RestartPolicy()): void {
   const startedAt = new Map<number, number>()
+  /** When each server process began to listen: one that never did was failing, however long its start took. */
+  const listeningAt = new Map<number, number>()
   let stopping = false
   let exitCode = 0
   const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined)
@@ -26,15 +28,19 @@ export function runPrimary (servers: number, log: Logger, quotas: QuotaTables, p
     for (const worker of running) worker.process.kill(signal)
   }
 
+  cluster.on('listening', worker => { if (!listeningAt.has(worker.id)) listeningAt.set(worker.id, Date.now()) })
   cluster.on('exit', (worker, code, signal) => {
-    const uptimeMs = Date.now() - (startedAt.get(worker.id) ?? Date.now())
+    const now = Date.now()
+    const uptimeMs = now - (startedAt.get(worker.id) ?? now)
+    const servedMs = now - (listeningAt.get(worker.id) ?? now)
     startedAt.delete(worker.id)
+    listeningAt.delete(worker.id)
     if (stopping) {
       if (alive().length === 0) process.exit(exitCode)
       return
     }
-    const facts = { serverPid: worker.process.pid, code, signal, uptimeMs }
-    const decision = policy.onUnexpectedExit(uptimeMs)
+    const facts = { serverPid: worker.process.pid, code, signal, uptimeMs, servedMs }
+    const decision = policy.onUnexpectedExit(servedMs)
     if (!decision.restart) {
       log.fatal({ ...facts, earlyExits: decision.earlyExits }, `server processes died ${decision.earlyExits} times in a row within seconds of starting; giving up`)
       exitCode = 1

@@ -1,13 +1,15 @@
 // When WORKERS > 1 the primary replaces every server process that exits
 // while it is not shutting down, as gunicorn's master does: whatever the
 // cause (an exit code, the OOM killer's SIGKILL, an abort). A process that
-// dies soon after it started is failing, not unlucky: each such death in a
-// row doubles the wait before the next start, and past a limit the primary
-// gives up and exits non-zero, so the orchestrator sees a failed pod
-// instead of a process group that restarts forever.
+// dies before it listened, or soon after, is failing, not unlucky (how long
+// its start took does not count: that varies with the machine and the
+// models): each such death in a row doubles the wait before the next start,
+// and past a limit the primary gives up and exits non-zero, so the
+// orchestrator sees a failed pod instead of a process group that restarts
+// forever.
 
 export interface RestartPolicyOptions {
-  /** A process that ran at least this long had been serving: its death restarts at once and resets the count. */
+  /** A process that served (listened) at least this long was healthy: its death restarts at once and resets the count. */
   minUptimeMs: number
   /** The wait after the first early death; doubled for each one after it. */
   baseDelayMs: number
@@ -25,9 +27,9 @@ export class RestartPolicy {
 
   constructor (private readonly options: RestartPolicyOptions = defaultRestartPolicy) {}
 
-  /** What to do after a server process that ran `uptimeMs` exited unexpectedly. */
-  onUnexpectedExit (uptimeMs: number): RestartDecision {
-    if (uptimeMs >= this.options.minUptimeMs) {
+  /** What to do after a server process that served (listened) for `servedMs` exited unexpectedly (0: it never listened). */
+  onUnexpectedExit (servedMs: number): RestartDecision {
+    if (servedMs >= this.options.minUptimeMs) {
       this.#earlyExits = 0
       return { restart: true, delayMs: 0, earlyExits: 0 }
     }

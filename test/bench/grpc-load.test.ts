@@ -5,6 +5,7 @@ import { GrpcLoad, MODEL_INFER_PATH, channelCount, fp32Bytes, serializedRequests
 import { MODELS } from '../../bench/lib/models'
 import { randomRows } from '../../bench/lib/scenarios'
 import { buildApp, devToken } from '../helpers/build-app'
+import { listenGrpc } from '../helpers/grpc-client'
 
 interface InferRequest {
   model_name: string
@@ -95,7 +96,7 @@ t.test('ready() resolves once the channels connect, and gives up on a port nobod
 
 t.test('a run against onnx-serve\'s own gRPC service: the requests are ModelInfer calls it answers', async t => {
   const app = await buildApp(t)
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const load = new GrpcLoad({ address: `127.0.0.1:${port}`, token: devToken(), inFlight: 4, requests: serializedRequests(MODELS.iris, randomRows(MODELS.iris, 64, 7)) })
   t.teardown(() => load.close())
   await load.ready()

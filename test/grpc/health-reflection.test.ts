@@ -9,6 +9,7 @@ import { loadSync } from '@grpc/proto-loader'
 import { protoPath as healthProto } from 'grpc-health-check'
 import { FileDescriptorProto, type IDescriptorProto, type IFileDescriptorProto } from 'protobufjs/ext/descriptor'
 import { buildApp } from '../helpers/build-app'
+import { listenGrpc } from '../helpers/grpc-client'
 
 type ClientCtor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client
 const options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true }
@@ -24,7 +25,7 @@ async function check (client: ReturnType<typeof healthClient>, service: string):
 
 t.test('grpc.health.v1 follows readiness, and turns NOT_SERVING as the server drains', async t => {
   const app = await buildApp(t)
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const client = healthClient(port)
   t.teardown(() => client.close())
   t.equal(await check(client, ''), 'SERVING', 'the server')
@@ -44,7 +45,7 @@ function messages (list: IDescriptorProto[] | null | undefined): IDescriptorProt
 
 t.test('reflection lists the services and describes them as protoc does', async t => {
   const app = await buildApp(t)
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const reflectionProto = join(require.resolve('@grpc/reflection'), '..', '..', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto')
   const loaded = loadPackageDefinition(loadSync(reflectionProto, options)) as unknown as { grpc: { reflection: { v1: { ServerReflection: ClientCtor } } } }
   const client = new loaded.grpc.reflection.v1.ServerReflection(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as Record<string, () => NodeJS.ReadWriteStream & { write: (message: unknown) => boolean, end: () => void }>

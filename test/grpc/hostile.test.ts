@@ -10,7 +10,7 @@ import { credentials, loadPackageDefinition, status, type Client } from '@grpc/g
 import { loadSync } from '@grpc/proto-loader'
 import { protoPath as healthProto } from 'grpc-health-check'
 import { buildApp, devToken } from '../helpers/build-app'
-import { grpcClientOf, inferenceClient, metadataFor } from '../helpers/grpc-client'
+import { grpcClientOf, inferenceClient, listenGrpc, metadataFor } from '../helpers/grpc-client'
 
 const setosa = [5.1, 3.5, 1.4, 0.2]
 const irisRequest = (id?: string) => ({
@@ -49,7 +49,7 @@ async function rawCall (port: number, path: string, body: Buffer, { end = true, 
 
 t.test('connections count in the same limits as HTTP\'s, per address', async t => {
   const app = await buildApp(t, { MAX_CONNECTIONS_PER_ADDRESS: '3' })
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   // Each client its own connection (no shared subchannel pool).
   const clients = Array.from({ length: 5 }, () => inferenceClient(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1 }))
   t.teardown(() => { for (const client of clients) client.client.close() })
@@ -65,7 +65,7 @@ t.test('connections count in the same limits as HTTP\'s, per address', async t =
 
 t.test('a call without a good token is refused before its message is read', async t => {
   const app = await buildApp(t, {}, { token: false })
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   // Bytes that are no ModelInferRequest: decoding them would fail (INTERNAL). Refused first, they never are.
   const garbage = frame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]))
   const refused = await rawCall(port, '/inference.GRPCInferenceService/ModelInfer', garbage)
@@ -81,7 +81,7 @@ t.test('a call without a good token is refused before its message is read', asyn
 
 t.test('a message that never ends, with a token: ended after REQUEST_TIMEOUT_MS', async t => {
   const app = await buildApp(t, { REQUEST_TIMEOUT_MS: '1000' })
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const partial = await rawCall(port, '/inference.GRPCInferenceService/ModelInfer', frame(Buffer.alloc(1000)).subarray(0, 500), { end: false, headers: { authorization: `Bearer ${devToken()}` } })
   t.equal(partial.status, status.DEADLINE_EXCEEDED)
   t.equal(partial.message, 'the request message was not received within 1000 ms (REQUEST_TIMEOUT_MS)')
@@ -109,7 +109,7 @@ t.test('a stream that does not read its answers stops being read', async t => {
 
 t.test('health of a made-up service: NOT_FOUND, nothing kept', async t => {
   const app = await buildApp(t)
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const loaded = loadPackageDefinition(loadSync(healthProto, { keepCase: true })) as unknown as { grpc: { health: { v1: { Health: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client } } } }
   const client = new loaded.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as Record<string, (request: unknown, callback?: (error: { code: number, details: string } | null) => void) => NodeJS.ReadableStream>
   t.teardown(() => (client as unknown as Client).close())

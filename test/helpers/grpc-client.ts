@@ -49,9 +49,15 @@ export function inferenceClient (address: string, options: Record<string, unknow
   }
 }
 
+/** Starts the app's gRPC service on a free port of 127.0.0.1; resolves with the port. */
+export async function listenGrpc (app: FastifyInstance): Promise<number> {
+  if (app.grpc === undefined) throw new Error('gRPC is off in this app (GRPC_PORT=0)')
+  return await app.grpc.listen(0, '127.0.0.1')
+}
+
 /** The app's gRPC service on a free port of 127.0.0.1, and a client of it (closed after the test). */
 export async function grpcClientOf (t: { teardown: (fn: () => unknown) => void }, app: FastifyInstance): Promise<InferenceClient> {
-  const port = await app.grpc.listen(0, '127.0.0.1')
+  const port = await listenGrpc(app)
   const client = inferenceClient(`127.0.0.1:${port}`)
   t.teardown(() => client.client.close())
   return client

@@ -17,6 +17,7 @@ import type { RequestFacts } from '../lib/data-plane/infer-codec'
 import { OverloadedError, TooManyRequestsError, UnavailableError } from '../lib/errors'
 import { REQUEST_ID } from '../http/server-options'
 import { outcomeOf } from '../plugins/metrics'
+import { SERVICE } from './service-definition'
 import { httpStatusOf } from './status'
 
 /** What every call has, unary or a stream: its metadata, peer and deadline. */
@@ -64,8 +65,6 @@ function deadlineOf (call: SurfaceCall): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline
   return Number.isFinite(at) ? at : undefined
 }
-
-const SERVICE = 'inference.GRPCInferenceService'
 
 export class CallPipeline {
   constructor (private readonly fastify: FastifyInstance) {}

@@ -17,7 +17,8 @@ import type {
 import { modelNameOf, modelRefOf } from '../lib/protocols/grpc/model-ref'
 import { modelConfig, modelMetadata, serverMetadata } from '../lib/protocols/v2/metadata'
 import { modelStatistics } from '../lib/protocols/v2/statistics'
-import { CallPipeline, type CallContext, type CallPolicy } from './call-pipeline'
+import type { CallContext, CallPipeline, CallPolicy } from './call-pipeline'
+import { SERVICE } from './service-definition'
 import { toServiceError } from './status'
 
 /** Messages of one stream that may be in flight at once; past it the stream is paused (HTTP/2 flow control holds the client). */
@@ -192,6 +193,6 @@ export function inferenceService (fastify: FastifyInstance, pipeline: CallPipeli
     }
     implementation[method] = refuse
   }
-  const prefix = '/inference.GRPCInferenceService/'
+  const prefix = `/${SERVICE}/`
   return { implementation, policyOf: path => path.startsWith(prefix) ? policies.get(path.slice(prefix.length)) : undefined }
 }

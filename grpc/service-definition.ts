@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path'
 import type { ServiceDefinition } from '@grpc/grpc-js'
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader'
 
-const SERVICE = 'inference.GRPCInferenceService'
+/** The service's full name, as its calls' paths and the health service name it. */
+export const SERVICE = 'inference.GRPCInferenceService'
 
 /**
  * The proto folder stays at the repository root, while this file runs from

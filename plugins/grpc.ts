@@ -8,7 +8,7 @@ import { CallPipeline } from '../grpc/call-pipeline'
 import { earlyRefusal } from '../grpc/early-refusal'
 import { inferenceService } from '../grpc/inference-service'
 import { reflectableDefinition } from '../grpc/reflection'
-import { loadInferencePackage, loadInferenceService } from '../grpc/service-definition'
+import { loadInferencePackage, loadInferenceService, SERVICE } from '../grpc/service-definition'
 
 export interface GrpcTransport {
   /** Binds the gRPC service to `host`:`port` (0: any free port) and starts serving; resolves with the port bound. */
@@ -24,7 +24,6 @@ declare module 'fastify' {
   }
 }
 
-const SERVICE = 'inference.GRPCInferenceService'
 /** How often the health service looks at readiness: Kubernetes probes every few seconds. */
 const HEALTH_REFRESH_MS = 1000
 /** Calls at once per HTTP/2 connection, as most gRPC servers allow. */

@@ -131,7 +131,8 @@ export class CallPipeline {
     const { fastify } = this
     if (policy.shed !== false) {
       if (fastify.lifecycle.draining && !streamOpen) throw new UnavailableError('the server is shutting down; retry on another instance', 1)
-      if (fastify.isUnderPressure()) throw new OverloadedError('the server is overloaded; retry shortly')
+      // In HTTP's words (plugins/load-shedding), with the delay measured.
+      if (fastify.isUnderPressure()) throw new OverloadedError(`the server is overloaded (eventLoopDelay ${Math.round(fastify.memoryUsage().eventLoopDelay)}); retry shortly`)
     }
     if (policy.scope === undefined) return
     context.claims = await this.verify(call)

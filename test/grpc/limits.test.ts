@@ -4,12 +4,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { status } from '@grpc/grpc-js'
 import { buildApp } from '../helpers/build-app'
 import { grpcClientOf } from '../helpers/grpc-client'
 import { parse as parseMetrics, valueOf } from '../helpers/metrics'
 import { SLOW_WIDTH, writeSlowModel } from '../helpers/slow-model'
+import { cachedIrisRepository, countRuns, freshRow, predictRow } from '../helpers/cached-repository'
 
 const setosa = [5.1, 3.5, 1.4, 0.2]
 const irisRequest = (rows = 1) => ({
@@ -79,4 +81,40 @@ t.test('metrics and logs of gRPC calls', async t => {
   t.equal(valueOf(samples, 'onnx_serve_grpc_call_duration_seconds_count', { method: 'ModelInfer', code: '0' }), 1, 'calls by method and code')
   t.equal(valueOf(samples, 'onnx_serve_grpc_call_duration_seconds_count', { method: 'ModelInfer', code: String(status.NOT_FOUND) }), 1)
   t.equal(valueOf(samples, 'onnx_serve_grpc_call_duration_seconds_count', { method: 'ServerLive', code: '0' }), 1)
+})
+
+t.test('the prediction cache is one across transports: a row answered over HTTP is a hit over gRPC', async t => {
+  const app = await buildApp(t, { MODEL_REPOSITORY: cachedIrisRepository(t) })
+  const grpc = await grpcClientOf(t, app)
+  const runs = countRuns(app)
+  const row = freshRow()
+  t.equal((await predictRow(app, row)).headers['x-cache'], 'MISS', 'HTTP: a miss, which runs the model')
+  const request = { model_name: 'iris', inputs: [{ name: 'features', datatype: 'FP32', shape: ['1', '4'] }], raw_input_contents: [Buffer.from(new Float32Array(row).buffer)] }
+  const hit = await grpc.call('ModelInfer', request)
+  t.equal(hit.error, undefined)
+  t.equal(runs(), 1, 'the gRPC call ran nothing: the same entry answered it')
+  const stats = await grpc.call<{ model_stats: Array<{ inference_stats: { cache_hit: { count: string } } }> }>('ModelStatistics', { name: 'iris' })
+  t.equal(stats.response?.model_stats[0].inference_stats.cache_hit.count, '1', 'a cache hit, as Triton counts it')
+})
+
+t.test('shed while the event loop lags, as HTTP is; health still answers', async t => {
+  const app = await buildApp(t, { MAX_EVENT_LOOP_DELAY_MS: '50' })
+  const grpc = await grpcClientOf(t, app)
+  const stopped = new AbortController()
+  const lagging = (async () => {
+    while (!stopped.signal.aborted) {
+      const end = performance.now() + 100
+      while (performance.now() < end) { /* the event loop is blocked */ }
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  })()
+  t.teardown(async () => { stopped.abort(); await lagging })
+  const until = Date.now() + 10_000
+  while (!app.isUnderPressure() && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 25))
+  const shed = await grpc.call('ModelInfer', irisRequest())
+  t.equal(shed.error?.code, status.UNAVAILABLE, 'UNAVAILABLE')
+  t.match(shed.error?.details, /^the server is overloaded \(eventLoopDelay \d+\); retry shortly$/, 'in HTTP\'s words')
+  t.strictSame((await grpc.call('ServerLive', {}, { token: null })).response, { live: true }, 'ServerLive still answers')
+  stopped.abort()
+  await lagging
 })

@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Metadata, status, type ServerUnaryCall } from '@grpc/grpc-js'
 import { SpanStatusCode, type Span } from '@opentelemetry/api'
+import { traceResponse } from '../lib/tracing/inference-spans'
 import type { FastifyInstance } from 'fastify'
 import type { Scope, TokenClaims } from '../plugins/auth'
-import { subjectKey } from '../plugins/rate-limit'
-import { countingKey } from '../lib/auth/client-address'
+import { quotaKey } from '../plugins/rate-limit'
 import type { RequestFacts } from '../lib/data-plane/infer-codec'
 import { OverloadedError, TooManyRequestsError, UnavailableError } from '../lib/errors'
 import { REQUEST_ID } from '../http/server-options'
@@ -47,7 +47,7 @@ export interface CallContext {
 }
 
 /** The address of a call's peer ("127.0.0.1:5050", "[::1]:5050"), without its port. */
-export function peerAddress (peer: string): string {
+function peerAddress (peer: string): string {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(peer)
   if (bracketed !== null) return bracketed[1]
   const v4 = /^(\d+\.\d+\.\d+\.\d+)(?::\d+)?$/.exec(peer)
@@ -60,7 +60,7 @@ function firstValue (metadata: Metadata, key: string): string | undefined {
 }
 
 /** The deadline of a call (Date.now() time); undefined when it has none. */
-function deadlineOf (call: SurfaceCall): number | undefined {
+export function deadlineOf (call: SurfaceCall): number | undefined {
   const deadline = call.getDeadline()
   const at = deadline instanceof Date ? deadline.getTime() : deadline
   return Number.isFinite(at) ? at : undefined
@@ -94,10 +94,7 @@ export class CallPipeline {
   trailers (context: CallContext): Metadata {
     const metadata = new Metadata()
     metadata.set('x-request-id', context.requestId)
-    if (context.span !== undefined) {
-      const { traceId, spanId, traceFlags } = context.span.spanContext()
-      metadata.set('traceresponse', `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`)
-    }
+    if (context.span !== undefined) metadata.set('traceresponse', traceResponse(context.span))
     return metadata
   }
 
@@ -117,8 +114,7 @@ export class CallPipeline {
   async admit (call: SurfaceCall, context: CallContext, policy: CallPolicy, { streamOpen = false } = {}): Promise<void> {
     await this.authorize(call, context, policy, { streamOpen })
     if (policy.scope === undefined) return
-    const subject = context.claims?.sub
-    await this.fastify.chargeQuota(typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(peerAddress(call.getPeer()))}`)
+    await this.fastify.chargeQuota(quotaKey(context.claims?.sub, context.address))
   }
 
   /** The token of a call's metadata, verified (the failed-authentication limit applies); its claims, or the refusal thrown. */

@@ -17,12 +17,12 @@ import type {
 import { modelNameOf, modelRefOf } from '../lib/protocols/grpc/model-ref'
 import { modelConfig, modelMetadata, serverMetadata } from '../lib/protocols/v2/metadata'
 import { modelStatistics } from '../lib/protocols/v2/statistics'
-import type { CallContext, CallPipeline, CallPolicy } from './call-pipeline'
+import { deadlineOf, type CallContext, type CallPipeline, type CallPolicy, type SurfaceCall } from './call-pipeline'
 import { SERVICE } from './service-definition'
 import { toServiceError } from './status'
 
 /** Messages of one stream that may be in flight at once; past it the stream is paused (HTTP/2 flow control holds the client). */
-export const STREAM_IN_FLIGHT = 64
+const STREAM_IN_FLIGHT = 64
 
 const UNIMPLEMENTED = [
   'SystemSharedMemoryStatus', 'SystemSharedMemoryRegister', 'SystemSharedMemoryUnregister',
@@ -42,10 +42,10 @@ function parameterNames (parameters: Record<string, ModelRepositoryParameter> | 
 }
 
 /** The code the client got for an answer: OK, unless it gave up first (its deadline, or a cancel). */
-function answeredCode (call: { cancelled: boolean, getDeadline: () => Date | number }): status {
+function answeredCode (call: SurfaceCall & { cancelled: boolean }): status {
   if (!call.cancelled) return status.OK
-  const deadline = call.getDeadline()
-  return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() ? status.DEADLINE_EXCEEDED : status.CANCELLED
+  const deadline = deadlineOf(call)
+  return deadline !== undefined && deadline <= Date.now() ? status.DEADLINE_EXCEEDED : status.CANCELLED
 }
 
 export interface InferenceService {

@@ -24,9 +24,9 @@ function findProtoDir (): string {
 }
 
 /** The absolute path of the folder of grpc_service.proto and model_config.proto. */
-export const PROTO_DIR = findProtoDir()
+const PROTO_DIR = findProtoDir()
 
-export const LOADER_OPTIONS: Options = {
+const LOADER_OPTIONS: Options = {
   keepCase: true,
   longs: String,
   enums: String,

@@ -35,7 +35,7 @@ function shortened (message: string): string {
   return message.length <= MAX_DETAILS ? message : `${message.slice(0, MAX_DETAILS)}… (${message.length - MAX_DETAILS} more characters)`
 }
 
-export const INTERNAL_MESSAGE = 'internal error; the server log has the details under this call\'s request id'
+const INTERNAL_MESSAGE = 'internal error; the server log has the details under this call\'s request id'
 
 /** A ServiceError for `error`, with `metadata` (the call's trailers): ours keep their message (and Retry-After, WWW-Authenticate); others are INTERNAL. */
 export function toServiceError (error: unknown, metadata: Metadata): Partial<ServiceError> {

@@ -29,14 +29,14 @@ declare module 'fastify' {
      * Without options: the quota's own limit (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW).
      */
     keyedLimiter: (options?: Pick<RateLimitOptions, 'max' | 'timeWindow'>) => (key: string) => Promise<LimitOutcome>
-    /** Charges the quota of `key` (subjectKey's for a verified token): 429 past it, as HTTP's quota answers. */
+    /** Charges the quota of `key` (quotaKey's): 429 past it, as HTTP's quota answers. */
     chargeQuota: (key: string) => Promise<void>
   }
 }
 
-/** The subject a quota counts a verified token under. */
-export function subjectKey (subject: string): string {
-  return `sub:${subject}`
+/** The key a quota counts a caller under, whatever the transport: its verified subject, else its address. */
+export function quotaKey (subject: unknown, address: string): string {
+  return typeof subject === 'string' && subject !== '' ? `sub:${subject}` : `ip:${countingKey(address)}`
 }
 
 /**
@@ -44,8 +44,7 @@ export function subjectKey (subject: string): string {
  * counted by its address (IPv6 by /64, see lib/auth/client-address).
  */
 export function rateLimitKey (request: FastifyRequest): string {
-  const subject = request.user?.sub
-  return typeof subject === 'string' && subject !== '' ? subjectKey(subject) : `ip:${countingKey(request.ip)}`
+  return quotaKey(request.user?.sub, request.ip)
 }
 
 type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, nameSpace: string) => FastifyRateLimitStore

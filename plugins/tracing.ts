@@ -6,7 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
 import { version } from '../package.json'
-import { InferenceSpans } from '../lib/tracing/inference-spans'
+import { InferenceSpans, traceResponse } from '../lib/tracing/inference-spans'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,8 +47,8 @@ export default fp(async (fastify) => {
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const span = request.opentelemetry().span
     if (span !== null && span !== undefined) {
-      const { traceId, spanId, traceFlags } = span.spanContext()
-      reply.header('traceresponse', `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`)
+      const { traceId, spanId } = span.spanContext()
+      reply.header('traceresponse', traceResponse(span))
       if (request.facts !== null) request.facts.trace = { traceId, spanId }
     }
     done(null, payload)

@@ -17,6 +17,12 @@ export interface ModelSpanAttributes {
   requestId?: string
 }
 
+/** W3C's traceresponse value for a server's span: which trace served a request. */
+export function traceResponse (span: Span): string {
+  const { traceId, spanId, traceFlags } = span.spanContext()
+  return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`
+}
+
 function isSpan (tag: unknown): tag is Span {
   return typeof tag === 'object' && tag !== null && typeof (tag as Partial<Span>).spanContext === 'function'
 }

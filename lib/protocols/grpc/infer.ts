@@ -101,7 +101,7 @@ function contentsData (input: InferInputTensor, used: ContentsField, field: stri
 }
 
 /** The protocol's request and raw inputs of a ModelInferRequest, with what only gRPC can get wrong refused. */
-export function readModelInferRequest (message: ModelInferRequest): { request: InferRequest, raw: RawInputs } {
+function readModelInferRequest (message: ModelInferRequest): { request: InferRequest, raw: RawInputs } {
   const tensors = message.inputs ?? []
   const rawContents = message.raw_input_contents ?? []
   if (rawContents.length > 0 && rawContents.length !== tensors.length) {

@@ -53,7 +53,7 @@ export interface TensorFields {
 }
 
 /** HTTP's: JSON `data`, or the binary tensor data extension. */
-export const HTTP_TENSOR_FIELDS: TensorFields = {
+const HTTP_TENSOR_FIELDS: TensorFields = {
   values: i => `inputs[${i}].data`,
   raw: i => `inputs[${i}].parameters.binary_data_size`,
   rawLabel: () => 'parameters.binary_data_size'

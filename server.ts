@@ -52,6 +52,12 @@ async function serve (config: AppConfig): Promise<void> {
     await fastify.close()
   })
 
+  // One process serves at once, answering liveness while its models load
+  // (readiness says when to send traffic). In a group, a process that is
+  // still loading would take its share of the shared port's connections and
+  // answer them 503, whatever the pod's readiness probe saw on another one:
+  // it listens once its first load has finished, at start or as a replacement.
+  if (cluster.isWorker) await fastify.modelsLoaded
   await fastify.listen({ port: config.port, host: config.host })
   if (fastify.grpc !== undefined) {
     const port = await fastify.grpc.listen(config.grpcPort, config.host)

@@ -128,7 +128,7 @@ export class CallPipeline {
     if (policy.shed !== false) {
       if (fastify.lifecycle.draining && !streamOpen) throw new UnavailableError('the server is shutting down; retry on another instance', 1)
       // In HTTP's words (plugins/load-shedding), with the delay measured.
-      if (fastify.isUnderPressure()) throw new OverloadedError(`the server is overloaded (eventLoopDelay ${Math.round(fastify.memoryUsage().eventLoopDelay)}); retry shortly`)
+      if (fastify.overloaded()) throw new OverloadedError(`the server is overloaded (eventLoopDelay ${Math.round(fastify.memoryUsage().eventLoopDelay)}); retry shortly`)
     }
     if (policy.scope === undefined) return
     context.claims = await this.verify(call)

@@ -30,7 +30,7 @@ export default fp(async (fastify) => {
     limits: { maxRows: config.maxRows, maxElements: config.maxTensorElements },
     cache: fastify.predictionCache,
     stuckLimit: config.inferenceStuckLimit,
-    serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.isUnderPressure() ? 'overloaded' : undefined,
+    serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.overloaded() ? 'overloaded' : undefined,
     // The probes' own request lines are not logged (routes/health, routes/v2): their changes are.
     onHealthChange: (probe, reason) => {
       if (reason === undefined) fastify.log.info({ probe }, probe === 'live' ? 'live again' : 'ready')

@@ -104,6 +104,8 @@ export default fp(async (fastify) => {
   let listener: NetServer | undefined
   const transport: GrpcTransport = {
     async listen (port, host) {
+      // One listener: a second would be left open by close, and hold the process.
+      if (listener !== undefined) throw new Error(`gRPC is already listening on port ${String(transport.port)}`)
       const credentials = config.tls === undefined
         ? ServerCredentials.createInsecure()
         : ServerCredentials.createSsl(null, [{ cert_chain: config.tls.cert, private_key: config.tls.key }])

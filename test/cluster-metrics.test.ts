@@ -49,7 +49,8 @@ t.test('with WORKERS=2 the statistics extension counts the inferences of both pr
   const authorization = `Bearer ${sign(secret, 'HS256', { sub: 'stats', scope: 'predict' })}`
   const predictions = 30
   for (let i = 0; i < predictions; i++) {
-    t.equal((await send(`${server.url}/predict`, { authorization }, JSON.stringify({ input_data: setosa }))).status, 200)
+    const res = await send(`${server.url}/predict`, { authorization }, JSON.stringify({ input_data: setosa }))
+    t.equal(res.status, 200, `prediction ${i + 1}: ${res.body.slice(0, 300)}`)
   }
   await new Promise(resolve => setTimeout(resolve, 1500))
   const served = new Set(server.logs.filter(line => (line.req as { url?: string } | undefined)?.url === '/predict').map(line => line.pid))

@@ -110,7 +110,7 @@ t.test('shed while the event loop lags, as HTTP is; health still answers', async
   })()
   t.teardown(async () => { stopped.abort(); await lagging })
   const until = Date.now() + 10_000
-  while (!app.isUnderPressure() && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 25))
+  while (!app.overloaded() && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 25))
   const shed = await grpc.call('ModelInfer', irisRequest())
   t.equal(shed.error?.code, status.UNAVAILABLE, 'UNAVAILABLE')
   t.match(shed.error?.details, /^the server is overloaded \(eventLoopDelay \d+\); retry shortly$/, 'in HTTP\'s words')

@@ -32,10 +32,10 @@ export function devToken (claims: Record<string, unknown> = { sub: 'tester', sco
 
 /**
  * Environment every test app starts from: quiet, one inference thread,
- * quotas no test reaches, and no load shedding: on a busy CI machine a test
- * app's own start (a session, the docs document) can lag its loop past the
- * default 500 ms, and its next requests would be shed. The load-shedding
- * tests set MAX_EVENT_LOOP_DELAY_MS themselves.
+ * quotas no test reaches, and no load shedding: on a busy CI machine a
+ * test's own heavy steps can lag its loop past the default 500 ms, and the
+ * requests that follow would be shed. The load-shedding tests set
+ * MAX_EVENT_LOOP_DELAY_MS themselves.
  */
 export const testEnv: Record<string, string> = {
   NODE_ENV: 'test',

@@ -116,6 +116,23 @@ t.test('a shed request is shed before authentication, as the contract orders', a
   t.equal(first.statusCode, 401, 'the shed attempts were not counted as failed authentications')
 })
 
+t.test('a stall while the app starts is not an overload: nothing is shed once it is ready', async t => {
+  // Loading, compiling schemas and the docs document can block a starting
+  // process's loop past the limit (seconds on a busy node); the sample that
+  // holds that stall must not shed the first requests nor fail readiness.
+  const app = await buildApp(t, { MAX_EVENT_LOOP_DELAY_MS: '50' }, { setup: () => { busyWait(1500) } })
+  for (let i = 0; i < 12; i++) {
+    t.equal((await predict(app)).statusCode, 200, `prediction ${i + 1}, ${i * 200} ms after ready`)
+    t.equal((await get(app, '/health/ready')).statusCode, 200)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  // A lag after the start is shed as before.
+  const load = startLoad(t)
+  await waitFor('overload', async () => await readyReason(app) === 'overloaded')
+  t.equal((await predict(app)).statusCode, 503, 'a lag after the start is shed')
+  await load.stop()
+})
+
 t.test('MAX_EVENT_LOOP_DELAY_MS=0 never sheds', async t => {
   const app = await buildApp(t, { MAX_EVENT_LOOP_DELAY_MS: '0' })
   const load = startLoad(t)

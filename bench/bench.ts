@@ -117,7 +117,7 @@ async function main (): Promise<void> {
       results.cache = await runCache(ctx)
     } else {
       results.scenarios = await runScenarios(ctx, scenarios)
-      if (opts.profile) results.profile = await runProfile(ctx, label)
+      if (opts.profile) results.profile = await runProfile(ctx, label, opts.generators.length === 1 && opts.generators[0] === 'grpc' ? 'grpc' : 'autocannon')
     }
   } finally {
     if (opts.keep) process.stderr.write(`bench: logs and models kept in ${tmp}\n`)

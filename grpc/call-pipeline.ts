@@ -17,6 +17,8 @@ import type { RequestFacts } from '../lib/data-plane/infer-codec'
 import { OverloadedError, TooManyRequestsError, UnavailableError } from '../lib/errors'
 import { REQUEST_ID } from '../http/server-options'
 import { outcomeOf } from '../plugins/metrics'
+import { infoLineMode, writeInfo } from '../lib/logs/info-line'
+import { callLine, callLineFields } from './call-log-line'
 import { SERVICE } from './service-definition'
 import { httpStatusOf } from './status'
 
@@ -67,7 +69,8 @@ export function deadlineOf (call: SurfaceCall): number | undefined {
 }
 
 export class CallPipeline {
-  constructor (private readonly fastify: FastifyInstance) {}
+  /** `prebuiltLines` false: every line through pino (the reference the pre-built line is tested against). */
+  constructor (private readonly fastify: FastifyInstance, private readonly prebuiltLines = true) {}
 
   /**
    * A call's (or a stream message's) context: its request id (the client's
@@ -152,22 +155,18 @@ export class CallPipeline {
       fastify.metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
       if (inference !== undefined && inference.cache !== 'HIT') fastify.metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
     }
-    const line = {
-      reqId: context.requestId,
-      grpc: { method: policy.method, code },
-      remoteAddress: context.address,
-      ...(typeof context.claims?.sub === 'string' ? { sub: context.claims.sub } : {}),
-      responseTime,
-      ...(inference === undefined ? {} : inference),
-      ...(context.facts.trace === undefined ? {} : { trace_id: context.facts.trace.traceId, span_id: context.facts.trace.spanId })
-    }
     if (context.span !== undefined) {
       context.span.setAttribute('rpc.grpc.status_code', code)
       if (code !== status.OK) context.span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : status[code] })
       context.span.end()
     }
     const internal = error !== undefined && httpStatusOf(code) >= 500 && httpStatusOf(code) !== 503 && httpStatusOf(code) !== 504
-    if (internal) fastify.log.error({ ...line, err: error }, 'call failed')
-    else fastify.log.info(line, 'call completed')
+    if (internal) {
+      fastify.log.error({ ...callLine(policy.method, context, code, responseTime), err: error }, 'call failed')
+      return
+    }
+    const mode = this.prebuiltLines ? infoLineMode(fastify.log) : 'pino'
+    if (mode === 'write') writeInfo(fastify.log, callLineFields(policy.method, context, code, responseTime), 'call completed')
+    else if (mode === 'pino') fastify.log.info(callLine(policy.method, context, code, responseTime), 'call completed')
   }
 }

@@ -64,6 +64,8 @@ export default fp(async (fastify) => {
     'grpc.max_connection_idle_ms': MAX_CONNECTION_IDLE_MS,
     'grpc.keepalive_time_ms': PING_INTERVAL_MS,
     'grpc.keepalive_timeout_ms': PING_TIMEOUT_MS,
+    // channelz counts and traces every call for a debugging service this server does not offer.
+    'grpc.enable_channelz': 0,
     interceptors: [earlyRefusal(pipeline, inference.policyOf, config.requestTimeoutMs)]
   })
   server.addService(loadInferenceService(), inference.implementation)

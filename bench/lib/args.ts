@@ -58,6 +58,7 @@ export const USAGE = `npm run bench -- [options]
   --cache                only the prediction cache: small model with "cache": true, 10 connections,
                          the same row on every request (hits) beside a new row on every request (misses)
   --profile              also profile onnx-serve (--cpu-prof) in a small-model 10-connection run
+                         (over gRPC when --generators is grpc alone)
   --port N               server port (default 0: a free one)
   --out DIR              results folder (default bench/results)
   --label TEXT           appended to the results' file names

@@ -1,5 +1,6 @@
 // --profile: an extra small-model 10-connection run of onnx-serve under
-// `node --cpu-prof`, then each thread's profile summarized by stage over the
+// `node --cpu-prof` (over HTTP with autocannon, or over gRPC when that is the
+// only generator), then each thread's profile summarized by stage over the
 // measured seconds only (not start-up, not the warm-up).
 
 import { mkdirSync, readdirSync } from 'node:fs'
@@ -14,17 +15,18 @@ function threadOf (file: string): number {
   return Number(file.split('.')[4] ?? NaN)
 }
 
-export async function runProfile (ctx: BenchContext, label: string): Promise<NonNullable<BenchResults['profile']>> {
+export async function runProfile (ctx: BenchContext, label: string, generator: 'autocannon' | 'grpc'): Promise<NonNullable<BenchResults['profile']>> {
   const dir = join(ctx.root, 'bench', 'profiles', label)
   mkdirSync(dir, { recursive: true })
   // The profiler's sampling inflates the measured run times several-fold:
   // under auto placement the small model would move to the worker thread,
   // which the unprofiled run never does. The bound is raised so the profile
   // shows the placement that was measured (with --placement worker, the worker).
-  const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`], { INLINE_RUN_MAX_US: '20000' })
+  const server = await startOnnxServe(ctx, 'small', 'onnx-serve-profiled', ['--cpu-prof', `--cpu-prof-dir=${dir}`], { INLINE_RUN_MAX_US: '20000', ...(generator === 'grpc' ? { GRPC_PORT: String(ctx.grpcPort) } : {}) })
   let run
   try {
-    run = await measureLoad(ctx, server, 'onnx-serve', { id: 'small-c10-profiled', model: 'small', connections: 10, route: 'predict', generator: 'autocannon' })
+    const id = generator === 'grpc' ? 'small-c10-grpc-profiled' : 'small-c10-profiled'
+    run = await measureLoad(ctx, server, 'onnx-serve', { id, model: 'small', connections: 10, route: 'predict', generator })
   } finally {
     // The profiles are written as the process exits, after its graceful shutdown.
     await stopAndScan(ctx, server)
@@ -40,5 +42,5 @@ export async function runProfile (ctx: BenchContext, label: string): Promise<Non
     const summary = summarizeProfile(profile, { fromUs: load.startUs, toUs: load.endUs, top: 12 })
     threads.push({ file: `${threadOf(file) === 0 ? 'main thread' : `thread ${threadOf(file)}`}: ${file}`, summary })
   }
-  return { dir: relative(ctx.root, dir), load, threads }
+  return { dir: relative(ctx.root, dir), generator, load, threads }
 }

@@ -191,7 +191,7 @@ export function markdownReport (results: BenchResults): string {
       'hits and misses are the server\'s own onnx_serve_cache_lookups_total over the run and its warm-up; the in-memory store (no REDIS_URL).', '')
   }
   if (results.profile !== undefined) {
-    parts.push('## CPU profile of onnx-serve (small-c10, measured window only)', '',
+    parts.push(`## CPU profile of onnx-serve (small-c10${results.profile.generator === 'grpc' ? ' over gRPC' : ''}, measured window only)`, '',
       `Profiles in \`${results.profile.dir}\`; this run is extra, its numbers are not in the table: ` +
       `${results.profile.load.rps.toFixed(0)} req/s, p99 ${ms(results.profile.load.latency.p99)} ms under the profiler ` +
       '(with INLINE_RUN_MAX_US=20000: the sampling inflates run times past the default bound, and auto placement would otherwise move the model to the worker thread, which the unprofiled run never does).', '')

@@ -95,6 +95,7 @@ export interface BenchResults {
   }
   profile?: {
     dir: string
+    generator: 'autocannon' | 'grpc'
     load: LoadResult
     threads: Array<{ file: string, summary: ProfileSummary }>
   }

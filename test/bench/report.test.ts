@@ -128,6 +128,7 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   }
   results.profile = {
     dir: 'bench/profiles/x',
+    generator: 'autocannon',
     load: load(1500),
     threads: [{ file: 'main thread: CPU.1.2.3.0.001.cpuprofile', summary: { totalMs: 100, nonIdleMs: 80, stages: [{ stage: 'auth', ms: 40, percent: 50 }], top: [] } }]
   }

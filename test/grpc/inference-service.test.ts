@@ -52,10 +52,11 @@ t.test('health, metadata and configuration', async t => {
     backend: 'onnxruntime',
     max_batch_size: 64,
     input: [{ name: 'features', data_type: 'TYPE_FP32', dims: ['4'] }],
-    output: [{ name: 'label', data_type: 'TYPE_INT64' }, { name: 'probabilities', data_type: 'TYPE_FP32', dims: ['3'] }],
+    output: [{ name: 'label', data_type: 'TYPE_INT64', dims: ['1'], reshape: {} }, { name: 'probabilities', data_type: 'TYPE_FP32', dims: ['3'] }],
     version_policy: { latest: { num_versions: 1 } },
     dynamic_batching: { max_queue_delay_microseconds: '2000' }
-  }, 'ModelConfig: Triton\'s message, batch dimension left out')
+  }, 'ModelConfig: Triton\'s message, batch dimension left out (one label per row: dims [1], reshape [])')
+  t.notOk('reshape' in ((config?.output as Array<Record<string, unknown>>)[1]), 'no reshape where dims are the model\'s own')
 
   const unknown = await grpc.call('ModelMetadata', { name: 'nope' })
   t.equal(unknown.error?.code, status.NOT_FOUND)

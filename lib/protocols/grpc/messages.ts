@@ -196,6 +196,8 @@ export interface ModelInput {
   data_type: DataType
   format?: ModelInputFormat
   dims: Int64Out[]
+  /** Set when the model's own shape differs from dims: one value per row is dims [1], reshape []. */
+  reshape?: { shape: Int64Out[] }
   allow_ragged_batch?: boolean
   optional?: boolean
 }
@@ -205,6 +207,7 @@ export interface ModelOutput {
   data_type: DataType
   dims: Int64Out[]
   label_filename?: string
+  reshape?: { shape: Int64Out[] }
 }
 
 /** ModelVersionPolicy: one member of its oneof policy_choice. */

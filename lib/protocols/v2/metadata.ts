@@ -34,12 +34,17 @@ const tritonDataType = (spec: TensorSpec): string => spec.type === 'string' ? 'T
 
 /**
  * The model's configuration as Triton's GET .../config gives it. With a
- * max_batch_size above 0, dims leave out the batch dimension, as Triton's do.
+ * max_batch_size above 0, dims leave out the batch dimension, as Triton's do;
+ * a tensor left with none is dims [1] with reshape [], as Triton writes it.
  */
 export function modelConfig ({ entry, model }: ServedModel): Record<string, unknown> {
   const maxBatchSize = model.config.max_batch_size ?? 0
   const dims = (spec: TensorSpec): number[] => maxBatchSize > 0 ? spec.shape.slice(1) : spec.shape
-  const tensor = (spec: TensorSpec): Record<string, unknown> => ({ name: spec.name, data_type: tritonDataType(spec), dims: dims(spec) })
+  // Triton's dims are never empty: one value per row is dims [1] reshaped to [].
+  const tensor = (spec: TensorSpec): Record<string, unknown> => {
+    const own = dims(spec)
+    return { name: spec.name, data_type: tritonDataType(spec), ...(own.length === 0 ? { dims: [1], reshape: { shape: [] } } : { dims: own }) }
+  }
   const batching = model.config.dynamic_batching
   return {
     name: entry.name,

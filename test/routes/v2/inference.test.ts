@@ -47,7 +47,7 @@ t.test('metadata, health, readiness and config', async t => {
     backend: 'onnxruntime',
     max_batch_size: 64,
     input: [{ name: 'features', data_type: 'TYPE_FP32', dims: [4] }],
-    output: [{ name: 'label', data_type: 'TYPE_INT64', dims: [] }, { name: 'probabilities', data_type: 'TYPE_FP32', dims: [3] }],
+    output: [{ name: 'label', data_type: 'TYPE_INT64', dims: [1], reshape: { shape: [] } }, { name: 'probabilities', data_type: 'TYPE_FP32', dims: [3] }],
     version_policy: { latest: { num_versions: 1 } },
     dynamic_batching: { max_queue_delay_microseconds: 2000, preferred_batch_size: [] }
   })

@@ -82,6 +82,9 @@ export default fp(async (fastify) => {
       if (entry.state === 'READY') {
         const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))
         fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()], placements }, 'model ready')
+        for (const [version, reason] of entry.failed ?? []) {
+          fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${[...entry.loaded.keys()].join(', ')} without it`)
+        }
       } else {
         fastify.log.warn({ model: entry.name, folder: join(config.modelRepository, entry.name), reason: entry.reason }, 'model unavailable')
       }

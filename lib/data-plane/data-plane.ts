@@ -192,6 +192,14 @@ export class DataPlane {
     if (outcome.state !== 'READY') {
       throw new InputError('name', `failed to load model '${name}': ${outcome.reason ?? `it is ${outcome.state.toLowerCase()}`}`)
     }
+    // Serving, but not what was asked for (a version that did not load, or a
+    // reload that failed while the versions before served on): an operator
+    // loading a new version must hear that it did not load.
+    const failure = outcome.reason ?? [...outcome.failed?.values() ?? []].join('; ')
+    if (failure !== '') {
+      const serving = [...outcome.loaded.keys()].sort((a, b) => a - b).join(', ')
+      throw new InputError('name', `failed to load model '${name}': ${failure}; it serves version ${serving}`)
+    }
   }
 
   async unload (name: string): Promise<void> {

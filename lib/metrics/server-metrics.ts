@@ -29,6 +29,8 @@ export interface ServerMetrics {
   batchSize: KeyedHistogram<ModelLabels>
   queueDepth: Gauge<'stage'>
   modelState: Gauge<'model' | 'state'>
+  /** Versions of each model that its last load could not load. */
+  modelVersionsFailed: Gauge<'model'>
   /** Where each served version runs: inline on the main thread, or in the worker threads. */
   modelPlacement: Gauge<'model' | 'version' | 'placement'>
   workerRestarts: Counter
@@ -50,7 +52,7 @@ export interface ServerMetrics {
 export interface GaugeSources {
   queueDepth: () => { batcher: number, workers: number }
   stuckThreads: () => number
-  modelStates: () => Array<{ name: string, state: string }>
+  modelStates: () => Array<{ name: string, state: string, failed?: ReadonlyMap<number, string> }>
   placements: () => Array<{ model: string, version: number, placement: 'inline' | 'worker' }>
   /** undefined without REDIS_URL. */
   redisUp: () => boolean | undefined
@@ -143,6 +145,17 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
       registers,
       collect () {
         setOneHot(this, 'state', MODEL_STATES, sources()?.modelStates().map(model => ({ labels: { model: model.name }, chosen: model.state })))
+      }
+    }),
+    modelVersionsFailed: new Gauge({
+      name: 'onnx_serve_model_versions_failed',
+      help: 'Versions of each model that its last load tried and could not load (the others serve on; the repository index says why)',
+      labelNames: ['model'],
+      aggregator: 'max',
+      registers,
+      collect () {
+        this.reset()
+        for (const model of sources()?.modelStates() ?? []) this.set({ model: model.name }, model.failed?.size ?? 0)
       }
     }),
     modelPlacement: new Gauge({

@@ -120,25 +120,39 @@ export class ModelLoader {
   }
 
   /**
-   * Loads every served version: READY with all of them or UNAVAILABLE with
-   * none. `attempted` gets each session key tried, for the caller to release
-   * the ones the outcome does not keep.
+   * Loads the versions the version policy serves: READY with those that
+   * load, UNAVAILABLE when none does; `failed` says why each other one did
+   * not. Under `latest`, a version that cannot load gives way to the next
+   * older one that can: a broken new file never takes a model down (Triton
+   * would leave it unavailable). `attempted` gets each session key tried,
+   * for the caller to release the ones the outcome does not keep.
    */
   async loadVersions (source: ModelSource, attempted: string[]): Promise<ModelEntry> {
     if (source.error !== undefined) return this.unavailable(source, source.error)
     const loaded = new Map<number, ModelVersion>()
-    try {
-      for (const version of source.served) {
-        // A new key per load: a reload never swaps the session under requests
-        // that were checked against the old one's inputs.
-        const key = `${source.name}/${version}#${++this.generation}`
-        attempted.push(key)
+    const failed = new Map<number, string>()
+    const attempt = async (version: number): Promise<void> => {
+      // A new key per load: a reload never swaps the session under requests
+      // that were checked against the old one's inputs.
+      const key = `${source.name}/${version}#${++this.generation}`
+      attempted.push(key)
+      try {
         loaded.set(version, await this.loadVersion(source, version, key))
+      } catch (error) {
+        failed.set(version, this.withoutRoot((error as Error).message))
       }
-      return { ...baseOf(source), state: 'READY', loaded }
-    } catch (error) {
-      return this.unavailable(source, (error as Error).message)
     }
+    for (const version of source.served) await attempt(version)
+    const policy = source.config.version_policy ?? 'latest'
+    if (policy === 'latest') {
+      for (const version of [...source.versions].reverse()) {
+        if (loaded.size >= source.served.length) break
+        if (!loaded.has(version) && !failed.has(version)) await attempt(version)
+      }
+    }
+    const failures = failed.size === 0 ? {} : { failed }
+    if (loaded.size === 0) return { ...this.unavailable(source, [...failed.values()].join('; ')), ...failures }
+    return { ...baseOf(source), state: 'READY', loaded, ...failures }
   }
 
   private unavailable (source: ModelSource, reason: string): ModelEntry {

@@ -122,13 +122,17 @@ export class ModelManager {
     // A model being reloaded keeps serving its old sessions until the new ones are ready.
     if (previous?.state !== 'READY') this.registry.set({ ...baseOf(source), state: 'LOADING', loaded: new Map() })
     const attempted: string[] = []
-    const entry = await this.loader.loadVersions(source, attempted)
+    const outcome = await this.loader.loadVersions(source, attempted)
+    // A reload that can serve nothing leaves the versions that served before
+    // serving, with the failure beside them: availability first.
+    const keepPrevious = outcome.state !== 'READY' && previous?.state === 'READY'
+    const entry: ModelEntry = keepPrevious ? { ...previous, reason: outcome.reason, failed: outcome.failed ?? new Map() } : outcome
     this.registry.set(entry)
     // Release what is not served now: the previous sessions, once the requests
-    // already holding them are answered, and after a failure whatever this
-    // attempt loaded.
+    // already holding them are answered, and whatever this attempt loaded
+    // that does not serve.
     const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
-    await this.release([...previous?.loaded.values() ?? []])
+    if (!keepPrevious) await this.release([...previous?.loaded.values() ?? []])
     await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.runtime.unload(key)))
     return entry
   }

@@ -16,13 +16,15 @@ import type { ModelState } from './model-state'
 export interface ModelEntry {
   readonly name: string
   readonly state: ModelState
-  /** Why the model is not ready, with the fix. */
+  /** Why the model is not ready, with the fix; for a READY model, why its last load failed while it served on. */
   readonly reason?: string
   readonly config: ModelConfig
   /** Every version in the repository. */
   readonly versions: readonly number[]
   /** Loaded versions, by number; the newest serves by default. */
   readonly loaded: ReadonlyMap<number, ModelVersion>
+  /** Versions that the last load tried and could not load, with why (those in `loaded` serve without them). */
+  readonly failed?: ReadonlyMap<number, string>
 }
 
 /** What every entry of one model shares, whatever its state. */

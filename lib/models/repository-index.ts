@@ -23,8 +23,11 @@ export const NOT_LOADED = 'not loaded'
 type VersionStatus = Pick<RepositoryIndexRow, 'state' | 'reason'>
 
 function versionStatus (entry: ModelEntry, version: number | undefined): VersionStatus {
+  const failure = version === undefined ? undefined : entry.failed?.get(version)
+  if (failure !== undefined) return { state: 'UNAVAILABLE', reason: failure }
   if (entry.state === 'LOADING' || entry.state === 'UNAVAILABLE') return { state: entry.state, reason: entry.reason ?? '' }
-  if (version !== undefined && entry.loaded.has(version)) return { state: entry.state, reason: '' }
+  // A READY model's reason is a reload that failed while this version served on.
+  if (version !== undefined && entry.loaded.has(version)) return { state: entry.state, reason: entry.reason === undefined ? '' : `serving on; the last load failed: ${entry.reason}` }
   // A READY (or UNLOADING) model with versions it does not serve.
   if (version !== undefined && entry.versions.includes(version)) {
     return { state: 'UNAVAILABLE', reason: `not served by version_policy ${JSON.stringify(entry.config.version_policy ?? 'latest')}` }

@@ -19,7 +19,7 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   t.notMatch(before, /onnx_serve_inference_queue_depth\{/, 'no sources yet: no samples')
   t.notMatch(before, /onnx_serve_model_state\{/)
 
-  let models = [{ name: 'iris', state: 'READY' }, { name: 'broken', state: 'UNAVAILABLE' }]
+  let models: ReturnType<GaugeSources['modelStates']> = [{ name: 'iris', state: 'READY', failed: new Map([[2, 'version 2: not a valid ONNX model']]) }, { name: 'broken', state: 'UNAVAILABLE' }]
   given.sources = {
     queueDepth: () => ({ batcher: 3, workers: 1 }),
     stuckThreads: () => 2,
@@ -33,6 +33,8 @@ t.test('gauges read their sources at scrape time, and stay empty without them', 
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'iris', state: 'READY' }), 1)
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'iris', state: 'LOADING' }), 0)
   t.equal(valueOf(samples, 'onnx_serve_model_state', { model: 'broken', state: 'UNAVAILABLE' }), 1)
+  t.equal(valueOf(samples, 'onnx_serve_model_versions_failed', { model: 'iris' }), 1, 'a version that cannot load beside one that serves')
+  t.equal(valueOf(samples, 'onnx_serve_model_versions_failed', { model: 'broken' }), 0)
   t.equal(valueOf(samples, 'onnx_serve_redis_up'), 0)
   t.equal(valueOf(samples, 'onnx_serve_inference_threads_stuck'), 2)
   t.equal(valueOf(samples, 'onnx_serve_model_placement', { model: 'iris', version: '1', placement: 'inline' }), 1)

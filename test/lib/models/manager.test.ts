@@ -27,6 +27,11 @@ mkdirSync(join(repository, 'halfbroken', '2'), { recursive: true })
 copyFileSync(join(repository, 'sum', '1', 'model.onnx'), join(repository, 'halfbroken', '1', 'model.onnx'))
 copyFileSync(join(repository, 'broken', '1', 'model.onnx'), join(repository, 'halfbroken', '2', 'model.onnx'))
 writeFileSync(join(repository, 'halfbroken', 'config.json'), '{"version_policy": "all"}')
+// The newest version broken, under the default policy (latest): the one before serves
+for (const [version, from] of [['1', 'sum'], ['2', 'broken'], ['3', 'broken']]) {
+  mkdirSync(join(repository, 'newbroken', version), { recursive: true })
+  copyFileSync(join(repository, from, '1', 'model.onnx'), join(repository, 'newbroken', version, 'model.onnx'))
+}
 function writeModel (name: string, bytes: Uint8Array): void {
   mkdirSync(join(repository, name, '1'), { recursive: true })
   writeFileSync(join(repository, name, '1', 'model.onnx'), bytes)
@@ -69,7 +74,7 @@ const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 6
 const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
 
-const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, noinputs, static, sum, warmup, zipmap'
+const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, newbroken, noinputs, static, sum, warmup, zipmap'
 
 t.test('before loading: nothing ready', async t => {
   t.equal(manager.registry.notReadyReason(), 'models are loading')
@@ -91,10 +96,11 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
     bfloat: 'UNAVAILABLE',
     broken: 'UNAVAILABLE',
     empty: 'UNAVAILABLE',
-    halfbroken: 'UNAVAILABLE',
+    halfbroken: 'READY',
     int4: 'UNAVAILABLE',
     maponly: 'UNAVAILABLE',
     mixed: 'READY',
+    newbroken: 'READY',
     noinputs: 'UNAVAILABLE',
     static: 'READY',
     sum: 'READY',
@@ -114,11 +120,21 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
     'where to put the file, relative to the repository')
   t.equal(manager.registry.entry('badoutput').reason,
     "config.json: prediction_output 'probabilities' is not a tensor output of version 1; outputs: y")
-  t.match(manager.registry.entry('halfbroken').reason, /^version 2: .+re-export it/)
-  t.same(manager.registry.entry('halfbroken').versions, [1, 2])
-  t.same(manager.registry.entry('halfbroken').loaded.size, 0, 'no half-loaded model')
-  await t.rejects(pool.run('halfbroken/1', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
-    { message: 'model halfbroken/1 is not loaded in this worker' }, 'the good version was released from the pool')
+  // A broken version never takes the versions that load down with it.
+  const halfbroken = manager.registry.entry('halfbroken')
+  t.same(halfbroken.versions, [1, 2])
+  t.same([...halfbroken.loaded.keys()], [1], 'version_policy all: the version that loads serves')
+  t.match(halfbroken.failed?.get(2), /^version 2: .+re-export it/, 'the broken one, with its reason')
+  t.equal(manager.registry.get('halfbroken').version, 1, 'a request without a version gets it')
+  const newbroken = manager.registry.entry('newbroken')
+  t.same([...newbroken.loaded.keys()], [1], 'latest: the newest version that loads serves, however many newer ones are broken')
+  t.same([...newbroken.failed?.keys() ?? []], [3, 2])
+  const rows = (await manager.repositoryIndex()).filter(row => row.name === 'newbroken')
+  t.match(rows, [
+    { version: '1', state: 'READY', reason: '' },
+    { version: '2', state: 'UNAVAILABLE', reason: /^version 2: Load model from newbroken\/2\/model\.onnx failed:/ },
+    { version: '3', state: 'UNAVAILABLE', reason: /^version 3: / }
+  ], 'the index says which version serves and why the others do not')
 
   t.equal(manager.registry.entry('maponly').reason, `version 1: no tensor output to return; ${NON_TENSOR_FIX}`)
   t.equal(manager.registry.entry('int4').reason,
@@ -186,7 +202,7 @@ t.test('get: newest served version by default, a given one, or 404', async t => 
 
 t.test('defaultModel', async t => {
   t.equal(new ModelManager(pool, { repository, defaultModel: 'sum' }).registry.defaultModel(), 'sum', 'DEFAULT_MODEL wins')
-  t.equal(manager.registry.defaultModel(), 'mixed', 'without DEFAULT_MODEL, the first servable model by name (badconfig, the first by name, cannot serve)')
+  t.equal(manager.registry.defaultModel(), 'halfbroken', 'without DEFAULT_MODEL, the first servable model by name (badconfig, the first by name, cannot serve; halfbroken serves its version 1)')
 })
 
 t.test('model metadata for the HTTP APIs', async t => {
@@ -227,12 +243,15 @@ t.test('load: reloading one model from the repository', async t => {
     { message: 'model sum/2 is not loaded in this worker' }, 'the version no longer served left the pool')
 
   writeFileSync(join(repository, 'sum', 'config.json'), '{"colour": "red"}')
+  // A reload that can serve nothing: the versions that served serve on, the failure beside them.
   const failed = await manager.load('sum')
-  t.equal(failed.state, 'UNAVAILABLE')
-  t.match(failed.reason, /unknown key 'colour'/)
-  t.equal(manager.registry.notReadyReason(), undefined, 'other models still serve')
-  await t.rejects(pool.run('sum/1', { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']),
-    { message: 'model sum/1 is not loaded in this worker' }, 'a model that no longer serves leaves the pool')
+  t.equal(failed.state, 'READY', 'availability first')
+  t.match(failed.reason, /unknown key 'colour'/, 'with why the reload failed')
+  t.equal(manager.registry.get('sum').version, 1, 'version 1 still serves')
+  const key = manager.registry.get('sum').key
+  t.ok(await pool.run(key, { x: { type: 'float32', dims: [1, 3], data: new Float32Array(3) } }, ['y']), 'its session still runs')
+  writeFileSync(join(repository, 'sum', 'config.json'), '{"version_policy": [1]}')
+  t.equal((await manager.load('sum')).reason, undefined, 'a good reload clears the failure')
 })
 
 t.test('explainLoadFailure names the fix for each kind of failure', async t => {

@@ -30,6 +30,7 @@ export default fp(async (fastify) => {
     limits: { maxRows: config.maxRows, maxElements: config.maxTensorElements },
     cache: fastify.predictionCache,
     stuckLimit: config.inferenceStuckLimit,
+    modelControl: config.modelControlMode,
     serverCondition: () => lifecycle.draining ? 'shutting down' : fastify.overloaded() ? 'overloaded' : undefined,
     // The probes' own request lines are not logged (routes/health, routes/v2): their changes are.
     onHealthChange: (probe, reason) => {

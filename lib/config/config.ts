@@ -19,6 +19,10 @@ export interface AppConfig {
   host: string
   logLevel: Env['LOG_LEVEL']
   modelRepository: string
+  /** How the repository is followed after start: MODEL_CONTROL_MODE. */
+  modelControlMode: Env['MODEL_CONTROL_MODE']
+  /** REPOSITORY_POLL_SECS, in milliseconds. */
+  repositoryPollMs: number
   defaultModel?: string
   bodyLimit: number
   workers: number
@@ -132,6 +136,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): AppConfig 
     host: valid.HOST,
     logLevel: valid.LOG_LEVEL,
     modelRepository: resolve(valid.MODEL_REPOSITORY),
+    modelControlMode: valid.MODEL_CONTROL_MODE,
+    repositoryPollMs: valid.REPOSITORY_POLL_SECS * 1000,
     defaultModel: valid.DEFAULT_MODEL,
     bodyLimit: valid.BODY_LIMIT,
     workers: valid.WORKERS,

@@ -16,6 +16,10 @@ export const EnvSchema = Type.Object({
     default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent'
   }),
   MODEL_REPOSITORY: Type.String({ minLength: 1, default: './models', description: 'the model repository folder' }),
+  MODEL_CONTROL_MODE: Type.Union([Type.Literal('none'), Type.Literal('explicit'), Type.Literal('poll')], {
+    default: 'explicit', description: 'one of none (the repository is read at start only), explicit (at start, and again through the admin load and unload), poll (followed every REPOSITORY_POLL_SECS)'
+  }),
+  REPOSITORY_POLL_SECS: integer(1, 3600, 15, 'seconds between scans of the model repository with MODEL_CONTROL_MODE=poll'),
   DEFAULT_MODEL: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'the name of a model in the repository' })),
   BODY_LIMIT: integer(1024, 1024 ** 3, 1024 * 1024, 'the largest request body in bytes'),
   WORKERS: integer(1, 64, 1, 'HTTP server processes (cluster mode)'),

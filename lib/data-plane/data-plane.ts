@@ -24,6 +24,8 @@ export interface DataPlaneOptions {
   limits: InferenceLimits
   /** The prediction cache, for the models whose config.json enables it. */
   cache?: PredictionCache
+  /** MODEL_CONTROL_MODE: loads and unloads through the API only when explicit (the default). */
+  modelControl?: 'none' | 'explicit' | 'poll'
   /** Why the server as a whole should get no traffic now (shutting down, overloaded), whatever its models say. */
   serverCondition?: () => string | undefined
   /**
@@ -182,6 +184,7 @@ export class DataPlane {
    * `field`: where the transport carries them, for the refusal.
    */
   async load (name: string, parameters: Record<string, unknown> = {}, field = 'body.parameters'): Promise<void> {
+    this.refuseUnlessExplicit()
     const given = Object.keys(parameters)
     if (given.length > 0) {
       throw new InputError(field, `${field}: load parameters (${given.join(', ')}) are not supported; put the model and its config.json in the repository folder and send no parameters`)
@@ -203,7 +206,17 @@ export class DataPlane {
   }
 
   async unload (name: string): Promise<void> {
+    this.refuseUnlessExplicit()
     await this.models.unload(name)
+  }
+
+  /** Loads and unloads through the API are MODEL_CONTROL_MODE=explicit's (as Triton's). */
+  private refuseUnlessExplicit (): void {
+    const mode = this.options.modelControl ?? 'explicit'
+    if (mode === 'explicit') return
+    throw new InputError('name', mode === 'poll'
+      ? 'explicit model load and unload are not allowed while the repository is polled (MODEL_CONTROL_MODE=poll): change the model repository folder instead'
+      : 'explicit model load and unload are not allowed with MODEL_CONTROL_MODE=none: set MODEL_CONTROL_MODE to explicit or poll')
   }
 
   /** The version a request names, the newest served when it names none; the default model when it names no model. */

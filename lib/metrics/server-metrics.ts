@@ -31,6 +31,12 @@ export interface ServerMetrics {
   modelState: Gauge<'model' | 'state'>
   /** Versions of each model that its last load could not load. */
   modelVersionsFailed: Gauge<'model'>
+  modelVersionsServed: Gauge<'model'>
+  /** Loads of a model, by outcome: ready (everything asked for serves) or failed. */
+  modelLoads: Counter<'model' | 'outcome'>
+  modelUnloads: Counter<'model'>
+  /** MODEL_CONTROL_MODE=poll: how long the last scan of the repository took. */
+  repositoryScanSeconds: Gauge
   /** Where each served version runs: inline on the main thread, or in the worker threads. */
   modelPlacement: Gauge<'model' | 'version' | 'placement'>
   workerRestarts: Counter
@@ -52,7 +58,7 @@ export interface ServerMetrics {
 export interface GaugeSources {
   queueDepth: () => { batcher: number, workers: number }
   stuckThreads: () => number
-  modelStates: () => Array<{ name: string, state: string, failed?: ReadonlyMap<number, string> }>
+  modelStates: () => Array<{ name: string, state: string, loaded?: ReadonlyMap<number, unknown>, failed?: ReadonlyMap<number, string> }>
   placements: () => Array<{ model: string, version: number, placement: 'inline' | 'worker' }>
   /** undefined without REDIS_URL. */
   redisUp: () => boolean | undefined
@@ -157,6 +163,35 @@ export function createServerMetrics (sources: () => GaugeSources | undefined): S
         this.reset()
         for (const model of sources()?.modelStates() ?? []) this.set({ model: model.name }, model.failed?.size ?? 0)
       }
+    }),
+    modelVersionsServed: new Gauge({
+      name: 'onnx_serve_model_versions_served',
+      help: 'Versions of each model that serve now',
+      labelNames: ['model'],
+      aggregator: 'max',
+      registers,
+      collect () {
+        this.reset()
+        for (const model of sources()?.modelStates() ?? []) this.set({ model: model.name }, model.loaded?.size ?? 0)
+      }
+    }),
+    modelLoads: new Counter({
+      name: 'onnx_serve_model_loads_total',
+      help: 'Loads of each model (at start, through the admin API or the repository poll), by outcome: ready (everything asked for serves) or failed',
+      labelNames: ['model', 'outcome'],
+      registers
+    }),
+    modelUnloads: new Counter({
+      name: 'onnx_serve_model_unloads_total',
+      help: 'Unloads of each model (through the admin API, or its folder gone from a polled repository)',
+      labelNames: ['model'],
+      registers
+    }),
+    repositoryScanSeconds: new Gauge({
+      name: 'onnx_serve_repository_scan_seconds',
+      help: 'With MODEL_CONTROL_MODE=poll: how long the last scan of the model repository took',
+      aggregator: 'max',
+      registers
     }),
     modelPlacement: new Gauge({
       name: 'onnx_serve_model_placement',

@@ -28,6 +28,10 @@ export interface ModelLog {
 export interface ModelObserver {
   /** A merged batch left for a run: its rows, and how long each of its requests waited in the batcher. */
   batch: (model: ModelVersion, rows: number, waitsMs: number[]) => void
+  /** A load of a model is over (at start, through the API or the poll): the entry it left. */
+  loaded?: (entry: ModelEntry) => void
+  /** A model was unloaded. */
+  unloaded?: (name: string) => void
 }
 
 /** Turns an onnxruntime load failure into a reason with a fix. */

@@ -102,6 +102,7 @@ export class ModelManager {
       await this.release([...entry.loaded.values()])
       const unloaded = unavailableEntry(entry, UNLOADED)
       this.registry.set(unloaded)
+      this.options.observer?.unloaded?.(name)
       return unloaded
     })
   }
@@ -134,6 +135,7 @@ export class ModelManager {
     const kept = new Set([...entry.loaded.values()].map(loaded => loaded.key))
     if (!keepPrevious) await this.release([...previous?.loaded.values() ?? []])
     await Promise.allSettled(attempted.filter(key => !kept.has(key)).map(key => this.runtime.unload(key)))
+    this.options.observer?.loaded?.(entry)
     return entry
   }
 

@@ -116,7 +116,7 @@ async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: 
 }
 
 // Kubernetes mounts volumes through symlinks: follow them, as stat does.
-async function isDirectory (entry: Dirent, dir: string): Promise<boolean> {
+export async function isDirectory (entry: Dirent, dir: string): Promise<boolean> {
   if (entry.isDirectory()) return true
   if (!entry.isSymbolicLink()) return false
   try {

@@ -148,7 +148,7 @@ export class ModelLoader {
     }
     for (const version of source.served) await attempt(version)
     const policy = source.config.version_policy ?? 'latest'
-    if (policy === 'latest') {
+    if (policy !== 'all' && !Array.isArray(policy)) {
       for (const version of [...source.versions].reverse()) {
         if (loaded.size >= source.served.length) break
         if (!loaded.has(version) && !failed.has(version)) await attempt(version)

@@ -33,7 +33,9 @@ export const ModelConfigSchema = Type.Object({
   version_policy: Type.Optional(Type.Union([
     Type.Literal('latest'),
     Type.Literal('all'),
-    Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })
+    Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
+    // Triton's latest { num_versions }: the newest n.
+    Type.Object({ latest: Type.Integer({ minimum: 1, maximum: 1000 }) }, { additionalProperties: false })
   ])),
   cache: Type.Optional(Type.Boolean({
     description: 'Serve identical requests from the prediction cache (as Triton\'s response_cache): only for deterministic models'

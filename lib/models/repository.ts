@@ -134,10 +134,15 @@ async function hasFile (path: string): Promise<boolean> {
   }
 }
 
+/** How many of the newest versions a `latest` policy serves (`"latest"`: 1); only for latest policies. */
+export function newestCount (policy: ModelConfig['version_policy']): number {
+  return typeof policy === 'object' && !Array.isArray(policy) ? policy.latest : 1
+}
+
 function applyVersionPolicy (versions: number[], policy: ModelConfig['version_policy']): number[] {
   if (policy === 'all') return versions
   if (Array.isArray(policy)) return versions.filter(version => policy.includes(version))
-  return versions.slice(-1)
+  return versions.slice(-newestCount(policy))
 }
 
 /** Reads one model's folder. Errors are reported in the result, not thrown. */

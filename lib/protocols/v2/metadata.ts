@@ -3,6 +3,7 @@
 
 import type { ServedModel, ServerInfo } from '../../data-plane/views'
 import type { TensorSpec } from '../../tensors/tensor'
+import { newestCount } from '../../models/repository'
 import { v2DatatypeOf } from './datatypes'
 import type { ModelMetadata, ServerMetadata } from './wire'
 
@@ -55,7 +56,7 @@ export function modelConfig ({ entry, model }: ServedModel): Record<string, unkn
     output: model.outputs.map(tensor),
     version_policy: model.config.version_policy === 'all'
       ? { all: {} }
-      : Array.isArray(model.config.version_policy) ? { specific: { versions: model.config.version_policy } } : { latest: { num_versions: 1 } },
+      : Array.isArray(model.config.version_policy) ? { specific: { versions: model.config.version_policy } } : { latest: { num_versions: newestCount(model.config.version_policy) } },
     ...(model.batcher === undefined
       ? {}
       : {

@@ -32,6 +32,12 @@ for (const [version, from] of [['1', 'sum'], ['2', 'broken'], ['3', 'broken']]) 
   mkdirSync(join(repository, 'newbroken', version), { recursive: true })
   copyFileSync(join(repository, from, '1', 'model.onnx'), join(repository, 'newbroken', version, 'model.onnx'))
 }
+// The newest two (Triton's latest { num_versions: 2 }), the newest of three broken
+for (const [version, from] of [['1', 'sum'], ['2', 'sum'], ['3', 'broken']]) {
+  mkdirSync(join(repository, 'twolatest', version), { recursive: true })
+  copyFileSync(join(repository, from, '1', 'model.onnx'), join(repository, 'twolatest', version, 'model.onnx'))
+}
+writeFileSync(join(repository, 'twolatest', 'config.json'), '{"version_policy": {"latest": 2}}')
 function writeModel (name: string, bytes: Uint8Array): void {
   mkdirSync(join(repository, name, '1'), { recursive: true })
   writeFileSync(join(repository, name, '1', 'model.onnx'), bytes)
@@ -74,7 +80,7 @@ const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 6
 const manager = new ModelManager(pool, { repository })
 t.teardown(() => manager.close())
 
-const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, newbroken, noinputs, static, sum, warmup, zipmap'
+const allModels = 'badconfig, badoutput, bfloat, broken, empty, halfbroken, int4, maponly, mixed, newbroken, noinputs, static, sum, twolatest, warmup, zipmap'
 
 t.test('before loading: nothing ready', async t => {
   t.equal(manager.registry.notReadyReason(), 'models are loading')
@@ -104,6 +110,7 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
     noinputs: 'UNAVAILABLE',
     static: 'READY',
     sum: 'READY',
+    twolatest: 'READY',
     warmup: 'UNAVAILABLE',
     zipmap: 'READY'
   })
@@ -129,6 +136,9 @@ t.test('loadAll: servable models are READY, the others UNAVAILABLE with the fix'
   const newbroken = manager.registry.entry('newbroken')
   t.same([...newbroken.loaded.keys()], [1], 'latest: the newest version that loads serves, however many newer ones are broken')
   t.same([...newbroken.failed?.keys() ?? []], [3, 2])
+  const twolatest = manager.registry.entry('twolatest')
+  t.same([...twolatest.loaded.keys()].sort(), [1, 2], 'latest 2: the two newest that load')
+  t.same([...twolatest.failed?.keys() ?? []], [3])
   const rows = (await manager.repositoryIndex()).filter(row => row.name === 'newbroken')
   t.match(rows, [
     { version: '1', state: 'READY', reason: '' },

@@ -4,12 +4,15 @@
 // Needs the Redis on 127.0.0.1:6379 and the redis-server binary (the outage
 // tests start, stop and freeze a Redis of their own); see test/helpers/redis.ts.
 
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/build-app'
 import { cachedIrisRepository, countRuns, freshRow, predictRow } from '../helpers/cached-repository'
-import { SHARED_REDIS_URL, freePort, ownRedisSkip, redisReady, sharedRedisSkip, startRedis, stopRedis } from '../helpers/redis'
+import { SHARED_REDIS_URL, freePort, ownRedisSkip, redisReady, sharedRedisSkip, startRedis, stopRedis, waitFor } from '../helpers/redis'
+import { parse, valueOf } from '../helpers/metrics'
 
 async function storeUnavailable (app: FastifyInstance): Promise<number> {
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
@@ -47,6 +50,33 @@ async function servedDespiteRedis (t: tap.Test, app: FastifyInstance, how: strin
   t.comment(`with Redis ${how}: ${timings.map(ms => ms.toFixed(1)).join(', ')} ms`)
   t.ok(Math.max(...timings) < 1000, 'none waited a second')
 }
+
+t.test('two polled pods on one Redis: a replaced model file never answers from its old entries', { skip: sharedRedisSkip }, async t => {
+  const repository = cachedIrisRepository(t)
+  const env = { REDIS_URL: SHARED_REDIS_URL, MODEL_REPOSITORY: repository, DEFAULT_MODEL: 'iris', MODEL_CONTROL_MODE: 'poll', REPOSITORY_POLL_SECS: '1' }
+  const a = await buildApp(t, env)
+  const b = await buildApp(t, env)
+  await redisReady(a)
+  await redisReady(b)
+  const row = freshRow()
+  t.equal((await predictRow(a, row)).headers['x-cache'], 'MISS', 'computed by A')
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal((await predictRow(b, row)).headers['x-cache'], 'HIT', 'found by B')
+
+  // New bytes for version 1 (an unknown protobuf field appended: the same
+  // graph, another file), written aside and renamed into place.
+  const file = join(repository, 'iris', '1', 'model.onnx')
+  writeFileSync(`${file}.new`, Buffer.concat([readFileSync(file), Buffer.from([0xc0, 0x3e, 0x01])]))
+  renameSync(`${file}.new`, file)
+  const reloads = async (app: FastifyInstance): Promise<number> => valueOf(parse((await app.inject({ url: '/metrics' })).body), 'onnx_serve_model_loads_total', { model: 'iris', outcome: 'ready' })
+  await waitFor('both pods to load the new file', async () => await reloads(a) === 2 && await reloads(b) === 2, 15_000)
+
+  const after = await predictRow(b, row)
+  t.equal(after.statusCode, 200)
+  t.equal(after.headers['x-cache'], 'MISS', 'the entry of the file before is not served for the new one')
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal((await predictRow(a, row)).headers['x-cache'], 'HIT', 'the new file\'s entries are shared as before')
+})
 
 t.test('two apps on one Redis share the prediction cache', { skip: sharedRedisSkip }, async t => {
   const repository = cachedIrisRepository(t)

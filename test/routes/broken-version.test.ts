@@ -30,6 +30,13 @@ t.test('a junk 2/model.onnx beside a good 1/: version 1 serves, version 2 is rep
     { name: 'iris', version: '1', state: 'READY', reason: '' },
     { name: 'iris', version: '2', state: 'UNAVAILABLE', reason: /^version 2: Load model from iris\/2\/model\.onnx failed:.*not a valid ONNX model/ }
   ])
+  const status = (await app.inject({ url: '/v1/models/iris' })).json<{ served_versions: number[], failed_versions: Record<string, string>, model_version_status: Array<Record<string, unknown>> }>()
+  t.same(status.served_versions, [1])
+  t.match(status.failed_versions, { 2: /^version 2: .*not a valid ONNX model/ }, '/v1 says which version failed, and why')
+  t.match(status.model_version_status, [
+    { version: '1', state: 'AVAILABLE' },
+    { version: '2', state: 'END', status: { error_code: 'UNKNOWN', error_message: /^version 2: / } }
+  ], 'TF Serving\'s status for a version that failed to load')
   const metrics = parse((await app.inject({ url: '/metrics' })).body)
   t.equal(valueOf(metrics, 'onnx_serve_model_versions_failed', { model: 'iris' }), 1)
   t.equal(valueOf(metrics, 'onnx_serve_model_state', { model: 'iris', state: 'READY' }), 1)

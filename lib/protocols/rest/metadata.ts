@@ -15,6 +15,7 @@ function summarizeModel (entry: ModelEntry): ModelSummary {
     reason: entry.reason,
     versions: [...entry.versions],
     served_versions: served,
+    failed_versions: entry.failed === undefined || entry.failed.size === 0 ? undefined : Object.fromEntries([...entry.failed].map(([version, reason]) => [String(version), reason])),
     default_version: served.at(-1),
     description: entry.config.description
   }
@@ -46,7 +47,13 @@ export function modelMetadata ({ entry, model, requestedVersion }: ServedModel):
     labels: model.config.labels,
     config: model.config,
     ready: entry.state === 'READY',
-    model_version_status: versions.map(version => ({ version: String(version), state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }))
+    model_version_status: [
+      ...versions.map(version => ({ version: String(version), state: 'AVAILABLE' as const, status: { error_code: 'OK', error_message: '' } })),
+      // As TF Serving reports a version that failed to load.
+      ...requestedVersion === undefined
+        ? [...entry.failed ?? []].map(([version, reason]) => ({ version: String(version), state: 'END' as const, status: { error_code: 'UNKNOWN', error_message: reason } }))
+        : []
+    ]
   }
 }
 

@@ -50,9 +50,10 @@ export const TensorMetadata = Type.Object({
 export const ModelSummarySchema = Type.Object({
   name: Type.String(),
   state: ModelStateSchema,
-  reason: Type.Optional(Type.String({ description: 'Why the model does not serve, and the fix' })),
+  reason: Type.Optional(Type.String({ description: 'Why the model does not serve, and the fix (for a model that serves: why its last load failed)' })),
   versions: Type.Array(Type.Integer(), { description: 'Versions in the repository' }),
   served_versions: Type.Array(Type.Integer(), { description: 'Versions loaded and served' }),
+  failed_versions: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Versions the last load tried and could not load, each with why' })),
   default_version: Type.Optional(Type.Integer({ description: 'The version a request without one gets: the newest served' })),
   description: Type.Optional(Type.String())
 })
@@ -75,8 +76,8 @@ export const ModelMetadataSchema = Type.Intersect([ModelSummarySchema, Type.Obje
   ready: Type.Boolean({ description: 'KServe V1\'s model status: the model serves' }),
   model_version_status: Type.Array(Type.Object({
     version: Type.String(),
-    state: Type.Union([Type.Literal('AVAILABLE'), Type.Literal('LOADING'), Type.Literal('UNLOADING')]),
+    state: Type.Union([Type.Literal('AVAILABLE'), Type.Literal('LOADING'), Type.Literal('UNLOADING'), Type.Literal('END')]),
     status: Type.Object({ error_code: Type.String(), error_message: Type.String() })
-  }), { description: 'TF Serving\'s model status: one entry per version served (or the one asked for)' })
+  }), { description: 'TF Serving\'s model status: one entry per version served (or the one asked for), and END with the error for each version that could not load' })
 })])
 export type ModelMetadata = Static<typeof ModelMetadataSchema>

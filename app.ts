@@ -22,6 +22,7 @@ import models from './plugins/models'
 import quota from './plugins/quota'
 import rateLimit from './plugins/rate-limit'
 import redis from './plugins/redis'
+import repositoryPoll from './plugins/repository-poll'
 import requestLog from './plugins/request-log'
 import security from './plugins/security'
 import tracing from './plugins/tracing'
@@ -39,6 +40,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(redis)
   await fastify.register(lifecycle)
   await fastify.register(models)
+  await fastify.register(repositoryPoll)
 
   // The request pipeline. Each plugin adds its onRequest hook here, and
   // Fastify runs them in this order for every request, unknown URLs

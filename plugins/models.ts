@@ -1,11 +1,8 @@
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { PlacedRuntime } from '../lib/runtime/placement'
-import { ModelManager } from '../lib/models/manager'
+import { ModelManager, lastLoadFailure } from '../lib/models/manager'
 import { missingDefaultModel } from '../lib/models/missing-default'
-import { fingerprintRepository } from '../lib/models/repository-fingerprint'
-import { RepositoryPoller } from '../lib/models/repository-poller'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -65,23 +62,15 @@ export default fp(async (fastify) => {
         metrics.batchSize.observe(labels, rows)
         for (const ms of waitsMs) metrics.queueWait.observe(labels, ms / 1000)
       },
-      loaded: entry => {
-        const failed = entry.state !== 'READY' || entry.reason !== undefined || (entry.failed?.size ?? 0) > 0
-        metrics.modelLoads.inc({ model: entry.name, outcome: failed ? 'failed' : 'ready' })
-      },
+      loaded: entry => metrics.modelLoads.inc({ model: entry.name, outcome: lastLoadFailure(entry) === undefined ? 'ready' : 'failed' }),
       unloaded: name => metrics.modelUnloads.inc({ model: name })
     }
   })
   fastify.decorate('models', models)
 
-  // Polled: what the first load reads is the baseline the scans compare
-  // with, taken before it so that a change made meanwhile is not missed.
-  const poller = config.modelControlMode === 'poll' ? repositoryPoller(fastify, models) : undefined
-  const baseline = poller === undefined ? Promise.resolve(new Map<string, string>()) : fingerprintRepository(config.modelRepository).catch(() => new Map<string, string>())
-
   // Reasons that clients see name files relative to the repository; the log
   // is the server's own, so it names the folders in full for the operator.
-  const loading = baseline.then(async () => await models.loadAll()).then(() => {
+  const loading = models.loadAll().then(() => {
     const entries = models.registry.list()
     if (entries.length === 0) fastify.log.warn({ repository: config.modelRepository }, 'the model repository holds no model')
     else fastify.log.info({ repository: config.modelRepository, models: entries.length }, 'model repository read')
@@ -106,14 +95,9 @@ export default fp(async (fastify) => {
     fastify.log.error({ err: error, repository: config.modelRepository }, 'cannot read the model repository')
   })
   fastify.decorate('modelsLoaded', loading)
-  if (poller !== undefined) {
-    loading.then(async () => poller.start(await baseline), () => {})
-    fastify.log.info({ repository: config.modelRepository, everyMs: config.repositoryPollMs }, 'following the model repository (MODEL_CONTROL_MODE=poll)')
-  }
 
   fastify.addHook('onClose', async () => {
     await loading
-    await poller?.stop()
     await models.close()
   })
 }, { name: 'models', dependencies: ['config', 'metrics', 'tracing'] })
@@ -123,30 +107,4 @@ declare module 'fastify' {
     /** Settles when the first load of the repository has finished, well or not. */
     modelsLoaded: Promise<void>
   }
-}
-
-/** MODEL_CONTROL_MODE=poll: each confirmed change of a model folder loaded again, or unloaded when the folder is gone. */
-function repositoryPoller (fastify: FastifyInstance, models: ModelManager): RepositoryPoller {
-  const { config, metrics, log } = fastify
-  return new RepositoryPoller({
-    intervalMs: config.repositoryPollMs,
-    scan: async () => await fingerprintRepository(config.modelRepository),
-    onScan: (ms, error) => {
-      metrics.repositoryScanSeconds.set(ms / 1000)
-      if (error !== undefined) log.error({ err: error, repository: config.modelRepository }, 'cannot scan the model repository; nothing changes until it can')
-    },
-    apply: async ({ name, kind }) => {
-      if (kind === 'unload') {
-        await models.unload(name)
-        log.info({ model: name }, `model '${name}' is gone from the repository: unloaded`)
-        return
-      }
-      const entry = await models.load(name)
-      const failures = [...entry.failed ?? []].map(([version, reason]) => ({ version, reason }))
-      if (entry.state !== 'READY') log.error({ model: name, reason: entry.reason }, `model '${name}' changed in the repository and cannot serve`)
-      else if (entry.reason !== undefined || failures.length > 0) log.error({ model: name, reason: entry.reason, failures, versions: [...entry.loaded.keys()] }, `model '${name}' changed in the repository; what changed cannot load, and it serves version ${[...entry.loaded.keys()].join(', ')} as before`)
-      else log.info({ model: name, versions: [...entry.loaded.keys()] }, `model '${name}' changed in the repository: loaded`)
-    },
-    onError: ({ name, kind }, error) => log.error({ err: error, model: name }, `cannot ${kind} model '${name}' after a change of the repository`)
-  })
 }

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import type { CacheOutcome, PredictionCache } from '../cache/prediction-cache'
 import { DeadlineExceededError, InputError, NotFoundError } from '../errors'
-import type { ModelManager } from '../models/manager'
+import { lastLoadFailure, type ModelManager } from '../models/manager'
 import type { RepositoryIndexRow } from '../models/repository-index'
 import type { ModelVersion } from '../models/version'
 import type { TensorMap } from '../tensors/tensor'
@@ -192,17 +192,13 @@ export class DataPlane {
     // The entry this load resolved to, not the model's entry now: an unload
     // queued behind the load may already have run, and the answer is about the load.
     const outcome = await this.models.load(name)
-    if (outcome.state !== 'READY') {
-      throw new InputError('name', `failed to load model '${name}': ${outcome.reason ?? `it is ${outcome.state.toLowerCase()}`}`)
-    }
+    const failure = lastLoadFailure(outcome)
+    if (failure === undefined) return
     // Serving, but not what was asked for (a version that did not load, or a
     // reload that failed while the versions before served on): an operator
     // loading a new version must hear that it did not load.
-    const failure = outcome.reason ?? [...outcome.failed?.values() ?? []].join('; ')
-    if (failure !== '') {
-      const serving = [...outcome.loaded.keys()].sort((a, b) => a - b).join(', ')
-      throw new InputError('name', `failed to load model '${name}': ${failure}; it serves version ${serving}`)
-    }
+    const serving = outcome.state === 'READY' ? `; it serves version ${[...outcome.loaded.keys()].sort((a, b) => a - b).join(', ')}` : ''
+    throw new InputError('name', `failed to load model '${name}': ${failure}${serving}`)
   }
 
   async unload (name: string): Promise<void> {

@@ -27,6 +27,14 @@ export interface ModelEntry {
   readonly failed?: ReadonlyMap<number, string>
 }
 
+/** Why the load that left `entry` did not serve all it was asked to (the model's reason, or its versions' that failed); undefined when it did. */
+export function lastLoadFailure (entry: ModelEntry): string | undefined {
+  if (entry.reason !== undefined) return entry.reason
+  const failed = [...entry.failed?.values() ?? []]
+  if (failed.length > 0) return failed.join('; ')
+  return entry.state === 'READY' ? undefined : `the model is ${entry.state.toLowerCase()}`
+}
+
 /** What every entry of one model shares, whatever its state. */
 export type EntryBase = Pick<ModelEntry, 'name' | 'config' | 'versions'>
 

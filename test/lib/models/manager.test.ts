@@ -217,10 +217,10 @@ t.test('defaultModel', async t => {
 
 t.test('model metadata for the HTTP APIs', async t => {
   t.strictSame(modelList({ entries: [manager.registry.entry('sum')] }).models[0], {
-    name: 'sum', state: 'READY', reason: undefined, versions: [1, 2], served_versions: [2], default_version: 2, description: undefined
+    name: 'sum', state: 'READY', reason: undefined, versions: [1, 2], served_versions: [2], failed_versions: undefined, default_version: 2, description: undefined
   })
   t.strictSame(modelList({ entries: [manager.registry.entry('empty')] }).models[0], {
-    name: 'empty', state: 'UNAVAILABLE', reason: manager.registry.entry('empty').reason, versions: [], served_versions: [], default_version: undefined, description: undefined
+    name: 'empty', state: 'UNAVAILABLE', reason: manager.registry.entry('empty').reason, versions: [], served_versions: [], failed_versions: undefined, default_version: undefined, description: undefined
   })
   const zipmap = modelMetadata({ entry: manager.registry.entry('zipmap'), model: manager.registry.get('zipmap') })
   t.same(zipmap.outputs, [{ name: 'output_label', datatype: 'int64', shape: [-1], dim_names: ['batch'] }])

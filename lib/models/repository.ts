@@ -63,6 +63,11 @@ export function unreadableRepository (error: unknown): string {
 function describeMember (schema: TSchema): string {
   if ('const' in schema) return JSON.stringify(schema.const)
   if (schema.type === 'array') return `a ${schema.minItems > 0 ? 'non-empty ' : ''}list of ${(schema.items as TSchema).type}s`
+  if (schema.type === 'object') {
+    const fields = Object.entries(schema.properties as Record<string, TSchema>).map(([key, field]) => `"${key}": ${describeMember(field)}`)
+    return `{${fields.join(', ')}}`
+  }
+  if (schema.type === 'integer') return 'an integer'
   return String(schema.type)
 }
 

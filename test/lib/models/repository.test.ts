@@ -109,6 +109,7 @@ t.test('version_policy', async t => {
   writeModel(root, 'all', ['1', '2', '3'], '{"version_policy": "all"}')
   writeModel(root, 'list', ['1', '2', '3'], '{"version_policy": [3, 1, 9]}')
   writeModel(root, 'latest', ['1', '2', '3'], '{"version_policy": "latest"}')
+  writeModel(root, 'latest2', ['1', '2', '3'], '{"version_policy": {"latest": 2}}')
   writeModel(root, 'none', ['1', '2'], '{"version_policy": [7]}')
   writeModel(root, 'newest', ['1'], '{"version_policy": "newest"}')
   writeModel(root, 'emptylist', ['1'], '{"version_policy": []}')
@@ -117,12 +118,13 @@ t.test('version_policy', async t => {
   t.same(models.list.served, [1, 3], 'listed versions that exist, ascending')
   t.equal(models.list.error, undefined)
   t.same(models.latest.served, [3])
+  t.same(models.latest2.served, [2, 3], 'the newest two')
   t.same(models.none.served, [])
   t.equal(models.none.error, 'version_policy [7] matches none of the versions found (1, 2)')
   t.equal(models.newest.error,
-    'config.json: version_policy: expected "latest" or "all" or a non-empty list of integers, received "newest"')
+    'config.json: version_policy: expected "latest" or "all" or a non-empty list of integers or {"latest": an integer}, received "newest"')
   t.equal(models.emptylist.error,
-    'config.json: version_policy: expected "latest" or "all" or a non-empty list of integers, received []')
+    'config.json: version_policy: expected "latest" or "all" or a non-empty list of integers or {"latest": an integer}, received []')
 })
 
 t.test('config.json problems name the key and the fix', async t => {

@@ -14,14 +14,14 @@ declare module 'fastify' {
   }
 }
 
+/** under-pressure's sample: the mean delay over this interval is compared with the limit. */
+const SAMPLE_INTERVAL_MS = 1000
+
 /**
  * Load shedding with @fastify/under-pressure: while the event loop lags more
  * than MAX_EVENT_LOOP_DELAY_MS, requests get a 503 with Retry-After before
  * any work is done on them, and readiness reports it so balancers back off.
  */
-/** under-pressure's sample: the mean delay over this interval is compared with the limit. */
-const SAMPLE_INTERVAL_MS = 1000
-
 export default fp(async (fastify) => {
   const maxEventLoopDelay = fastify.config.maxEventLoopDelayMs
   // Opening models, compiling schemas and the docs document block a starting

@@ -6,10 +6,8 @@
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { MODEL_VERSION_PATTERN } from './names'
-import { isDirectory, isValidModelName } from './repository'
+import { modelFolders, versionFolders } from './repository'
 
-const VERSION_FOLDER = new RegExp(MODEL_VERSION_PATTERN)
 /** Model folders stat'ed at once: enough to keep the thread pool busy, few enough to bound the promises held. */
 const FOLDERS_AT_ONCE = 32
 
@@ -34,17 +32,12 @@ async function folderFiles (dir: string): Promise<string> {
 
 /** One model folder's fingerprint; undefined when it is gone. */
 async function modelFingerprint (dir: string): Promise<string | undefined> {
-  let entries
+  let versions
   try {
-    entries = await readdir(dir, { withFileTypes: true })
+    versions = await versionFolders(dir)
   } catch {
     return undefined
   }
-  const versions = []
-  for (const entry of entries) {
-    if (VERSION_FOLDER.test(entry.name) && await isDirectory(entry, dir)) versions.push(entry.name)
-  }
-  versions.sort((a, b) => Number(a) - Number(b))
   const parts = [`config.json:${await fileStamp(join(dir, 'config.json'))}`]
   for (const version of versions) parts.push(`${version}/[${await folderFiles(join(dir, version))}]`)
   return parts.join('|')
@@ -52,11 +45,7 @@ async function modelFingerprint (dir: string): Promise<string | undefined> {
 
 /** Every model folder's fingerprint, by name. Throws when the repository itself cannot be listed. */
 export async function fingerprintRepository (root: string): Promise<Map<string, string>> {
-  const entries = await readdir(root, { withFileTypes: true })
-  const names: string[] = []
-  for (const entry of entries) {
-    if (isValidModelName(entry.name) && await isDirectory(entry, root)) names.push(entry.name)
-  }
+  const names = await modelFolders(root)
   const fingerprints = new Map<string, string>()
   for (let i = 0; i < names.length; i += FOLDERS_AT_ONCE) {
     const chunk = names.slice(i, i + FOLDERS_AT_ONCE)

@@ -121,7 +121,7 @@ async function readConfig (dir: string): Promise<{ config: ModelConfig, error?: 
 }
 
 // Kubernetes mounts volumes through symlinks: follow them, as stat does.
-export async function isDirectory (entry: Dirent, dir: string): Promise<boolean> {
+async function isDirectory (entry: Dirent, dir: string): Promise<boolean> {
   if (entry.isDirectory()) return true
   if (!entry.isSymbolicLink()) return false
   try {
@@ -155,13 +155,9 @@ export async function readModelSource (root: string, name: string): Promise<Mode
   const dir = join(root, name)
   const { config, error } = await readConfig(dir)
   const source: ModelSource = { name, dir, config, versions: [], served: [], error }
-  const entries = await readdir(dir, { withFileTypes: true })
-  for (const entry of entries) {
-    // Triton ignores non-numeric folders; so do we (notes, exports, …).
-    if (!VERSION_FOLDER.test(entry.name) || !(await isDirectory(entry, dir))) continue
-    if (await hasFile(join(dir, entry.name, MODEL_FILE))) source.versions.push(Number(entry.name))
+  for (const version of await versionFolders(dir)) {
+    if (await hasFile(join(dir, version, MODEL_FILE))) source.versions.push(Number(version))
   }
-  source.versions.sort((a, b) => a - b)
   source.served = applyVersionPolicy(source.versions, config.version_policy)
   if (source.error === undefined && source.versions.length === 0) {
     source.error = `no version found; put the model at ${shownPath(name, '1', MODEL_FILE)}`
@@ -171,13 +167,26 @@ export async function readModelSource (root: string, name: string): Promise<Mode
   return source
 }
 
-/** Every model folder of the repository, sorted by name. */
-export async function scanModelRepository (root: string): Promise<ModelSource[]> {
-  const entries = await readdir(root, { withFileTypes: true })
+/** The names of a repository's model folders (links followed), sorted. Throws when it cannot be listed. */
+export async function modelFolders (root: string): Promise<string[]> {
   const names: string[] = []
-  for (const entry of entries) {
+  for (const entry of await readdir(root, { withFileTypes: true })) {
     if (isValidModelName(entry.name) && await isDirectory(entry, root)) names.push(entry.name)
   }
-  names.sort()
-  return Promise.all(names.map(name => readModelSource(root, name)))
+  return names.sort()
+}
+
+/** The names of a model folder's version folders (links followed), in ascending version order. */
+export async function versionFolders (dir: string): Promise<string[]> {
+  const names: string[] = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    // Triton ignores non-numeric folders; so do we (notes, exports, …).
+    if (VERSION_FOLDER.test(entry.name) && await isDirectory(entry, dir)) names.push(entry.name)
+  }
+  return names.sort((a, b) => Number(a) - Number(b))
+}
+
+/** Every model folder of the repository, sorted by name. */
+export async function scanModelRepository (root: string): Promise<ModelSource[]> {
+  return Promise.all((await modelFolders(root)).map(name => readModelSource(root, name)))
 }

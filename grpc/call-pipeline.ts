@@ -69,8 +69,7 @@ export function deadlineOf (call: SurfaceCall): number | undefined {
 }
 
 export class CallPipeline {
-  /** `prebuiltLines` false: every line through pino (the reference the pre-built line is tested against). */
-  constructor (private readonly fastify: FastifyInstance, private readonly prebuiltLines = true) {}
+  constructor (private readonly fastify: FastifyInstance) {}
 
   /**
    * A call's (or a stream message's) context: its request id (the client's
@@ -165,7 +164,7 @@ export class CallPipeline {
       fastify.log.error({ ...callLine(policy.method, context, code, responseTime), err: error }, 'call failed')
       return
     }
-    const mode = this.prebuiltLines ? infoLineMode(fastify.log) : 'pino'
+    const mode = infoLineMode(fastify.log)
     if (mode === 'write') writeInfo(fastify.log, callLineFields(policy.method, context, code, responseTime), 'call completed')
     else if (mode === 'pino') fastify.log.info(callLine(policy.method, context, code, responseTime), 'call completed')
   }

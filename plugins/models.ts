@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { PlacedRuntime } from '../lib/runtime/placement'
-import { ModelManager, lastLoadFailure } from '../lib/models/manager'
+import { ModelManager, lastLoadFailure, servedVersions } from '../lib/models/manager'
 import { missingDefaultModel } from '../lib/models/missing-default'
 
 declare module 'fastify' {
@@ -85,7 +85,7 @@ export default fp(async (fastify) => {
         const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))
         fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()], placements }, 'model ready')
         for (const [version, reason] of entry.failed ?? []) {
-          fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${[...entry.loaded.keys()].join(', ')} without it`)
+          fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${servedVersions(entry).join(', ')} without it`)
         }
       } else {
         fastify.log.warn({ model: entry.name, folder: join(config.modelRepository, entry.name), reason: entry.reason }, 'model unavailable')

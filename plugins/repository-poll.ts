@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { lastLoadFailure } from '../lib/models/manager'
+import { lastLoadFailure, servedVersions } from '../lib/models/manager'
 import { fingerprintRepository } from '../lib/models/repository-fingerprint'
 import { RepositoryPoller } from '../lib/models/repository-poller'
 
@@ -15,7 +15,6 @@ export default fp(async (fastify) => {
   const { config, metrics, log, models } = fastify
   if (config.modelControlMode !== 'poll') return
   const baseline = fingerprintRepository(config.modelRepository).catch(() => new Map<string, string>())
-  const served = (versions: Iterable<number>): string => [...versions].sort((a, b) => a - b).join(', ')
   const poller = new RepositoryPoller({
     intervalMs: config.repositoryPollMs,
     scan: async () => await fingerprintRepository(config.modelRepository),
@@ -31,7 +30,7 @@ export default fp(async (fastify) => {
       }
       const entry = await models.load(name)
       const failure = lastLoadFailure(entry)
-      const versions = served(entry.loaded.keys())
+      const versions = servedVersions(entry).join(', ')
       if (failure === undefined) log.info({ model: name, versions }, `model '${name}' changed in the repository: loaded`)
       else if (entry.state === 'READY') log.error({ model: name, reason: failure, versions }, `model '${name}' changed in the repository; what changed cannot load, and it serves version ${versions}`)
       else log.error({ model: name, reason: failure }, `model '${name}' changed in the repository and cannot serve`)

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import type { Span } from '@opentelemetry/api'
 import type { CacheOutcome, PredictionCache } from '../cache/prediction-cache'
 import { DeadlineExceededError, InputError, NotFoundError } from '../errors'
-import { lastLoadFailure, type ModelManager } from '../models/manager'
+import { lastLoadFailure, servedVersions, type ModelManager } from '../models/manager'
 import type { RepositoryIndexRow } from '../models/repository-index'
 import type { ModelVersion } from '../models/version'
 import type { TensorMap } from '../tensors/tensor'
@@ -197,7 +197,7 @@ export class DataPlane {
     // Serving, but not what was asked for (a version that did not load, or a
     // reload that failed while the versions before served on): an operator
     // loading a new version must hear that it did not load.
-    const serving = outcome.state === 'READY' ? `; it serves version ${[...outcome.loaded.keys()].sort((a, b) => a - b).join(', ')}` : ''
+    const serving = outcome.state === 'READY' ? `; it serves version ${servedVersions(outcome).join(', ')}` : ''
     throw new InputError('name', `failed to load model '${name}': ${failure}${serving}`)
   }
 

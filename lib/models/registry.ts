@@ -27,6 +27,11 @@ export interface ModelEntry {
   readonly failed?: ReadonlyMap<number, string>
 }
 
+/** The versions an entry serves, ascending. */
+export function servedVersions (entry: ModelEntry): number[] {
+  return [...entry.loaded.keys()].sort((a, b) => a - b)
+}
+
 /** Why the load that left `entry` did not serve all it was asked to (the model's reason, or its versions' that failed); undefined when it did. */
 export function lastLoadFailure (entry: ModelEntry): string | undefined {
   if (entry.reason !== undefined) return entry.reason

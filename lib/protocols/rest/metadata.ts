@@ -2,13 +2,13 @@
 // model's metadata with the status fields KServe V1 and TF Serving read.
 
 import type { ModelCatalog, ServedModel } from '../../data-plane/views'
-import type { ModelEntry } from '../../models/registry'
+import { servedVersions, type ModelEntry } from '../../models/registry'
 import type { ModelVersion } from '../../models/version'
 import type { TensorSpec } from '../../tensors/tensor'
 import type { ModelMetadata, ModelSummary } from './wire'
 
 function summarizeModel (entry: ModelEntry): ModelSummary {
-  const served = [...entry.loaded.keys()].sort((a, b) => a - b)
+  const served = servedVersions(entry)
   return {
     name: entry.name,
     state: entry.state,
@@ -37,7 +37,7 @@ function tensorMetadata (spec: TensorSpec, model: ModelVersion): ModelMetadata['
  * request narrows the status to it, as TF Serving does.
  */
 export function modelMetadata ({ entry, model, requestedVersion }: ServedModel): ModelMetadata {
-  const versions = requestedVersion === undefined ? [...entry.loaded.keys()].sort((a, b) => a - b) : [requestedVersion]
+  const versions = requestedVersion === undefined ? servedVersions(entry) : [requestedVersion]
   return {
     ...summarizeModel(entry),
     inputs: model.inputs.map(spec => tensorMetadata(spec, model)),

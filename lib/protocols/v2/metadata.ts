@@ -3,6 +3,7 @@
 
 import type { ServedModel, ServerInfo } from '../../data-plane/views'
 import type { TensorSpec } from '../../tensors/tensor'
+import { servedVersions } from '../../models/registry'
 import { newestCount } from '../../models/repository'
 import { v2DatatypeOf } from './datatypes'
 import type { ModelMetadata, ServerMetadata } from './wire'
@@ -19,7 +20,7 @@ const tensorMetadata = (spec: TensorSpec): ModelMetadata['inputs'][number] => ({
 export function modelMetadata ({ entry, model }: ServedModel): ModelMetadata {
   return {
     name: entry.name,
-    versions: [...entry.loaded.keys()].sort((a, b) => a - b).map(String),
+    versions: servedVersions(entry).map(String),
     platform: 'onnxruntime_onnx',
     inputs: model.inputs.map(tensorMetadata),
     outputs: model.outputs.map(tensorMetadata)

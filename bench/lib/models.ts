@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { modelPath, readModelSource } from '../../lib/models/repository'
-import { openSession } from '../../lib/runtime/ort-session'
+import { OrtSession } from '../../lib/runtime/ort-session'
 import { formatShape } from '../../lib/tensors/tensor'
 import { mulberry32 } from '../../scripts/build-models'
 import { ElemType, encodeModel, floatInitializer, node, tensorInput, tensorOutput } from '../../scripts/onnx-graph'
@@ -101,8 +101,9 @@ export async function readOwnModel (repository: string, name: string): Promise<O
     throw new Error(`--model ${name}: ${join(root, name)} holds no <version>/model.onnx that serves${source?.error === undefined ? '' : ` (${source.error})`}`)
   }
   const file = modelPath(source, newest)
-  const { session, metadata } = await openSession(file, 1)
-  await session.release()
+  const session = OrtSession.open(file, 1)
+  session.release()
+  const { metadata } = session
   const [input, ...others] = metadata.inputs
   if (others.length > 0 || input.type !== 'float32' || input.shape.length !== 2 || input.shape[1] < 1) {
     const inputs = metadata.inputs.map(spec => `${spec.name} ${spec.type} ${formatShape(spec.shape)}`).join(', ')

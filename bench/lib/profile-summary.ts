@@ -86,7 +86,7 @@ const PROJECT_STAGES: Array<[RegExp, Stage]> = [
   [/^lib\/(tensors|protocols)\//, 'decode'],
   [/^lib\/runtime\/(dynamic-batcher|placement|inline-sessions|run-cost)$|^lib\/data-plane\//, 'data plane'],
   [/^lib\/runtime\/(inference-pool|pool-thread|worker-messages)$/, 'worker hop'],
-  [/^lib\/runtime\/inference-worker$/, 'inference']
+  [/^lib\/runtime\/(inference-worker|ort-session)$/, 'inference']
 ]
 
 // Node's own modules; the rest of node: (events, timers, task queues) take their caller's stage.

@@ -4,30 +4,29 @@
 // worker holds one session per model version placed in the workers.
 
 import { parentPort, workerData } from 'node:worker_threads'
-import type * as ort from 'onnxruntime-node'
 import { ModelRunError } from '../errors'
 import { transferList, type TensorMap } from '../tensors/tensor'
-import { openSession, runSession } from './ort-session'
+import { OrtSession } from './ort-session'
 import type { SessionMetadata, WorkerReply, WorkerRequest } from './worker-messages'
 
-const sessions = new Map<string, ort.InferenceSession>()
+const sessions = new Map<string, OrtSession>()
 
 // Set to 1 by the pool when it sets this worker aside (a run past its
 // deadline): the runs queued behind that run are skipped, not computed for
 // nobody, and the worker exits at its 'close'.
 const setAside = (workerData as { setAside?: Int32Array } | null)?.setAside
 
-async function load (key: string, path: string, threads: number): Promise<SessionMetadata> {
-  const { session, metadata } = await openSession(path, threads)
-  await sessions.get(key)?.release()
+function load (key: string, path: string, threads: number): SessionMetadata {
+  const session = OrtSession.open(path, threads)
+  sessions.get(key)?.release()
   sessions.set(key, session)
-  return metadata
+  return session.metadata
 }
 
-async function run (key: string, feeds: TensorMap, fetches: string[]): Promise<{ outputs: TensorMap, ms: number }> {
+function run (key: string, feeds: TensorMap, fetches: string[]): { outputs: TensorMap, ms: number } {
   const session = sessions.get(key)
   if (session === undefined) throw new Error(`model ${key} is not loaded in this worker`)
-  return await runSession(session, feeds, fetches)
+  return session.run(feeds, fetches)
 }
 
 async function handle (request: WorkerRequest): Promise<WorkerReply> {
@@ -36,9 +35,9 @@ async function handle (request: WorkerRequest): Promise<WorkerReply> {
   }
   switch (request.op) {
     case 'load':
-      return { id: request.id, ok: true, metadata: await load(request.key, request.path, request.threads) }
+      return { id: request.id, ok: true, metadata: load(request.key, request.path, request.threads) }
     case 'unload':
-      await sessions.get(request.key)?.release()
+      sessions.get(request.key)?.release()
       sessions.delete(request.key)
       return { id: request.id, ok: true }
     case 'run': {
@@ -46,11 +45,11 @@ async function handle (request: WorkerRequest): Promise<WorkerReply> {
       if (request.deadline !== undefined && Date.now() >= request.deadline) {
         return { id: request.id, ok: false, error: `the request's deadline passed ${Date.now() - request.deadline} ms before its run could start`, expired: true }
       }
-      const { outputs, ms } = await run(request.key, request.feeds, request.fetches)
+      const { outputs, ms } = run(request.key, request.feeds, request.fetches)
       return { id: request.id, ok: true, outputs, ms }
     }
     case 'close':
-      await Promise.all([...sessions.values()].map(session => session.release()))
+      for (const session of sessions.values()) session.release()
       sessions.clear()
       process.exit(0)
   }

@@ -3,15 +3,14 @@
 // the run itself. runtime/placement decides which versions run here and
 // keeps each run short enough that the loop stays responsive.
 
-import type * as ort from 'onnxruntime-node'
 import { OverloadedError } from '../errors'
 import type { TensorMap } from '../tensors/tensor'
-import { openSession, runSession } from './ort-session'
+import { OrtSession } from './ort-session'
 import type { SessionMetadata } from './worker-messages'
 
 export class InlineSessions {
-  private readonly sessions = new Map<string, ort.InferenceSession>()
-  /** Runs waiting for their turn of the loop or running. */
+  private readonly sessions = new Map<string, OrtSession>()
+  /** Runs under way (a run is synchronous: none waits for another). */
   pending = 0
 
   constructor (private readonly maxPending: number) {}
@@ -22,26 +21,26 @@ export class InlineSessions {
 
   /** Opens a session with one intra-op thread (the loop's own), replacing one of the same key. */
   async load (key: string, path: string): Promise<SessionMetadata> {
-    const { session, metadata } = await openSession(path, 1)
-    await this.sessions.get(key)?.release()
+    const session = OrtSession.open(path, 1)
+    this.sessions.get(key)?.release()
     this.sessions.set(key, session)
-    return metadata
+    return session.metadata
   }
 
   async unload (key: string): Promise<void> {
     const session = this.sessions.get(key)
     this.sessions.delete(key)
-    await session?.release()
+    session?.release()
   }
 
-  /** Runs on the main thread; `ms` is the run alone (see runSession for `measureCpu`). */
-  async run (key: string, feeds: TensorMap, fetches: string[], measureCpu = true): Promise<{ outputs: TensorMap, ms: number }> {
+  /** Runs on the main thread, now; `ms` is the run alone (see OrtSession.run for `measureCpu`). */
+  run (key: string, feeds: TensorMap, fetches: string[], measureCpu = true): { outputs: TensorMap, ms: number } {
     const session = this.sessions.get(key)
     if (session === undefined) throw new Error(`model ${key} is not loaded on the main thread`)
     if (this.pending >= this.maxPending) throw new OverloadedError(`inference queue is full (${this.maxPending} runs pending); retry shortly`)
     this.pending++
     try {
-      return await runSession(session, feeds, fetches, measureCpu)
+      return session.run(feeds, fetches, measureCpu)
     } finally {
       this.pending--
     }
@@ -50,6 +49,6 @@ export class InlineSessions {
   async close (): Promise<void> {
     const sessions = [...this.sessions.values()]
     this.sessions.clear()
-    await Promise.all(sessions.map(session => session.release()))
+    for (const session of sessions) session.release()
   }
 }

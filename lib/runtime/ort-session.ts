@@ -3,53 +3,134 @@
 // The same code runs in the inference worker threads and, for models whose
 // runs take microseconds, on the main thread (runtime/placement).
 
-import * as ort from 'onnxruntime-node'
+import { binding, initOrt, type Binding } from 'onnxruntime-node/dist/binding'
 import { isTensorType, type TensorArray, type TensorData, type TensorMap, type TensorSpec } from '../tensors/tensor'
 import { ModelRunError } from '../errors'
 import type { SessionMetadata } from './worker-messages'
 
-function describe (values: readonly ort.InferenceSession.ValueMetadata[], metadata: SessionMetadata, into: TensorSpec[]): void {
+// The binding's element type codes (ONNX's TensorProto.DataType), as
+// onnxruntime-node's own session names them.
+const ELEMENT_TYPES: Array<string | undefined> = [
+  undefined, 'float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'string', 'bool',
+  'float16', 'float64', 'uint32', 'uint64', undefined, undefined, undefined, undefined, undefined,
+  undefined, undefined, 'uint4', 'int4'
+]
+
+function describe (values: readonly Binding.ValueMetadata[], metadata: SessionMetadata, into: TensorSpec[]): void {
   for (const value of values) {
     if (!value.isTensor) {
       metadata.nonTensorOutputs.push(value.name)
       continue
     }
+    const type = ELEMENT_TYPES[value.type]
+    // onnxruntime-node's own words for it: lib/models/loader explains them to the user.
+    if (type === undefined) throw new Error(`Unsupported data type: ${value.type}`)
     into.push({
       name: value.name,
       // Checked by describeVersion (lib/models/version.ts), which refuses types we cannot encode.
-      type: value.type as TensorSpec['type'],
-      shape: value.shape.map(dim => typeof dim === 'number' && dim >= 0 ? dim : -1)
+      type: type as TensorSpec['type'],
+      shape: value.shape.map(dim => dim >= 0 ? dim : -1)
     })
-    metadata.dimNames[value.name] = value.shape.map(dim => typeof dim === 'string' && dim !== '' ? dim : null)
+    metadata.dimNames[value.name] = value.shape.map((dim, i) => dim < 0 && value.symbolicDimensions[i] !== '' ? value.symbolicDimensions[i] : null)
   }
 }
 
-export async function openSession (path: string, threads: number): Promise<{ session: ort.InferenceSession, metadata: SessionMetadata }> {
-  const session = await ort.InferenceSession.create(path, {
-    // The runtime defaults to one thread per physical core of the host; the
-    // pool already spreads work across workers, so each session gets few.
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    // The runtime would print its own lines to stderr, outside the JSON log;
-    // its errors reach the client and the log through the rejected call.
-    logSeverityLevel: 4
-  })
-  const metadata: SessionMetadata = { inputs: [], outputs: [], nonTensorOutputs: [], dimNames: {} }
-  describe(session.inputMetadata, metadata, metadata.inputs)
-  describe(session.outputMetadata, metadata, metadata.outputs)
-  return { session, metadata }
+/**
+ * A session of onnxruntime-node's native binding, run synchronously.
+ * onnxruntime-node's InferenceSession wraps the same object: it defers every
+ * run to a setImmediate (a whole extra turn of the event loop per run, and a
+ * reply later by that turn) and wraps inputs and outputs in its Tensor
+ * class, checking them again. Our callers check requests against the
+ * model's metadata before they get here, and placement decides which runs
+ * are short enough for the thread they are on, so the run is called directly.
+ */
+export class OrtSession {
+  private readonly outputNames: Set<string>
+
+  private constructor (private readonly native: Binding.InferenceSession, readonly metadata: SessionMetadata) {
+    this.outputNames = new Set(metadata.outputs.map(spec => spec.name))
+  }
+
+  /** Opens `path` with `threads` intra-op threads; blocks the calling thread while the runtime builds the session. */
+  static open (path: string, threads: number): OrtSession {
+    initOrt()
+    const native = new binding.InferenceSession()
+    native.loadModel(path, {
+      // The runtime defaults to one thread per physical core of the host; the
+      // pool already spreads work across workers, so each session gets few.
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // The runtime would print its own lines to stderr, outside the JSON log;
+      // its errors reach the client and the log through the rejected call.
+      logSeverityLevel: 4
+    })
+    const metadata: SessionMetadata = { inputs: [], outputs: [], nonTensorOutputs: [], dimNames: {} }
+    try {
+      describe(native.inputMetadata, metadata, metadata.inputs)
+      describe(native.outputMetadata, metadata, metadata.outputs)
+    } catch (error) {
+      native.dispose()
+      throw error
+    }
+    return new OrtSession(native, metadata)
+  }
+
+  /**
+   * Runs the model now, on this thread; `ms` is the run alone (see
+   * runCostMs). Without `measureCpu`, `ms` is the wall time alone: the
+   * process's CPU time is a getrusage call that costs several µs with the
+   * server's threads, more than a tiny model's run, so placement asks for
+   * it only when the wall time alone would count.
+   */
+  run (feeds: TensorMap, fetches: string[], measureCpu = true): { outputs: TensorMap, ms: number } {
+    const inputs: Record<string, NativeTensor> = {}
+    for (const name in feeds) inputs[name] = nativeTensor(feeds[name])
+    const wanted: Record<string, null> = {}
+    for (const name of fetches) {
+      // The binding would skip an unknown name and fail on "no output requested", or answer without it.
+      if (!this.outputNames.has(name)) throw runFailure(new Error(`'${name}' is not an output of the model`))
+      wanted[name] = null
+    }
+    const startCpu = measureCpu ? cpuMicros() : 0
+    const start = performance.now()
+    let results: Record<string, { type: string, dims: readonly number[], data: unknown }>
+    try {
+      results = this.native.run(inputs as unknown as Parameters<Binding.InferenceSession['run']>[0], wanted, {}) as typeof results
+    } catch (error) {
+      throw runFailure(error)
+    }
+    const wallMs = performance.now() - start
+    const ms = measureCpu ? runCostMs(wallMs, cpuMicros() - startCpu) : wallMs
+    const outputs: TensorMap = {}
+    for (const name in results) {
+      const tensor = results[name]
+      if (!isTensorType(tensor.type)) throw new Error(`output '${name}' has type ${tensor.type}, which cannot be returned`)
+      outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: float16Bits(tensor.type, tensor.data as TensorArray) }
+    }
+    return { outputs, ms }
+  }
+
+  release (): void {
+    this.native.dispose()
+  }
 }
 
-// Where the runtime has Float16Array (Node 24), onnxruntime-common wraps
-// float16 data in one, which onnxruntime-node 1.30's native binding cannot
-// read ("not enough space: expected 4, got 0"): the tensor keeps the
-// Uint16Array of half-float bits it was given, and outputs come back as bits.
-function ortTensor (tensor: TensorData): ort.Tensor {
-  const value = new ort.Tensor(tensor.type, tensor.data, tensor.dims)
-  if (tensor.type === 'float16' && value.data !== tensor.data) (value as unknown as { cpuData: TensorArray }).cpuData = tensor.data
-  return value
+/** What the binding reads of an input: a CPU tensor's type, dims and data. */
+interface NativeTensor {
+  location: 'cpu'
+  type: string
+  dims: readonly number[]
+  data: TensorArray
+}
+
+// The binding reads float16 data as the Uint16Array of half-float bits our
+// tensors hold (onnxruntime-node's Tensor class would wrap it in a
+// Float16Array where the runtime has one, Node 24, which the 1.30 binding
+// cannot read).
+function nativeTensor (tensor: TensorData): NativeTensor {
+  return { location: 'cpu', type: tensor.type, dims: tensor.dims, data: tensor.data }
 }
 
 function float16Bits (type: string, data: TensorArray): TensorArray {
@@ -87,40 +168,4 @@ export function runCostMs (wallMs: number, cpuMicros: number): number {
 function cpuMicros (): number {
   const usage = process.cpuUsage()
   return usage.user + usage.system
-}
-
-/**
- * Runs `session`; the result's `ms` is the run itself (onnxruntime-node runs
- * it synchronously, in a later turn of the loop): see runCostMs. Without
- * `measureCpu`, `ms` is the wall time alone: the process's CPU time is a
- * getrusage call that costs several µs with the server's threads, more than
- * a tiny model's run, so placement asks for it only when the wall time
- * alone would count.
- */
-export async function runSession (session: ort.InferenceSession, feeds: TensorMap, fetches: string[], measureCpu = true): Promise<{ outputs: TensorMap, ms: number }> {
-  const inputs: Record<string, ort.Tensor> = {}
-  for (const [name, tensor] of Object.entries(feeds)) inputs[name] = ortTensor(tensor)
-  // session.run defers the run to a setImmediate: one queued just before it
-  // marks its start, and the await resumes right after it, so `ms` is the
-  // run alone, not the other work of the loop's turn.
-  let start = performance.now()
-  let startCpu = 0
-  setImmediate(() => {
-    start = performance.now()
-    if (measureCpu) startCpu = cpuMicros()
-  })
-  let results: ort.InferenceSession.OnnxValueMapType
-  try {
-    results = await session.run(inputs, fetches)
-  } catch (error) {
-    throw runFailure(error)
-  }
-  const wallMs = performance.now() - start
-  const ms = measureCpu ? runCostMs(wallMs, cpuMicros() - startCpu) : wallMs
-  const outputs: TensorMap = {}
-  for (const [name, tensor] of Object.entries(results)) {
-    if (!isTensorType(tensor.type)) throw new Error(`output '${name}' has type ${tensor.type}, which cannot be returned`)
-    outputs[name] = { type: tensor.type, dims: [...tensor.dims], data: float16Bits(tensor.type, tensor.data as TensorArray) }
-  }
-  return { outputs, ms }
 }

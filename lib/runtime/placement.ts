@@ -203,7 +203,7 @@ export class PlacedRuntime implements ModelRuntime {
 
   private async runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
     const measured = placed.measureCpu
-    const { outputs, ms } = await this.inline.run(key, feeds, fetches, measured)
+    const { outputs, ms } = this.inline.run(key, feeds, fetches, measured)
     const suspect = ms >= this.options.inlineMaxMs / 2
     placed.measureCpu = suspect
     if (suspect && !measured) return outputs
@@ -223,7 +223,7 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   private async probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
-    const { outputs, ms } = await this.inline.run(key, feeds, fetches)
+    const { outputs, ms } = this.inline.run(key, feeds, fetches)
     placed.fastProbes = ms < this.options.inlineMaxMs / 2 ? placed.fastProbes + 1 : 0
     if (placed.fastProbes >= PROBES_TO_RETURN && this.placed.get(key) === placed && placed.where === 'worker') {
       this.move(key, placed, 'inline', `${PROBES_TO_RETURN} runs on the main thread in a row took less than half of INLINE_RUN_MAX_US (${Math.round(this.options.inlineMaxMs * 1000)} µs), the last ${Math.round(ms * 1000)} µs`)
@@ -234,7 +234,7 @@ export class PlacedRuntime implements ModelRuntime {
   /** A warm-up run on the main thread: its time, counted in the version's cost. */
   private async measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<number> {
     const elements = inputElements(feeds)
-    const { ms } = await this.inline.run(key, feeds, fetches)
+    const { ms } = this.inline.run(key, feeds, fetches)
     placed.cost.observe(ms, elements)
     return ms
   }

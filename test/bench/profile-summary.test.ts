@@ -78,6 +78,7 @@ t.test('classifyFrame', async t => {
     ['isResult', `${dist}/lib/runtime/worker-messages.js`, 'worker hop'],
     ['infer', `${dist}/lib/data-plane/data-plane.js`, 'data plane'],
     ['onMessage', `${dist}/lib/runtime/inference-worker.js`, 'inference'],
+    ['run', `${dist}/lib/runtime/ort-session.js`, 'inference'],
     ['check', `${dist}/schemas/params.js`, 'validation'],
     ['Object', `${dist}/lib/protocols/rest/wire.js`, 'validation'],
     ['Object', `${dist}/lib/protocols/v2/wire.js`, 'validation'],

@@ -94,10 +94,10 @@ t.test('a model that starts to run slow moves to the workers, the loop responsiv
 
   // Images of 2000×2000: many milliseconds a run, predicted from the small ones,
   // so each goes to a worker; a timer on the loop sees how long it waits.
-  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => Promise<unknown> } }).inline
+  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => unknown } }).inline
   const run = inline.run.bind(inline)
   let inlineRuns = 0
-  inline.run = async (...args: unknown[]) => { inlineRuns++; return await run(...args) }
+  inline.run = (...args: unknown[]) => { inlineRuns++; return run(...args) }
   const inlineBefore = inlineRuns
   let longestGapMs = 0
   let last = performance.now()
@@ -140,11 +140,11 @@ t.test('a burst of slow runs (V8 compiling on the same core) moves nothing; a la
   await placed.load('iris/1', irisFile)
   await placed.warm('iris/1', () => iris(1), ['label'])
   // The runs' cost as the runtime reports it, slowed by 2.5 ms while `slow` says so.
-  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => Promise<{ outputs: unknown, ms: number }> } }).inline
+  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => { outputs: unknown, ms: number } } }).inline
   const run = inline.run.bind(inline)
   let slow = 0
-  inline.run = async (...args: unknown[]) => {
-    const result = await run(...args)
+  inline.run = (...args: unknown[]) => {
+    const result = run(...args)
     if (slow === 0) return result
     slow--
     return { ...result, ms: result.ms + 2.5 }
@@ -188,13 +188,13 @@ t.test('the process\'s CPU time is read only after a run whose wall time alone w
   await placed.load('iris/1', irisFile)
   await placed.warm('iris/1', () => iris(1), ['label'])
   // The wall times the runtime reports, and whether each run was asked to measure CPU too.
-  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => Promise<{ outputs: unknown, ms: number }> } }).inline
+  const inline = (placed as unknown as { inline: { run: (...args: unknown[]) => { outputs: unknown, ms: number } } }).inline
   const run = inline.run.bind(inline)
   const asked: boolean[] = []
   let reported: number[] = []
-  inline.run = async (...args: unknown[]) => {
+  inline.run = (...args: unknown[]) => {
     asked.push(args[3] as boolean)
-    const result = await run(...args)
+    const result = run(...args)
     return { ...result, ms: reported.shift() ?? 0.01 }
   }
   const cost = (placed as unknown as { placed: Map<string, { cost: { typicalMs: number } }> }).placed.get('iris/1')?.cost

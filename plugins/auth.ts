@@ -158,10 +158,21 @@ export default fp(async (fastify) => {
     }
   }
 
+  /** The bearer token of an Authorization header, when it has the form of one. */
+  function bearerToken (header: string | undefined): string | undefined {
+    // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
+    return header !== undefined && /^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header) ? header.slice(7) : undefined
+  }
+
+  /** The claims of a token verified before and still valid, if the header carries one. */
+  function rememberedClaims (header: string | undefined): TokenClaims | undefined {
+    const token = bearerToken(header)
+    return token === undefined ? undefined : verified.get(token)
+  }
+
   /** The claims of a bearer token, or a refusal. */
   async function authenticate ({ authorization: header, address }: Credentials): Promise<TokenClaims> {
-    // The scheme is case-insensitive (RFC 7235); the token is RFC 6750's b64token.
-    const token = header !== undefined && /^Bearer [A-Za-z0-9._~+/=-]+$/i.test(header) ? header.slice(7) : undefined
+    const token = bearerToken(header)
     const known = token === undefined ? undefined : verified.get(token)
     if (known !== undefined) return known
     // Failed authentications are counted per address (IPv6 per /64).
@@ -216,11 +227,30 @@ export default fp(async (fastify) => {
     return grantedScopes(request.user).includes(scope)
   })
 
-  fastify.addHook('onRequest', async (request) => {
+  // A callback hook: a token verified before (nearly every request) is
+  // checked without a promise or a turn of the microtask queue.
+  fastify.addHook('onRequest', (request, _reply, done) => {
     const scope = routeOf(request).config.scope
-    if (scope === undefined) return
-    request.user = await authenticate(credentialsOf(request))
-    requireScope(request.user, scope)
+    if (scope === undefined) {
+      done()
+      return
+    }
+    const authorized = (claims: TokenClaims): void => {
+      request.user = claims
+      requireScope(claims, scope)
+    }
+    const known = rememberedClaims(request.headers.authorization)
+    if (known === undefined) {
+      authenticate(credentialsOf(request)).then(authorized).then(() => done(), done)
+      return
+    }
+    try {
+      authorized(known)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    done()
   })
 }, { name: 'auth', dependencies: ['config', 'rate-limit', 'load-shedding', 'metrics'] })
 

@@ -82,10 +82,12 @@ function inflated (payload: Readable, encoding: 'gzip' | 'deflate', limit: numbe
  */
 export default fp(async (fastify) => {
   // HTTP/1.1 requires Host (RFC 9112 §3.2).
-  fastify.addHook('onRequest', async (request) => {
+  fastify.addHook('onRequest', (request, _reply, done) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      throw new InputError('headers.host', 'headers.host: an HTTP/1.1 request must carry a Host header')
+      done(new InputError('headers.host', 'headers.host: an HTTP/1.1 request must carry a Host header'))
+      return
     }
+    done()
   })
 
   // Node answers `Expect: 100-continue` with 100 Continue as soon as the
@@ -95,17 +97,21 @@ export default fp(async (fastify) => {
   // read: a refused client never sends its body.
   fastify.server.on('checkContinue', (request, response) => fastify.server.emit('request', request, response))
 
-  fastify.addHook('preParsing', async (request, reply, payload) => {
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
     if (request.headers.expect?.toLowerCase() === '100-continue' && !reply.raw.headersSent) reply.raw.writeContinue()
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
-    if (encoding === 'identity') return payload
+    if (encoding === 'identity') {
+      done(null, payload)
+      return
+    }
     const compressed = routeOf(request).config.compressedBodies === true
     if (!compressed || (encoding !== 'gzip' && encoding !== 'deflate')) {
-      throw new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${compressed ? '; use gzip, deflate or none' : ''}`)
+      done(new ServeError(415, 'FST_ERR_CTP_INVALID_CONTENT_ENCODING', `Content-Encoding '${encoding.slice(0, 40)}' is not supported${compressed ? '; use gzip, deflate or none' : ''}`))
+      return
     }
     // Fastify checks Content-Length against the bytes received, and BODY_LIMIT
     // against the inflated ones; inflating stops at BODY_LIMIT.
-    return inflated(payload, encoding, routeOf(request).bodyLimit)
+    done(null, inflated(payload, encoding, routeOf(request).bodyLimit))
   })
 
   fastify.removeContentTypeParser(['text/plain', 'application/json'])

@@ -13,8 +13,9 @@ import { fastifyErrorBody } from '../schemas/errors'
  */
 export default fp(async (fastify) => {
   fastify.setErrorHandler(errorHandler(fastifyErrorBody))
-  fastify.addHook('preParsing', async (request) => {
-    if (request.is404) throw notFound(request)
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    if (request.is404) done(notFound(request))
+    else done(null, payload)
   })
   // Reached only through reply.callNotFound(): the hook above answers unknown URLs.
   fastify.setNotFoundHandler(async (request) => { throw notFound(request) })

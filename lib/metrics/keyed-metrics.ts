@@ -3,7 +3,7 @@
 // prom-client's own observe() validates and sorts the labels, hashes them
 // into a string and allocates a closure on every call: 0.7 µs for one
 // histogram and one counter, against 0.02 µs here, four to five times per
-// prediction. The series are found by their label values (a Map lookup);
+// prediction. The series are found by their label values (a Map lookup each);
 // the registry renders, and the cluster aggregator sums, them as it does
 // prom-client's own metrics, through the metric interface its registry reads.
 
@@ -38,19 +38,19 @@ interface KeyedOptions<L extends string> {
   registers: Registry[]
 }
 
-/** A series key: the label values in labelNames' order. NUL cannot be in a label value that matters here. */
-function keyOf<L extends string> (labelNames: readonly L[], labels: Labels<L>): string {
-  let key = ''
-  for (const name of labelNames) key += `${labels[name]}\u0000`
-  return key
-}
+/** A level of the series tree: one label's values, in labelNames' order, the last level holding the series. */
+type SeriesTree<S> = Map<string, SeriesTree<S> | S>
 
 abstract class KeyedMetric<L extends string, S> {
   readonly name: string
   readonly help: string
   abstract readonly type: Scraped['type']
   readonly aggregator = 'sum' as const
-  protected readonly series = new Map<string, { labels: Labels<L>, values: S }>()
+  protected readonly series: Array<{ labels: Labels<L>, values: S }> = []
+  // Found label by label: a Map lookup per label value (strings the callers
+  // mostly hold already, their hashes cached), where one key joined from
+  // them would be a new string to build and hash on every call.
+  private tree: SeriesTree<S> = new Map()
 
   constructor (private readonly options: KeyedOptions<L>) {
     this.name = options.name
@@ -60,13 +60,22 @@ abstract class KeyedMetric<L extends string, S> {
 
   /** The series of these labels, made at its first use. */
   protected at (labels: Labels<L>): S {
-    const key = keyOf(this.options.labelNames, labels)
-    let found = this.series.get(key)
-    if (found === undefined) {
-      found = { labels: { ...labels }, values: this.create() }
-      this.series.set(key, found)
+    const names = this.options.labelNames
+    let level = this.tree
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = String(labels[names[i]])
+      let next = level.get(value) as SeriesTree<S> | undefined
+      if (next === undefined) level.set(value, next = new Map())
+      level = next
     }
-    return found.values
+    const last = String(labels[names[names.length - 1]])
+    let found = level.get(last) as S | undefined
+    if (found === undefined) {
+      found = this.create()
+      level.set(last, found)
+      this.series.push({ labels: { ...labels }, values: found })
+    }
+    return found
   }
 
   protected abstract create (): S
@@ -75,12 +84,13 @@ abstract class KeyedMetric<L extends string, S> {
   /** What the registry renders and the cluster aggregator sums. */
   async get (): Promise<Scraped> {
     const values: SeriesValue[] = []
-    for (const { labels, values: series } of this.series.values()) values.push(...this.render(labels, series))
+    for (const { labels, values: series } of this.series) values.push(...this.render(labels, series))
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
   }
 
   reset (): void {
-    this.series.clear()
+    this.series.length = 0
+    this.tree = new Map()
   }
 }
 

@@ -21,3 +21,19 @@ t.test('a real run reports a cost no longer than the call took', async t => {
     t.ok(ms >= 0 && ms <= took, `run ${i}: ${ms.toFixed(3)} ms within the ${took.toFixed(3)} ms of the call`)
   }
 })
+
+t.test('the native session runs in the calling turn, and refuses what the model cannot answer', async t => {
+  const session = OrtSession.open(join(__dirname, '..', '..', '..', 'models', 'iris', '1', 'model.onnx'), 1)
+  t.teardown(() => session.release())
+  t.same(session.metadata.inputs, [{ name: 'features', type: 'float32', shape: [-1, 4] }])
+  const features = { type: 'float32' as const, dims: [2, 4], data: new Float32Array([5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]) }
+  let turnEnded = false
+  setImmediate(() => { turnEnded = true })
+  const { outputs } = session.run({ features }, ['label'])
+  t.notOk(turnEnded, 'answered before the loop turned')
+  t.same(outputs.label.dims, [2])
+  t.same([...outputs.label.data as BigInt64Array], [0n, 2n], 'setosa, virginica')
+  t.throws(() => session.run({ features }, ['nope']), { name: 'ModelRunError', message: /'nope' is not an output of the model/ })
+  t.throws(() => session.run({ features: { ...features, dims: [2, 3] } }, ['label']), { name: 'ModelRunError', message: /features/ })
+  t.same(session.run({ features }, ['label']).outputs.label.dims, [2], 'still runs after refusals')
+})

@@ -151,7 +151,8 @@ export class CallPipeline {
     if (policy.method === 'ModelInfer' || policy.method === 'ModelStreamInfer') {
       // A model label is a model this server knows: a client naming others must not create series.
       const labels = inference === undefined ? { model: fastify.dataPlane.modelLabel(context.model), version: '' } : { model: inference.model, version: String(inference.version) }
-      fastify.metrics.inferenceRequests.inc({ ...labels, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
+      // Spelled out, not spread: see plugins/metrics.
+      fastify.metrics.inferenceRequests.inc({ model: labels.model, version: labels.version, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
       if (inference !== undefined && inference.cache !== 'HIT') fastify.metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
     }
     if (context.span !== undefined) {

@@ -63,7 +63,7 @@ export class OrtSession {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       // The runtime would print its own lines to stderr, outside the JSON log;
-      // its errors reach the client and the log through the rejected call.
+      // its errors reach the client and the log through the thrown error.
       logSeverityLevel: 4
     })
     const metadata: SessionMetadata = { inputs: [], outputs: [], nonTensorOutputs: [], dimNames: {} }

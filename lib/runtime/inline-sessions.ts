@@ -3,17 +3,14 @@
 // the run itself. runtime/placement decides which versions run here and
 // keeps each run short enough that the loop stays responsive.
 
-import { OverloadedError } from '../errors'
 import type { TensorMap } from '../tensors/tensor'
 import { OrtSession } from './ort-session'
 import type { SessionMetadata } from './worker-messages'
 
 export class InlineSessions {
+  // No queue and no bound of its own: a run is synchronous, so none ever
+  // waits behind another here (the batcher ahead of it holds the waiting).
   private readonly sessions = new Map<string, OrtSession>()
-  /** Runs under way (a run is synchronous: none waits for another). */
-  pending = 0
-
-  constructor (private readonly maxPending: number) {}
 
   has (key: string): boolean {
     return this.sessions.has(key)
@@ -37,13 +34,7 @@ export class InlineSessions {
   run (key: string, feeds: TensorMap, fetches: string[], measureCpu = true): { outputs: TensorMap, ms: number } {
     const session = this.sessions.get(key)
     if (session === undefined) throw new Error(`model ${key} is not loaded on the main thread`)
-    if (this.pending >= this.maxPending) throw new OverloadedError(`inference queue is full (${this.maxPending} runs pending); retry shortly`)
-    this.pending++
-    try {
-      return session.run(feeds, fetches, measureCpu)
-    } finally {
-      this.pending--
-    }
+    return session.run(feeds, fetches, measureCpu)
   }
 
   async close (): Promise<void> {

@@ -87,7 +87,7 @@ export class PlacedRuntime implements ModelRuntime {
 
   constructor (private readonly options: PlacementOptions) {
     this.pool = new InferencePool(options)
-    this.inline = new InlineSessions(options.maxPending)
+    this.inline = new InlineSessions()
   }
 
   get timeoutMs (): number {
@@ -95,7 +95,7 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   get pending (): number {
-    return this.pool.pending + this.inline.pending
+    return this.pool.pending
   }
 
   get stuckThreads (): number {
@@ -143,13 +143,13 @@ export class PlacedRuntime implements ModelRuntime {
     const placed = this.get(key)
     if (placed.where === 'inline') {
       const bound = this.options.inlineMaxMs
-      await this.runInline(key, placed, feeds(), fetches)
+      this.runInline(key, placed, feeds(), fetches)
       let ms = Infinity
-      for (let run = 0; run < WARM_UP_RUNS; run++) ms = Math.min(ms, await this.measureInline(key, placed, feeds(), fetches))
+      for (let run = 0; run < WARM_UP_RUNS; run++) ms = Math.min(ms, this.measureInline(key, placed, feeds(), fetches))
       if (placed.mode !== 'auto' || ms <= bound) {
         if (placed.batched) {
-          await this.runInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
-          await this.measureInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+          this.runInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
+          this.measureInline(key, placed, batchOf(feeds(), CALIBRATION_ROWS), fetches)
         }
         return
       }
@@ -165,7 +165,7 @@ export class PlacedRuntime implements ModelRuntime {
     const elements = inputElements(feeds)
     const predicted = placed.cost.predictMs(elements)
     const tooLong = placed.mode === 'auto' && predicted !== undefined && predicted > ONE_REQUEST_FACTOR * this.options.inlineMaxMs
-    if (placed.where === 'inline' && !tooLong) return await this.runInline(key, placed, feeds, fetches)
+    if (placed.where === 'inline' && !tooLong) return this.runInline(key, placed, feeds, fetches)
     if (placed.where === 'inline' && !placed.workersOpen && (this.pool.changing || (predicted ?? 0) <= WAIT_FACTOR * this.options.inlineMaxMs)) {
       // Its worker sessions are not open: they open now, and the main thread
       // serves this request rather than wait for them (threads to start, or
@@ -173,9 +173,9 @@ export class PlacedRuntime implements ModelRuntime {
       // for long while nothing else loads. The graph is small enough to have
       // been placed inline, and MAX_TENSOR_ELEMENTS bounds the request.
       this.inWorkers(key, placed).catch(() => {})
-      return await this.runInline(key, placed, feeds, fetches)
+      return this.runInline(key, placed, feeds, fetches)
     }
-    if (!tooLong && this.probeDue(key, placed)) return await this.probe(key, placed, feeds, fetches)
+    if (!tooLong && this.probeDue(key, placed)) return this.probe(key, placed, feeds, fetches)
     await this.inWorkers(key, placed)
     const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches, deadline)
     if (elements <= placed.workerPeak) this.observe(key, placed, ms, elements)
@@ -201,7 +201,7 @@ export class PlacedRuntime implements ModelRuntime {
     return placed
   }
 
-  private async runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  private runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TensorMap {
     const measured = placed.measureCpu
     const { outputs, ms } = this.inline.run(key, feeds, fetches, measured)
     const suspect = ms >= this.options.inlineMaxMs / 2
@@ -222,7 +222,7 @@ export class PlacedRuntime implements ModelRuntime {
     return true
   }
 
-  private async probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  private probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TensorMap {
     const { outputs, ms } = this.inline.run(key, feeds, fetches)
     placed.fastProbes = ms < this.options.inlineMaxMs / 2 ? placed.fastProbes + 1 : 0
     if (placed.fastProbes >= PROBES_TO_RETURN && this.placed.get(key) === placed && placed.where === 'worker') {
@@ -232,7 +232,7 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   /** A warm-up run on the main thread: its time, counted in the version's cost. */
-  private async measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): Promise<number> {
+  private measureInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): number {
     const elements = inputElements(feeds)
     const { ms } = this.inline.run(key, feeds, fetches)
     placed.cost.observe(ms, elements)

@@ -171,10 +171,13 @@ export default fp(async (fastify) => {
   }
 
   /** The claims of a bearer token, or a refusal. */
-  async function authenticate ({ authorization: header, address }: Credentials): Promise<TokenClaims> {
+  async function authenticate (credentials: Credentials): Promise<TokenClaims> {
+    return rememberedClaims(credentials.authorization) ?? await verifyAndRemember(credentials)
+  }
+
+  /** authenticate for a token not remembered: verified, then remembered until it expires; or a refusal, counted. */
+  async function verifyAndRemember ({ authorization: header, address }: Credentials): Promise<TokenClaims> {
     const token = bearerToken(header)
-    const known = token === undefined ? undefined : verified.get(token)
-    if (known !== undefined) return known
     // Failed authentications are counted per address (IPv6 per /64).
     const counted = countingKey(address)
     // Past its limit an address gets nothing but a 429, however good its guesses.
@@ -228,7 +231,8 @@ export default fp(async (fastify) => {
   })
 
   // A callback hook: a token verified before (nearly every request) is
-  // checked without a promise or a turn of the microtask queue.
+  // checked without a promise or a turn of the microtask queue; any other
+  // goes through verifyAndRemember, looked up once.
   fastify.addHook('onRequest', (request, _reply, done) => {
     const scope = routeOf(request).config.scope
     if (scope === undefined) {
@@ -241,7 +245,7 @@ export default fp(async (fastify) => {
     }
     const known = rememberedClaims(request.headers.authorization)
     if (known === undefined) {
-      authenticate(credentialsOf(request)).then(authorized).then(() => done(), done)
+      verifyAndRemember(credentialsOf(request)).then(authorized).then(() => done(), done)
       return
     }
     try {

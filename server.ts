@@ -28,16 +28,17 @@ function readConfig (): AppConfig {
   }
 }
 
-const LOG_BUFFER_BYTES = 4 * 1024
+// Characters, not bytes: what LineBatch counts (a log line is nearly all ASCII).
+const LOG_BATCH_CHARS = 4 * 1024
 
 async function serve (config: AppConfig): Promise<void> {
   // Log lines are gathered (lib/logs/line-batch) and written synchronously,
   // a dozen lines per write: a write per line cost 9% of a prediction's CPU;
   // asynchronous writes (libuv's thread pool, on the same core) cost 3.5 µs a
   // line against 1.6 for sonic-boom's own buffer, and 0.3 gathered first
-  // (measured alone, server pinned to one core). At most LOG_BUFFER_BYTES or
+  // (measured alone, server pinned to one core). At most LOG_BATCH_CHARS or
   // one second wait; whatever is still gathered at exit is flushed.
-  const logs = new LineBatch(destination({ sync: true }), LOG_BUFFER_BYTES)
+  const logs = new LineBatch(destination({ sync: true }), LOG_BATCH_CHARS)
   setInterval(() => logs.flush(), 1000).unref()
   process.on('exit', () => logs.flushSync())
   const fastify = Fastify(serverOptions(config, logs))

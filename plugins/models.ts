@@ -83,7 +83,7 @@ export default fp(async (fastify) => {
     for (const entry of entries) {
       if (entry.state === 'READY') {
         const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))
-        fastify.log.info({ model: entry.name, versions: [...entry.loaded.keys()], placements }, 'model ready')
+        fastify.log.info({ model: entry.name, versions: servedVersions(entry), placements }, 'model ready')
         for (const [version, reason] of entry.failed ?? []) {
           fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${servedVersions(entry).join(', ')} without it`)
         }

@@ -18,6 +18,7 @@ import { OverloadedError, TooManyRequestsError, UnavailableError } from '../lib/
 import { REQUEST_ID } from '../http/server-options'
 import { outcomeOf } from '../plugins/metrics'
 import { infoLineMode, writeInfo } from '../lib/logs/info-line'
+import { observeInference } from '../lib/metrics/server-metrics'
 import { callLine, callLineFields } from './call-log-line'
 import { SERVICE } from './service-definition'
 import { httpStatusOf } from './status'
@@ -150,10 +151,8 @@ export class CallPipeline {
     const inference = context.facts.inference
     if (policy.method === 'ModelInfer' || policy.method === 'ModelStreamInfer') {
       // A model label is a model this server knows: a client naming others must not create series.
-      const labels = inference === undefined ? { model: fastify.dataPlane.modelLabel(context.model), version: '' } : { model: inference.model, version: String(inference.version) }
-      // Spelled out, not spread: see plugins/metrics.
-      fastify.metrics.inferenceRequests.inc({ model: labels.model, version: labels.version, outcome: outcomeOf(httpStatusOf(code)), transport: 'grpc' })
-      if (inference !== undefined && inference.cache !== 'HIT') fastify.metrics.inferenceDuration.observe(labels, inference.inferenceMs / 1000)
+      const model = inference === undefined ? fastify.dataPlane.modelLabel(context.model) : inference.model
+      observeInference(fastify.metrics, model, inference, outcomeOf(httpStatusOf(code)), 'grpc')
     }
     if (context.span !== undefined) {
       context.span.setAttribute('rpc.grpc.status_code', code)

@@ -4,6 +4,7 @@
 // names the server knows, never raw URLs or client-chosen values).
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { InferenceRecord } from '../data-plane/infer-codec'
 import { MODEL_STATES } from '../models/model-state'
 import { KeyedCounter, KeyedHistogram } from './keyed-metrics'
 
@@ -52,6 +53,20 @@ export interface ServerMetrics {
   cacheLookups: Counter<'model' | 'result'>
   /** Cache store calls that failed (served as a miss, or without an ETag). */
   cacheStoreUnavailable: Counter
+}
+
+/**
+ * Counts a prediction request's end, by transport, and its inference time
+ * when it ran the model (a cache hit did not). `model`: the label of its
+ * model, which a request that reached no version (`inference` undefined)
+ * names without one.
+ */
+export function observeInference (metrics: ServerMetrics, model: string, inference: InferenceRecord | undefined, outcome: InferenceOutcome, transport: 'http' | 'grpc'): void {
+  const version = inference === undefined ? '' : String(inference.version)
+  // Labels spelled out: `{ ...labels, outcome, transport }` cost 0.85 µs a
+  // request (measured alone), eight times the metrics' own work.
+  metrics.inferenceRequests.inc({ model, version, outcome, transport })
+  if (inference !== undefined && inference.cache !== 'HIT') metrics.inferenceDuration.observe({ model, version }, inference.inferenceMs / 1000)
 }
 
 /** Read at scrape time for the gauges. */

@@ -1,13 +1,11 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { bundledRepository } from '../helpers/build-app'
 import { buildLoggedApp, type LogLine } from '../helpers/logged-app'
 
 t.test("the 'model ready' line lists the versions served ascending, a fallback's too", async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'onnx-serve-versions-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = t.testdir()
   for (const version of [1, 2, 3]) {
     mkdirSync(join(dir, 'iris', String(version)), { recursive: true })
     cpSync(join(bundledRepository, 'iris', '1', 'model.onnx'), join(dir, 'iris', String(version), 'model.onnx'))

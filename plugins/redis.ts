@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +19,10 @@ export default fp(async (fastify) => {
     fastify.decorate('redis', null)
     return
   }
-  const redis = new Redis(url, {
+  // Loaded only when configured: the client's code is a few MB of heap that a
+  // single pod, the default, would carry for nothing.
+  const { Redis: RedisClient } = await import('ioredis')
+  const redis = new RedisClient(url, {
     connectTimeout: 1000,
     commandTimeout: 200,
     maxRetriesPerRequest: 1,

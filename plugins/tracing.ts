@@ -1,10 +1,7 @@
 import fp from 'fastify-plugin'
-import { FastifyOtelInstrumentation } from '@fastify/otel'
+// A type import: it brings @fastify/otel's request.opentelemetry() into Fastify's types.
+import type {} from '@fastify/otel'
 import { context, propagation, trace } from '@opentelemetry/api'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
 import { version } from '../package.json'
 import { InferenceSpans, traceResponse } from '../lib/tracing/inference-spans'
 
@@ -29,6 +26,16 @@ declare module 'fastify' {
 export default fp(async (fastify) => {
   const { tracing } = fastify.config
   if (tracing === undefined) return
+  // The SDK is loaded only when tracing is on: its modules are about 5 MB of
+  // heap, which every server would otherwise hold, and V8 sizes the heap
+  // from what stays live.
+  const [{ FastifyOtelInstrumentation }, { OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }, { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION }] = await Promise.all([
+    import('@fastify/otel'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/semantic-conventions')
+  ])
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: tracing.serviceName, [ATTR_SERVICE_VERSION]: version }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: tracing.url }))]

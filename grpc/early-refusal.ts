@@ -10,44 +10,48 @@
 import { ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js'
 import { InferenceTimeoutError } from '../lib/errors'
 import type { CallPipeline, CallPolicy } from './call-pipeline'
+import { releaseWhenClosed } from './closed-stream-release'
 import { toServiceError } from './status'
 
 /** The policy of a method by its path (/package.Service/Method), or undefined for one that needs no token. */
 export type PolicyOf = (path: string) => CallPolicy | undefined
 
 export function earlyRefusal (pipeline: CallPipeline, policyOf: PolicyOf, receiveTimeoutMs: number): ServerInterceptor {
-  return (method, call) => new ServerInterceptingCall(call, {
-    start: next => {
-      const policy = policyOf(method.path)
-      let timer: NodeJS.Timeout | undefined
-      let ended = false
-      const refuse = (surface: Parameters<CallPipeline['begin']>[0], error: unknown): void => {
-        if (ended) return
-        ended = true
-        clearTimeout(timer)
-        const context = pipeline.begin(surface, policy?.method ?? method.path)
-        const refusal = toServiceError(error, pipeline.trailers(context))
-        pipeline.finish(policy ?? { method: method.path }, context, refusal.code ?? status.INTERNAL, error)
-        call.sendStatus({ code: refusal.code ?? status.INTERNAL, details: refusal.details ?? '', metadata: refusal.metadata })
-      }
-      next({
-        onReceiveMetadata: (metadata, proceed) => {
-          const surface = { metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }
-          if (!method.requestStream) {
-            timer = setTimeout(() => refuse(surface, new InferenceTimeoutError(`the request message was not received within ${receiveTimeoutMs} ms (REQUEST_TIMEOUT_MS)`)), receiveTimeoutMs)
-          }
-          if (policy?.scope === undefined) {
-            proceed(metadata)
-            return
-          }
-          pipeline.verify(surface).then(() => { if (!ended) proceed(metadata) }, (error: unknown) => refuse(surface, error))
-        },
-        onReceiveMessage: (message, proceed) => {
+  return (method, call) => {
+    releaseWhenClosed(call)
+    return new ServerInterceptingCall(call, {
+      start: next => {
+        const policy = policyOf(method.path)
+        let timer: NodeJS.Timeout | undefined
+        let ended = false
+        const refuse = (surface: Parameters<CallPipeline['begin']>[0], error: unknown): void => {
+          if (ended) return
+          ended = true
           clearTimeout(timer)
-          proceed(message)
-        },
-        onCancel: () => clearTimeout(timer)
-      })
-    }
-  })
+          const context = pipeline.begin(surface, policy?.method ?? method.path)
+          const refusal = toServiceError(error, pipeline.trailers(context))
+          pipeline.finish(policy ?? { method: method.path }, context, refusal.code ?? status.INTERNAL, error)
+          call.sendStatus({ code: refusal.code ?? status.INTERNAL, details: refusal.details ?? '', metadata: refusal.metadata })
+        }
+        next({
+          onReceiveMetadata: (metadata, proceed) => {
+            const surface = { metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }
+            if (!method.requestStream) {
+              timer = setTimeout(() => refuse(surface, new InferenceTimeoutError(`the request message was not received within ${receiveTimeoutMs} ms (REQUEST_TIMEOUT_MS)`)), receiveTimeoutMs)
+            }
+            if (policy?.scope === undefined) {
+              proceed(metadata)
+              return
+            }
+            pipeline.verify(surface).then(() => { if (!ended) proceed(metadata) }, (error: unknown) => refuse(surface, error))
+          },
+          onReceiveMessage: (message, proceed) => {
+            clearTimeout(timer)
+            proceed(message)
+          },
+          onCancel: () => clearTimeout(timer)
+        })
+      }
+    })
+  }
 }

@@ -66,6 +66,7 @@ export default fp(async (fastify) => {
     'grpc.keepalive_timeout_ms': PING_TIMEOUT_MS,
     // channelz counts and traces every call for a debugging service this server does not offer.
     'grpc.enable_channelz': 0,
+    // The first interceptor: it gets grpc-js's own call object (grpc/closed-stream-release).
     interceptors: [earlyRefusal(pipeline, inference.policyOf, config.requestTimeoutMs)]
   })
   server.addService(loadInferenceService(), inference.implementation)

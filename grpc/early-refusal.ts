@@ -17,41 +17,40 @@ import { toServiceError } from './status'
 export type PolicyOf = (path: string) => CallPolicy | undefined
 
 export function earlyRefusal (pipeline: CallPipeline, policyOf: PolicyOf, receiveTimeoutMs: number): ServerInterceptor {
-  return (method, call) => {
-    releaseWhenClosed(call)
-    return new ServerInterceptingCall(call, {
-      start: next => {
-        const policy = policyOf(method.path)
-        let timer: NodeJS.Timeout | undefined
-        let ended = false
-        const refuse = (surface: Parameters<CallPipeline['begin']>[0], error: unknown): void => {
-          if (ended) return
-          ended = true
-          clearTimeout(timer)
-          const context = pipeline.begin(surface, policy?.method ?? method.path)
-          const refusal = toServiceError(error, pipeline.trailers(context))
-          pipeline.finish(policy ?? { method: method.path }, context, refusal.code ?? status.INTERNAL, error)
-          call.sendStatus({ code: refusal.code ?? status.INTERNAL, details: refusal.details ?? '', metadata: refusal.metadata })
-        }
-        next({
-          onReceiveMetadata: (metadata, proceed) => {
-            const surface = { metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }
-            if (!method.requestStream) {
-              timer = setTimeout(() => refuse(surface, new InferenceTimeoutError(`the request message was not received within ${receiveTimeoutMs} ms (REQUEST_TIMEOUT_MS)`)), receiveTimeoutMs)
-            }
-            if (policy?.scope === undefined) {
-              proceed(metadata)
-              return
-            }
-            pipeline.verify(surface).then(() => { if (!ended) proceed(metadata) }, (error: unknown) => refuse(surface, error))
-          },
-          onReceiveMessage: (message, proceed) => {
-            clearTimeout(timer)
-            proceed(message)
-          },
-          onCancel: () => clearTimeout(timer)
-        })
+  return (method, call) => new ServerInterceptingCall(call, {
+    start: next => {
+      // `call` is grpc-js's own call object here, this being the first interceptor.
+      releaseWhenClosed(call)
+      const policy = policyOf(method.path)
+      let timer: NodeJS.Timeout | undefined
+      let ended = false
+      const refuse = (surface: Parameters<CallPipeline['begin']>[0], error: unknown): void => {
+        if (ended) return
+        ended = true
+        clearTimeout(timer)
+        const context = pipeline.begin(surface, policy?.method ?? method.path)
+        const refusal = toServiceError(error, pipeline.trailers(context))
+        pipeline.finish(policy ?? { method: method.path }, context, refusal.code ?? status.INTERNAL, error)
+        call.sendStatus({ code: refusal.code ?? status.INTERNAL, details: refusal.details ?? '', metadata: refusal.metadata })
       }
-    })
-  }
+      next({
+        onReceiveMetadata: (metadata, proceed) => {
+          const surface = { metadata, getPeer: () => call.getPeer(), getDeadline: () => call.getDeadline() }
+          if (!method.requestStream) {
+            timer = setTimeout(() => refuse(surface, new InferenceTimeoutError(`the request message was not received within ${receiveTimeoutMs} ms (REQUEST_TIMEOUT_MS)`)), receiveTimeoutMs)
+          }
+          if (policy?.scope === undefined) {
+            proceed(metadata)
+            return
+          }
+          pipeline.verify(surface).then(() => { if (!ended) proceed(metadata) }, (error: unknown) => refuse(surface, error))
+        },
+        onReceiveMessage: (message, proceed) => {
+          clearTimeout(timer)
+          proceed(message)
+        },
+        onCancel: () => clearTimeout(timer)
+      })
+    }
+  })
 }

@@ -83,9 +83,10 @@ export default fp(async (fastify) => {
     for (const entry of entries) {
       if (entry.state === 'READY') {
         const placements = Object.fromEntries([...entry.loaded.values()].map(version => [version.version, runtime.placementOf(version.key)]))
-        fastify.log.info({ model: entry.name, versions: servedVersions(entry), placements }, 'model ready')
+        const versions = servedVersions(entry)
+        fastify.log.info({ model: entry.name, versions, placements }, 'model ready')
         for (const [version, reason] of entry.failed ?? []) {
-          fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${servedVersions(entry).join(', ')} without it`)
+          fastify.log.error({ model: entry.name, version, reason }, `model '${entry.name}' version ${version} cannot load; the model serves version ${versions.join(', ')} without it`)
         }
       } else {
         fastify.log.warn({ model: entry.name, folder: join(config.modelRepository, entry.name), reason: entry.reason }, 'model unavailable')

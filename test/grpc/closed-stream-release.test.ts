@@ -2,7 +2,7 @@
 // against grpc-js itself: if an upgrade stopped showing the stream to the
 // first interceptor, the release would silently stop, and this test fails.
 
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import t from 'tap'
 import { Server, ServerCredentials, ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js'
 import { releaseWhenClosed, streamOf } from '../../grpc/closed-stream-release'
@@ -11,10 +11,15 @@ import { inferenceClient } from '../helpers/grpc-client'
 
 t.test('a closed stream keeps no listener that reaches its call', async t => {
   const streams: EventEmitter[] = []
+  const closed: Array<Promise<unknown>> = []
   const watch: ServerInterceptor = (_method, call) => {
     const stream = streamOf(call)
-    if (stream instanceof EventEmitter) streams.push(stream)
     releaseWhenClosed(call)
+    if (stream instanceof EventEmitter) {
+      streams.push(stream)
+      // Added after the release's own listener, so it is called after it.
+      closed.push(once(stream, 'close'))
+    }
     return new ServerInterceptingCall(call)
   }
   const server = new Server({ interceptors: [watch] })
@@ -31,7 +36,7 @@ t.test('a closed stream keeps no listener that reaches its call', async t => {
   t.equal((await call('ServerReady', {}, { token: null })).error?.code, status.UNAVAILABLE, 'an error status')
   t.equal(streams.length, 2, 'grpc-js shows the first interceptor each call\'s HTTP/2 stream')
   // The stream closes after the client has its status.
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await Promise.all(closed)
   for (const [i, stream] of streams.entries()) {
     t.same(stream.eventNames(), ['error'], `call ${i + 1}: only the shared error guard is left`)
     t.doesNotThrow(() => stream.emit('error', new Error('late')), `call ${i + 1}: a late error is still caught`)

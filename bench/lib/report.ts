@@ -3,9 +3,9 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Generator } from './load'
+import { WARMUP_MAX_SECONDS, WARMUP_MIN_REQUESTS, type Generator } from './load'
 import type { BenchResults, Run, ScenarioResult } from './results'
-import { GRPC_CALLS_PER_CHANNEL, GRPC_DEADLINE_MS, TARGET_NAMES, type Target } from './scenarios'
+import { GRPC_CALLS_PER_CHANNEL, GRPC_DEADLINE_MS, TARGET_NAMES, targetName, type Target } from './scenarios'
 import { formatProfileSummary } from './profile-summary'
 import { FLOOR_WINDOW_S } from './stats'
 
@@ -36,8 +36,8 @@ function fixed (value: number | undefined, digits: number): string {
   return value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits)
 }
 
-function runName (run: Run): string {
-  const name = run.target === 'in-process' ? `${TARGET_NAMES[run.target]} (latency: one call)` : TARGET_NAMES[run.target]
+function runName (run: Run, generator: Generator): string {
+  const name = run.target === 'in-process' ? `${TARGET_NAMES[run.target]} (latency: one call)` : targetName(run.target, generator)
   return run.sharedWith === undefined ? name : `${name} (run of ${run.sharedWith})`
 }
 
@@ -47,10 +47,9 @@ export function markdownTable (scenarios: ScenarioResult[]): string {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
   ]
   for (const scenario of scenarios) {
-    const generator = scenario.generator === 'grpc' ? 'grpc (ceilings: HTTP, autocannon)' : scenario.generator
-    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn, ${generator}`
+    const where = `${scenario.id}: ${scenario.model} \`${scenario.path}\`, ${scenario.connections} conn, ${scenario.generator}`
     for (const run of scenario.runs) {
-      lines.push(`| ${where} | ${runName(run)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
+      lines.push(`| ${where} | ${runName(run, scenario.generator)} | ${run.rps.toFixed(0)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.target === 'in-process' ? '-' : run.errors} | ` +
         `${fixed(run.cpuUsPerRequest, 1)} | ${fixed(run.peakRssMb, 0)} | ${fixed(ratio(run, scenario, 'echo'), 2)} | ${fixed(ratio(run, scenario, 'naive'), 2)} | ${fixed(ratio(run, scenario, 'in-process'), 2)} |`)
     }
   }
@@ -63,7 +62,7 @@ export function notes (results: BenchResults): string[] {
   for (const scenario of results.scenarios) {
     for (const run of scenario.runs) {
       if (run.load === undefined || run.sharedWith !== undefined) continue
-      const who = `${scenario.id}, ${TARGET_NAMES[run.target]}`
+      const who = `${scenario.id}, ${targetName(run.target, scenario.generator)}`
       if (run.load.loadCpu > LOAD_CPU_WARNING) {
         found.push(`${who}: the load generator used ${(run.load.loadCpu * 100).toFixed(0)}% of its core, so this row may be bounded by ${run.load.generator} rather than the server: a ratio against it says little.`)
       }
@@ -134,6 +133,10 @@ export function transportTable (pairs: TransportPair[]): string {
   return lines.join('\n') + '\n'
 }
 
+function warmup (seconds: number): string {
+  return seconds === 0 ? 'no warm-up' : `${seconds} s warm-up (longer, up to ${WARMUP_MAX_SECONDS} s, until ${WARMUP_MIN_REQUESTS.toLocaleString('en-US')} requests were answered)`
+}
+
 export function markdownReport (results: BenchResults): string {
   const { settings, node, machine } = results
   const parts = [
@@ -141,7 +144,7 @@ export function markdownReport (results: BenchResults): string {
     '',
     `${results.date}. Servers on Node ${node.server} (\`${node.serverPath}\`), load generator (autocannon, one process on Node ${node.load}, wrk, one thread, or the gRPC loop, @grpc/grpc-js in one process on Node ${node.load}, as each scenario says); ` +
       `${machine.cpu}, ${machine.cores} cores; ${machine.pinned ? 'servers and the in-process loop pinned to core 0, load generator to core 1 (taskset)' : 'NOT pinned (one core)'}. ` +
-      (results.soak === undefined ? `Each run: ${settings.warmupSeconds} s warm-up, then ${settings.seconds} s measured` : `${settings.warmupSeconds} s warm-up, then the soak`) +
+      (results.soak === undefined ? `Each run: ${warmup(settings.warmupSeconds)}, then ${settings.seconds} s measured` : `${warmup(settings.warmupSeconds)}, then the soak`) +
       '; every request carries one fresh random row (1024 per pool, cycled).',
     '',
     `onnx-serve as shipped: a development-secret JWT bearer token on every request, rate limit on (RATE_LIMIT_MAX=${settings.rateLimitMax} per 60 s window per subject: ` +
@@ -157,9 +160,9 @@ export function markdownReport (results: BenchResults): string {
       'The echo answers on onnx-serve\'s path with its body; the naive handler gets the same rows as `{"input_data": [row]}` on `/predict`. ' +
       'Ratios divide req/s by the ceiling\'s in the same scenario.' +
       (results.scenarios.some(scenario => scenario.generator === 'grpc')
-        ? ' In a `-grpc` scenario only onnx-serve is called over gRPC (unary ModelInfer, the same rows as FP32 raw_input_contents, the token as metadata, ' +
-          `one HTTP/2 channel per ${GRPC_CALLS_PER_CHANNEL} calls in flight): req/s counts OK answers, errors are other statuses and calls past their ${GRPC_DEADLINE_MS / 1000} s deadline, ` +
-          'and its ceilings are the HTTP runs of the same model and connections under autocannon.'
+        ? ' In a `-grpc` scenario every server is called over gRPC (unary ModelInfer, the same rows as FP32 raw_input_contents, the token as metadata, ' +
+          `one HTTP/2 channel per ${GRPC_CALLS_PER_CHANNEL} calls in flight): req/s counts OK answers, errors are other statuses and calls past their ${GRPC_DEADLINE_MS / 1000} s deadline; ` +
+          'its echo is a bare @grpc/grpc-js server answering with the request\'s own tensors, its naive handler the same server running the row through session.run.'
         : ''), '')
     const pairs = grpcBesideHttp(results.scenarios)
     if (pairs.length > 0) {

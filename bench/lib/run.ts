@@ -1,8 +1,8 @@
 // Runs the scenarios: each ceiling and onnx-serve, one server process at a
 // time on core 0, the load on core 1. A ceiling measurement that several
-// scenarios share (same rows, same body, same connections) runs once: a grpc
-// scenario's ceilings are its HTTP twin's (under autocannon), and only
-// onnx-serve is called over gRPC.
+// scenarios share (same rows, same body, same connections, same load
+// generator) runs once. In a grpc scenario every target is called over gRPC:
+// the ceilings serve ModelInfer on the same port (bench/lib/grpc-ceiling.ts).
 
 import { join } from 'node:path'
 import { EnvSchema } from '../../lib/config/env'
@@ -11,7 +11,7 @@ import { MLP_SPECS, benchModel, modelFile, type ModelKey } from './models'
 import { runInProcess, runLoad, startServer, stopServer, type ServerProcess } from './processes'
 import { logIssues } from './server-log'
 import type { LogIssue, Run, ScenarioResult } from './results'
-import { TARGET_NAMES, httpGenerator, loadTarget, requestShape, scenarioPath, type Scenario, type Target } from './scenarios'
+import { loadTarget, requestShape, scenarioPath, targetName, type Scenario, type Target } from './scenarios'
 
 /** Every target is sent the same random rows. */
 export const ROW_SEED = 7
@@ -70,7 +70,12 @@ export async function startOnnxServe (ctx: BenchContext, model: ModelKey, name: 
   })
 }
 
-async function startCeiling (ctx: BenchContext, target: 'echo' | 'naive', model?: ModelKey): Promise<ServerProcess> {
+/** GRPC_PORT for a server whose scenarios include grpc ones (its gRPC port then), else 0. */
+function grpcEnv (ctx: BenchContext, scenarios: Scenario[]): { GRPC_PORT: string } {
+  return { GRPC_PORT: String(scenarios.some(scenario => scenario.generator === 'grpc') ? ctx.grpcPort : 0) }
+}
+
+async function startCeiling (ctx: BenchContext, target: 'echo' | 'naive', scenarios: Scenario[], model?: ModelKey): Promise<ServerProcess> {
   const script = target === 'echo' ? 'echo-server.js' : 'naive-server.js'
   return await startServer({
     name: model === undefined ? target : `${target}-${model}`,
@@ -78,7 +83,7 @@ async function startCeiling (ctx: BenchContext, target: 'echo' | 'naive', model?
     // Compiled beside this file's folder (bench/dist/bench/), not into the production dist/.
     script: join(__dirname, '..', script),
     cwd: ctx.tmp,
-    env: { ...process.env, PORT: String(ctx.port), MODEL_PATH: model === undefined ? '' : modelFile(ctx.repositories[model], model) },
+    env: { ...process.env, PORT: String(ctx.port), ...grpcEnv(ctx, scenarios), MODEL_PATH: model === undefined ? '' : modelFile(ctx.repositories[model], model) },
     logDir: ctx.logDir,
     port: ctx.port
   })
@@ -110,7 +115,7 @@ export async function measureLoad (ctx: BenchContext, server: ServerProcess, tar
     seed: ROW_SEED,
     generator
   }, server.pid)
-  progress(`${scenario.id} ${TARGET_NAMES[target]} (${generator}): ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
+  progress(`${scenario.id} ${targetName(target, generator)} (${generator}): ${result.rps.toFixed(0)} req/s, p99 ${result.latency.p99.toFixed(2)} ms, ${result.non2xx + result.errors} errors`)
   return {
     target,
     rps: result.rps,
@@ -146,13 +151,13 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
   const runs = new Map<string, Map<Target, Run>>(scenarios.map(scenario => [scenario.id, new Map()]))
   const shared = new SharedRuns()
 
-  const echo = await startCeiling(ctx, 'echo')
+  const echo = await startCeiling(ctx, 'echo', scenarios)
   try {
     for (const scenario of scenarios) {
       const { path, kind } = requestShape('echo', scenario)
       // The MLPs get the same 64-float rows: one echo run serves both.
       const rows = scenario.model === 'iris' ? 'iris' : `w${benchModel(scenario.model).width}`
-      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${httpGenerator(scenario)}`, scenario, async () => await measureLoad(ctx, echo, 'echo', scenario)))
+      runs.get(scenario.id)?.set('echo', await shared.get(`${path}|${kind}|${rows}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureLoad(ctx, echo, 'echo', scenario)))
     }
   } finally {
     await stopAndScan(ctx, echo)
@@ -170,18 +175,17 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
     runs.get(ofModel[0].id)?.set('in-process', inProcess)
     for (const scenario of ofModel.slice(1)) runs.get(scenario.id)?.set('in-process', { ...inProcess, sharedWith: ofModel[0].id, inProcess: undefined })
 
-    const naive = await startCeiling(ctx, 'naive', model)
+    const naive = await startCeiling(ctx, 'naive', ofModel, model)
     try {
       for (const scenario of ofModel) {
-        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}|${httpGenerator(scenario)}`, scenario, async () => await measureLoad(ctx, naive, 'naive', scenario)))
+        runs.get(scenario.id)?.set('naive', await shared.get(`naive|${model}|${scenario.connections}|${scenario.generator}`, scenario, async () => await measureLoad(ctx, naive, 'naive', scenario)))
       }
     } finally {
       await stopAndScan(ctx, naive)
     }
 
     // gRPC listens only in the runs of a model with grpc scenarios: the others run as before.
-    const grpc = ofModel.some(scenario => scenario.generator === 'grpc') ? { GRPC_PORT: String(ctx.grpcPort) } : {}
-    const server = await startOnnxServe(ctx, model, `onnx-serve-${model}`, [], grpc)
+    const server = await startOnnxServe(ctx, model, `onnx-serve-${model}`, [], grpcEnv(ctx, ofModel))
     try {
       for (const scenario of ofModel) runs.get(scenario.id)?.set('onnx-serve', await measureLoad(ctx, server, 'onnx-serve', scenario))
     } finally {
@@ -205,8 +209,8 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
 /** Wall-clock seconds a plan takes, roughly: every run's warm-up and measured time, plus server starts. */
 export function estimateSeconds (scenarios: Scenario[], options: Pick<BenchOptions, 'seconds' | 'warmupSeconds' | 'profile'>): number {
   const perRun = options.seconds + options.warmupSeconds
-  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${httpGenerator(scenario)}`)).size
-  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}|${httpGenerator(scenario)}`)).size
+  const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${scenario.generator}`)).size
+  const naiveRuns = new Set(scenarios.map(scenario => `${scenario.model}|${scenario.connections}|${scenario.generator}`)).size
   const models = modelsOf(scenarios).length
   // About 2 s a run goes into starting the load generator and its two autocannon runs; 3 s a server start.
   return (echoRuns + naiveRuns + scenarios.length + models + (options.profile ? 1 : 0)) * (perRun + 2) + (1 + 2 * models) * 3

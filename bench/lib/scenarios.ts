@@ -20,6 +20,11 @@ export const TARGET_NAMES: Record<Target, string> = {
   'in-process': 'in-process session.run'
 }
 
+/** A target's name in a scenario: the echo over gRPC is grpc-js's, not Fastify's. */
+export function targetName (target: Target, generator: Generator): string {
+  return target === 'echo' && generator === 'grpc' ? 'grpc-js echo' : TARGET_NAMES[target]
+}
+
 export interface Scenario {
   /** e.g. small-c10, iris-v2-c10. */
   id: string
@@ -79,11 +84,6 @@ export function describeScenario (scenario: Scenario): string {
   return `${benchModel(scenario.model).name} ${scenarioPath(scenario)} · ${scenario.connections} conn · ${scenario.generator}`
 }
 
-/** The generator of a scenario's HTTP runs: a grpc scenario's ceilings are measured over HTTP under autocannon. */
-export function httpGenerator (scenario: Scenario): Exclude<Generator, 'grpc'> {
-  return scenario.generator === 'grpc' ? 'autocannon' : scenario.generator
-}
-
 /** What onnx-serve is called on in a scenario: its route's path, or the gRPC method. */
 export function scenarioPath (scenario: Scenario): string {
   return scenario.generator === 'grpc' ? GRPC_METHOD : routePath(scenario.route, benchModel(scenario.model))
@@ -98,14 +98,14 @@ export function routePath (route: Route, model: BenchModel): string {
   }
 }
 
-/** Where a target's load goes: onnx-serve's gRPC port in a grpc scenario, the target's HTTP path otherwise. */
+/** Where a target's load goes: the gRPC port in a grpc scenario (each target serves ModelInfer there), the target's HTTP path otherwise. */
 export function loadTarget (ports: { port: number, grpcPort: number }, target: Exclude<Target, 'in-process'>, scenario: Scenario): { url: string, kind: BodyKind, generator: Generator } {
-  if (target === 'onnx-serve' && scenario.generator === 'grpc') {
-    if (ports.grpcPort === 0) throw new Error(`${scenario.id}: no gRPC port was set aside for onnx-serve`)
-    return { url: `grpc://127.0.0.1:${ports.grpcPort}`, kind: scenario.route, generator: 'grpc' }
-  }
   const { path, kind } = requestShape(target, scenario)
-  return { url: `http://127.0.0.1:${ports.port}${path}`, kind, generator: httpGenerator(scenario) }
+  if (scenario.generator === 'grpc') {
+    if (ports.grpcPort === 0) throw new Error(`${scenario.id}: no gRPC port was set aside`)
+    return { url: `grpc://127.0.0.1:${ports.grpcPort}`, kind, generator: 'grpc' }
+  }
+  return { url: `http://127.0.0.1:${ports.port}${path}`, kind, generator: scenario.generator }
 }
 
 /** The path and body shape each HTTP target gets in a scenario. */

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { BenchArgsError, parseBenchArgs } from '../../bench/lib/args'
 import { MODELS } from '../../bench/lib/models'
-import { bodyPool, describeScenario, httpGenerator, loadTarget, randomRows, requestBody, requestShape, scenarioPath, scenariosFor } from '../../bench/lib/scenarios'
+import { WARMUP_MAX_SECONDS, WARMUP_MIN_REQUESTS, moreWarmupSeconds } from '../../bench/lib/load'
+import { bodyPool, describeScenario, loadTarget, randomRows, requestBody, requestShape, scenarioPath, scenariosFor, targetName } from '../../bench/lib/scenarios'
 
 const defaults = { node: '/usr/bin/node', outDir: '/srv/bench/results' }
 
@@ -139,13 +140,23 @@ t.test('--generators grpc: onnx-serve over gRPC beside HTTP, for the swept model
   t.equal(describeScenario(smallGrpc), 'mlp-small inference.GRPCInferenceService/ModelInfer · 10 conn · grpc')
   t.equal(scenarioPath(largeGrpc), 'inference.GRPCInferenceService/ModelInfer')
   t.equal(scenarioPath(small), '/predict')
-  t.equal(httpGenerator(smallGrpc), 'autocannon', 'a grpc scenario\'s ceilings run over HTTP under autocannon')
-  t.equal(httpGenerator({ ...small, generator: 'wrk' }), 'wrk')
+  t.equal(targetName('echo', 'grpc'), 'grpc-js echo')
+  t.equal(targetName('echo', 'wrk'), 'Fastify echo')
+  t.equal(targetName('naive', 'grpc'), 'naive handler')
 
   const ports = { port: 8000, grpcPort: 8001 }
   t.strictSame(loadTarget(ports, 'onnx-serve', smallGrpc), { url: 'grpc://127.0.0.1:8001', kind: 'predict', generator: 'grpc' })
-  t.strictSame(loadTarget(ports, 'echo', smallGrpc), { url: 'http://127.0.0.1:8000/predict', kind: 'predict', generator: 'autocannon' }, 'the echo as in small-c10')
-  t.strictSame(loadTarget(ports, 'naive', smallGrpc), { url: 'http://127.0.0.1:8000/predict', kind: 'naive', generator: 'autocannon' })
+  t.strictSame(loadTarget(ports, 'echo', smallGrpc), { url: 'grpc://127.0.0.1:8001', kind: 'predict', generator: 'grpc' }, 'every server of a grpc scenario is called over gRPC')
+  t.strictSame(loadTarget(ports, 'naive', smallGrpc), { url: 'grpc://127.0.0.1:8001', kind: 'naive', generator: 'grpc' })
   t.strictSame(loadTarget(ports, 'onnx-serve', small), { url: 'http://127.0.0.1:8000/predict', kind: 'predict', generator: 'autocannon' })
-  t.throws(() => loadTarget({ port: 8000, grpcPort: 0 }, 'onnx-serve', smallGrpc), /small-c10-grpc: no gRPC port/)
+  t.strictSame(loadTarget(ports, 'naive', { ...small, generator: 'wrk' }), { url: 'http://127.0.0.1:8000/predict', kind: 'naive', generator: 'wrk' })
+  t.throws(() => loadTarget({ port: 8000, grpcPort: 0 }, 'echo', smallGrpc), /small-c10-grpc: no gRPC port/)
+})
+
+t.test('the warm-up goes on until enough requests were answered, within its cap', async t => {
+  t.equal(moreWarmupSeconds(WARMUP_MIN_REQUESTS, 2), 0, 'enough answered')
+  t.equal(moreWarmupSeconds(1400, 2), 13, 'a gRPC call at one connection: 700 a second')
+  t.equal(moreWarmupSeconds(100, 2), WARMUP_MAX_SECONDS - 2, 'capped')
+  t.equal(moreWarmupSeconds(10, WARMUP_MAX_SECONDS), 0, 'already at the cap')
+  t.equal(moreWarmupSeconds(0, 2), 0, 'nothing answered: more would warm nothing')
 })

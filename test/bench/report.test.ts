@@ -139,7 +139,7 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   t.match(report, /servers and the in-process loop pinned to core 0, load generator to core 1/)
   t.match(report, /\| iris-v2-c10: iris `\/v2\/models\/iris\/infer`, 10 conn, autocannon \| onnx-serve \| 3000 \|/)
   t.match(report, /## Soak: mlp-small, 10 connections, 20 s\n\n.*\n.*\n\| 90\.0 \| 100\.0 \| 130\.0 \| 120\.0 \| 0\.50 \| 0\.25 \| 4000 \| 3\.00 \| 0 \|/)
-  t.match(report, /2 s warm-up, then the soak; every request/)
+  t.match(report, /2 s warm-up \(longer, up to 30 s, until 10,000 requests were answered\), then the soak; every request/)
   t.match(report, /A soak this short shows the heap's garbage-collection sawtooth/)
   t.notMatch(markdownReport({ ...results, soak: { ...results.soak, seconds: 600 } }), /sawtooth/, 'not said of a long soak')
   t.match(report, /## CPU profile of onnx-serve \(small-c10, measured window only\)\n\nProfiles in `bench\/profiles\/x`; .* 1500 req\/s/)
@@ -195,16 +195,19 @@ t.test('chart: the small model\'s series, in-process as a rule, rendered to SVG'
   t.strictSame(Object.keys(writeResults(join(withoutChart, 'new'), results, '# report\n')), ['json', 'markdown'], 'no SVG when there is no chart')
 })
 
-/** small-cN-grpc: onnx-serve over gRPC, its ceilings the HTTP twin's runs. */
+/** small-cN-grpc: every server over gRPC; the in-process run is the HTTP twin's. */
 function smallGrpc (connections: number, served: number, extra: Partial<LoadResult> = {}): ScenarioResult {
   const twin = small(connections, 1)
+  const overGrpc = (target: Target, rps: number): Run => run(target, rps, connections * 0.3, { load: load(rps, { generator: 'grpc', statusCodes: { OK: rps * 10 } }) })
   return {
     ...twin,
     id: `small-c${connections}-grpc`,
     path: 'inference.GRPCInferenceService/ModelInfer',
     generator: 'grpc',
     runs: [
-      ...twin.runs.slice(0, 3).map(run => ({ ...run, sharedWith: twin.id, load: undefined })),
+      { ...twin.runs[0], sharedWith: twin.id },
+      overGrpc('echo', 15000),
+      overGrpc('naive', 6000),
       run('onnx-serve', served, connections * 0.6, { cpuUsPerRequest: 450000 / served, load: load(served, { generator: 'grpc', statusCodes: { OK: served * 10 }, ...extra }) })
     ]
   }
@@ -230,11 +233,13 @@ t.test('gRPC beside HTTP: each grpc scenario\'s onnx-serve run against every HTT
     '| mlp-small | 10 | small-c10 (autocannon) | 0 | 7500 | - | - | 60.0 | - | 9.00 | 6.00 |', 'no ratio without a denominator')
 
   const table = markdownTable([results.scenarios[5]]).trim().split('\n')
-  t.equal(table[3], '| small-c10-grpc: mlp-small `inference.GRPCInferenceService/ModelInfer`, 10 conn, grpc (ceilings: HTTP, autocannon) | Fastify echo (run of small-c10) | 21000 | 0.50 | 2.00 | 0 | - | 100 | 1.00 | 2.00 | 0.42 |')
+  t.equal(table[3], '| small-c10-grpc: mlp-small `inference.GRPCInferenceService/ModelInfer`, 10 conn, grpc | grpc-js echo | 15000 | 0.75 | 3.00 | 0 | - | 100 | 1.00 | 2.50 | 0.30 |')
+  t.equal(table[5], '| small-c10-grpc: mlp-small `inference.GRPCInferenceService/ModelInfer`, 10 conn, grpc | onnx-serve | 7500 | 1.50 | 6.00 | 0 | 60.0 | 100 | 0.50 | 1.25 | 0.15 |', 'its ratios are against the gRPC ceilings')
 
   const report = markdownReport(results)
   t.match(report, /load generator \(autocannon, one process on Node v20\.20\.2, wrk, one thread, or the gRPC loop, @grpc\/grpc-js in one process on Node v20\.20\.2/)
-  t.match(report, /In a `-grpc` scenario only onnx-serve is called over gRPC \(unary ModelInfer, .*one HTTP\/2 channel per 10 calls in flight\): .*10 s deadline/)
+  t.match(report, /In a `-grpc` scenario every server is called over gRPC \(unary ModelInfer, .*one HTTP\/2 channel per 10 calls in flight\): .*10 s deadline; its echo is a bare @grpc\/grpc-js server/)
+  t.match(report, /Each run: 2 s warm-up \(longer, up to 30 s, until 10,000 requests were answered\), then 10 s measured/)
   t.match(report, /## onnx-serve over gRPC beside HTTP\n\n\| model \| conn \|.*\n.*\n\| mlp-small \| 10 \| small-c10 \(autocannon\) \| 5000 \| 7500 \| 1\.50 \|/)
   t.notMatch(markdownReport(fakeResults()), /over gRPC/, 'said only of a run with grpc scenarios')
 })

@@ -5,18 +5,16 @@
 // request's own tensors (bench/lib/grpc-ceiling.ts). Used by bench.ts.
 
 import Fastify from 'fastify'
-import { grpcPortOf, serveModelInfer } from './lib/grpc-ceiling'
+import { echoInfer, grpcPortOf, serveModelInfer } from './lib/grpc-ceiling'
 
 async function main (): Promise<void> {
   const fastify = Fastify({ logger: { level: 'warn' } })
   fastify.post('/*', async request => request.body)
   const grpcPort = grpcPortOf(process.env)
-  const stopGrpc = grpcPort === undefined
-    ? () => {}
-    : await serveModelInfer(grpcPort, async request => ({ model_name: request.model_name, outputs: request.inputs, raw_output_contents: request.raw_input_contents ?? [] }))
+  const grpc = grpcPort === undefined ? undefined : await serveModelInfer(grpcPort, echoInfer)
   const address = await fastify.listen({ port: Number(process.env.PORT ?? 3999), host: '127.0.0.1' })
   process.stdout.write(`listening at ${address}\n`)
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => { stopGrpc(); fastify.close().then(() => process.exit(0)) })
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => { grpc?.stop(); fastify.close().then(() => process.exit(0)) })
 }
 
 main().catch(error => {

@@ -9,27 +9,7 @@
 
 import Fastify from 'fastify'
 import * as ort from 'onnxruntime-node'
-import { grpcPortOf, serveModelInfer, type ModelInferRequest, type ModelInferResponse } from './lib/grpc-ceiling'
-
-// The datatypes of the Open Inference Protocol for the runtime's output types.
-const DATATYPES: Record<string, string> = { float32: 'FP32', float64: 'FP64', int64: 'INT64', int32: 'INT32', bool: 'BOOL' }
-
-async function grpcInfer (session: ort.InferenceSession, request: ModelInferRequest): Promise<ModelInferResponse> {
-  const [input] = request.inputs
-  const raw = request.raw_input_contents?.[0] ?? Buffer.alloc(0)
-  // Copied: the message's bytes need not be 4-byte aligned for a Float32Array view.
-  const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))
-  const outputs = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, input.shape.map(Number)) })
-  const names = Object.keys(outputs)
-  return {
-    model_name: request.model_name,
-    outputs: names.map(name => ({ name, datatype: DATATYPES[outputs[name].type] ?? outputs[name].type.toUpperCase(), shape: outputs[name].dims.map(String) })),
-    raw_output_contents: names.map(name => {
-      const values = outputs[name].data as Float32Array
-      return Buffer.from(values.buffer, values.byteOffset, values.byteLength)
-    })
-  }
-}
+import { grpcPortOf, naiveInfer, serveModelInfer } from './lib/grpc-ceiling'
 
 async function main (): Promise<void> {
   // One intra-op thread, as onnx-serve's worker sessions: the bench pins this process to one core.
@@ -43,10 +23,10 @@ async function main (): Promise<void> {
     return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, Array.from(tensor.data as Float32Array, Number)]))
   })
   const grpcPort = grpcPortOf(process.env)
-  const stopGrpc = grpcPort === undefined ? () => {} : await serveModelInfer(grpcPort, async request => await grpcInfer(session, request))
+  const grpc = grpcPort === undefined ? undefined : await serveModelInfer(grpcPort, async request => await naiveInfer(session, request))
   const address = await fastify.listen({ port: Number(process.env.PORT ?? 3999), host: '127.0.0.1' })
   process.stdout.write(`listening at ${address}\n`)
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => { stopGrpc(); fastify.close().then(() => process.exit(0)) })
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => { grpc?.stop(); fastify.close().then(() => process.exit(0)) })
 }
 
 main().catch(error => {

@@ -206,7 +206,7 @@ export async function runScenarios (ctx: BenchContext, scenarios: Scenario[]): P
   }))
 }
 
-/** Wall-clock seconds a plan takes, roughly: every run's warm-up and measured time, plus server starts. */
+/** Wall-clock seconds a plan takes, roughly: every run's warm-up and measured time, plus server starts (a slow run's longer warm-up, load.ts, is not counted). */
 export function estimateSeconds (scenarios: Scenario[], options: Pick<BenchOptions, 'seconds' | 'warmupSeconds' | 'profile'>): number {
   const perRun = options.seconds + options.warmupSeconds
   const echoRuns = new Set(scenarios.map(scenario => `${scenario.route}|${scenario.model === 'iris'}|${scenario.connections}|${scenario.generator}`)).size

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { TokenError } from 'fast-jwt'
 import { LRUCache } from 'lru-cache'
 import { scopesOf, tokenTimeProblem } from '../lib/auth/auth-key'
+import { blockedAddresses } from '../lib/auth/blocked-addresses'
 import { countingKey } from '../lib/auth/client-address'
 import { ForbiddenError, ServeError, TooManyRequestsError, UnauthorizedError } from '../lib/errors'
 import { KeySet } from '../lib/auth/key-set'
@@ -129,7 +130,7 @@ export default fp(async (fastify) => {
     sizeCalculation: (_claims, token) => token.length,
     ttl: VERIFIED_TOKEN_TTL_MS
   })
-  const blocked = new LRUCache<string, true>({ max: BLOCKED_ADDRESSES, ttl: config.rateLimitWindowMs })
+  const blocked = blockedAddresses(BLOCKED_ADDRESSES, config.rateLimitWindowMs)
   const failedAttempts = fastify.keyedLimiter({ max: config.authFailureLimit, timeWindow: config.rateLimitWindowMs })
 
   async function refuse (address: string, error: UnauthorizedError, reason: AuthFailureReason): Promise<never> {

@@ -121,7 +121,7 @@ export class InferencePool implements ModelRuntime {
     // runs on this worker; retrying the whole worker would loop forever.
     const reloads = [...this.loaded].map(([key, { path }]) =>
       fresh.call(this.loadRequest(key, path)))
-    Promise.allSettled(reloads).then(() => { fresh.ready = true })
+    fresh.reloaded = Promise.allSettled(reloads).then(() => { fresh.ready = true })
     return fresh
   }
 
@@ -288,6 +288,10 @@ export class InferencePool implements ModelRuntime {
     await Promise.all(this.workers.map(async worker => {
       const exited = new Promise<void>(resolve => worker.thread.once('exit', () => resolve()))
       worker.close()
+      // A replacement still reloading the sessions is inside the runtime, where
+      // a terminate aborts the process (seen on Node 24 with a large model that
+      // took over a second to open): its grace starts once its reloads end.
+      await Promise.race([worker.reloaded, exited])
       const timer = setTimeout(() => { worker.thread.terminate().catch(() => {}) }, graceMs)
       await exited
       clearTimeout(timer)

@@ -24,6 +24,8 @@ export class PoolThread {
   running = 0
   /** False while a replacement reloads the sessions. */
   ready = true
+  /** Settles when a replacement's reloads have ended (inside the runtime until then). */
+  reloaded: Promise<unknown> = Promise.resolve()
   /** True while it opens or warms up a new session (a rolling load): new runs go to the others. */
   opening = false
   private readonly pending = new Map<number, Pending>()

@@ -1,26 +1,17 @@
-import t from 'tap'
-import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js'
+import t, { type Test } from 'tap'
+import { status } from '@grpc/grpc-js'
 import * as ort from 'onnxruntime-node'
-import { loadInferenceService } from '../../grpc/service-definition'
+import { inferenceClient, type InferenceClient } from '../helpers/grpc-client'
 import { echoInfer, grpcPortOf, naiveInfer, serveModelInfer, type ModelInferRequest, type ModelInferResponse } from '../../bench/lib/grpc-ceiling'
-import { GrpcLoad, MODEL_INFER_PATH, fp32Bytes, modelInferRequest, serializedRequests } from '../../bench/lib/grpc-load'
+import { GrpcLoad, fp32Bytes, modelInferRequest, serializedRequests } from '../../bench/lib/grpc-load'
 import { MLP_SPECS, MODELS, mlpOnnx } from '../../bench/lib/models'
 import { randomRows } from '../../bench/lib/scenarios'
 
-const service = loadInferenceService()
-
-/** One call of `path` with `request` (an object as the proto loader takes it), decoded: its answer or its error. */
-async function call (port: number, path: string, request: Record<string, unknown>): Promise<{ answer?: ModelInferResponse, error?: ServiceError }> {
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure())
-  try {
-    return await new Promise(resolve => {
-      client.makeUnaryRequest(path, service.ModelInfer.requestSerialize, service.ModelInfer.responseDeserialize, request, (error: ServiceError | null, answer?: unknown) => {
-        resolve(error === null ? { answer: answer as ModelInferResponse } : { error })
-      })
-    })
-  } finally {
-    client.close()
-  }
+/** A client of the server at `port` (no token: the ceilings check none), closed after the test. */
+function clientOf (t: Test, port: number): InferenceClient {
+  const client = inferenceClient(`127.0.0.1:${port}`)
+  t.teardown(() => client.client.close())
+  return client
 }
 
 t.test('GRPC_PORT: a port to serve on, or nothing', async t => {
@@ -33,13 +24,14 @@ t.test('GRPC_PORT: a port to serve on, or nothing', async t => {
 t.test('the echo answers ModelInfer with the request\'s own tensors; every other method is UNIMPLEMENTED', async t => {
   const { port, stop } = await serveModelInfer(0, echoInfer)
   t.teardown(stop)
+  const client = clientOf(t, port)
   const row = randomRows(MODELS.small, 1, 7)[0]
-  const { answer } = await call(port, MODEL_INFER_PATH, modelInferRequest(MODELS.small, row))
+  const { response: answer } = await client.call<ModelInferResponse>('ModelInfer', modelInferRequest(MODELS.small, row), { token: null })
   t.equal(answer?.model_name, 'mlp-small')
   t.strictSame(answer?.outputs, [{ name: 'features', datatype: 'FP32', shape: ['1', '64'] }])
   t.strictSame(answer?.raw_output_contents, [fp32Bytes(row)], 'the row\'s bytes back')
 
-  const other = await call(port, '/inference.GRPCInferenceService/ServerLive', {})
+  const other = await client.call('ServerLive', {}, { token: null })
   t.equal(other.error?.code, status.UNIMPLEMENTED)
 
   const load = new GrpcLoad({ address: `127.0.0.1:${port}`, token: 'unused', inFlight: 3, requests: serializedRequests(MODELS.small, randomRows(MODELS.small, 4, 7)) })
@@ -55,8 +47,9 @@ t.test('the naive handler runs the row through session.run and answers the outpu
   t.teardown(async () => { await session.release() })
   const { port, stop } = await serveModelInfer(0, async request => await naiveInfer(session, request))
   t.teardown(stop)
+  const client = clientOf(t, port)
   const row = randomRows(MODELS.small, 1, 7)[0]
-  const { answer } = await call(port, MODEL_INFER_PATH, modelInferRequest(MODELS.small, row))
+  const { response: answer } = await client.call<ModelInferResponse>('ModelInfer', modelInferRequest(MODELS.small, row), { token: null })
   const expected = await session.run({ features: new ort.Tensor('float32', Float32Array.from(row), [1, 64]) })
   t.strictSame(answer?.outputs, [{ name: 'scores', datatype: 'FP32', shape: ['1', '10'] }])
   const bytes = answer?.raw_output_contents[0] ?? Buffer.alloc(0)
@@ -64,8 +57,8 @@ t.test('the naive handler runs the row through session.run and answers the outpu
 
   // A row of the wrong width fails the run: the client gets INTERNAL with the runtime's message, and the server goes on.
   const wrong: ModelInferRequest = { model_name: 'mlp-small', inputs: [{ name: 'features', datatype: 'FP32', shape: ['1', '3'] }], raw_input_contents: [fp32Bytes([1, 2, 3])] }
-  const failed = await call(port, MODEL_INFER_PATH, { ...wrong })
+  const failed = await client.call('ModelInfer', wrong, { token: null })
   t.equal(failed.error?.code, status.INTERNAL)
   t.match(failed.error?.details, /features|dimension|Got invalid/i)
-  t.ok((await call(port, MODEL_INFER_PATH, modelInferRequest(MODELS.small, row))).answer, 'still serving')
+  t.ok((await client.call('ModelInfer', modelInferRequest(MODELS.small, row), { token: null })).response, 'still serving')
 })

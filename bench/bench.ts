@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './lib/args'
+import { BenchArgsError, USAGE, parseBenchArgs, serverNodeArgs, type BenchOptions } from './lib/args'
 import { chartPoints, chartSpec, renderSvg } from './lib/chart'
 import { readOwnModel, useOwnModel, writeRepositories, type ModelKey } from './lib/models'
 import { pinned, terminateChildren } from './lib/processes'
@@ -63,7 +63,8 @@ async function main (): Promise<void> {
   for (const scenario of scenarios) if (!models.includes(scenario.model)) models.push(scenario.model)
 
   process.stderr.write(`bench: ${label}: servers on Node ${serverNode} (${opts.node}), load on Node ${process.version}; ` +
-    `INFERENCE_THREADS=${opts.inferenceThreads}, INFERENCE_PLACEMENT=${opts.placement}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file\n`)
+    `INFERENCE_THREADS=${opts.inferenceThreads}, INFERENCE_PLACEMENT=${opts.placement}, RATE_LIMIT_MAX=${RATE_LIMIT_MAX} (never reached), logs at info to a file` +
+    (opts.memoryLimitMb === undefined ? '' : `; servers' heap as under a ${opts.memoryLimitMb} MiB memory limit (${serverNodeArgs(opts).join(' ')})`) + '\n')
   if (opts.soakSeconds > 0) {
     process.stderr.write(`bench: soak only, ${opts.soakSeconds} s (+${opts.warmupSeconds} s warm-up)\n`)
   } else if (opts.cache) {
@@ -104,7 +105,8 @@ async function main (): Promise<void> {
       placement: opts.placement,
       rateLimitMax: RATE_LIMIT_MAX,
       logLevel: 'info',
-      logDestination: opts.keep ? `a file in ${ctx.logDir}` : 'a file (deleted after the run; --keep keeps it)'
+      logDestination: opts.keep ? `a file in ${ctx.logDir}` : 'a file (deleted after the run; --keep keeps it)',
+      memoryLimitMb: opts.memoryLimitMb
     },
     scenarios: [],
     logIssues: ctx.logIssues,

@@ -21,6 +21,8 @@ export interface BenchOptions {
   placement: 'auto' | 'inline' | 'worker'
   /** The Node binary of the server processes (the load generator always runs on this one). */
   node: string
+  /** The servers' V8 heap sized as Node sizes it under a container memory limit of this many MiB (undefined: Node's default for this machine). */
+  memoryLimitMb?: number
   /** > 0: a soak of this many seconds instead of the scenarios. */
   soakSeconds: number
   /** Only the prediction cache's hit and miss paths (small model, cache on). */
@@ -49,11 +51,14 @@ export const USAGE = `npm run bench -- [options]
   --connections LIST     the small model's connection sweep (default ${DEFAULT_SMALL_CONNECTIONS.join(',')})
   --generators LIST      load generators of the small and digits scenarios: autocannon, wrk, grpc (default
                          all three; wrk is Debian's package; the other scenarios run under autocannon).
-                         grpc: onnx-serve over gRPC (ModelInfer, a Node @grpc/grpc-js loop), its ceilings
-                         over HTTP; it adds large-c64-grpc beside large-c64
+                         grpc: every target over gRPC (ModelInfer, a Node @grpc/grpc-js loop), the ceilings
+                         as bare grpc-js servers; it adds large-c64-grpc beside large-c64
   --inference-threads N  onnx-serve's INFERENCE_THREADS (default 1: the server has one core)
   --placement P          onnx-serve's INFERENCE_PLACEMENT: auto, inline or worker (default auto)
   --node PATH            Node binary for the server processes (default: this one)
+  --memory-limit MIB     size every server's V8 heap as Node does in a container with this memory
+                         limit (--max-old-space-size of a quarter of it): what a pod's limit changes;
+                         default: Node's own sizing for this machine's memory
   --soak N               only a soak: small model, 10 connections, N seconds, RSS every second
   --cache                only the prediction cache: small model with "cache": true, 10 connections,
                          the same row on every request (hits) beside a new row on every request (misses)
@@ -112,6 +117,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
         'inference-threads': { type: 'string', default: '1' },
         placement: { type: 'string', default: 'auto' },
         node: { type: 'string', default: defaults.node },
+        'memory-limit': { type: 'string' },
         soak: { type: 'string', default: '0' },
         cache: { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -149,6 +155,7 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
     inferenceThreads: integer('inference-threads', values['inference-threads'], 1, 256),
     placement,
     node: values.node,
+    memoryLimitMb: values['memory-limit'] === undefined ? undefined : integer('memory-limit', values['memory-limit'], 256, 1024 * 1024),
     soakSeconds,
     cache: values.cache,
     profile: values.profile,
@@ -158,4 +165,18 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
     keep: values.keep,
     help: values.help
   }
+}
+
+/**
+ * The V8 flags of every server process under --memory-limit. Node sizes its
+ * heap from the memory it may use, a container's limit if it has one, else
+ * the machine's: an old space of a quarter of it (at most 4 GiB). With a
+ * large heap V8 lets the old space grow further past its live objects before
+ * a full collection (measured under gRPC load: about 4x with this machine's
+ * 4 GiB, 1.5x with 512 MiB), so the same server peaks higher on a large
+ * machine than in a pod. --max-old-space-size gives the pod's sizing (V8
+ * derives the young generation from it too).
+ */
+export function serverNodeArgs (options: Pick<BenchOptions, 'memoryLimitMb'>): string[] {
+  return options.memoryLimitMb === undefined ? [] : [`--max-old-space-size=${Math.floor(options.memoryLimitMb / 4)}`]
 }

@@ -3,6 +3,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { serverNodeArgs } from './args'
 import { WARMUP_MAX_SECONDS, WARMUP_MIN_REQUESTS, type Generator } from './load'
 import type { BenchResults, Run, ScenarioResult } from './results'
 import { GRPC_CALLS_PER_CHANNEL, GRPC_DEADLINE_MS, TARGET_NAMES, targetName, type Target } from './scenarios'
@@ -137,6 +138,12 @@ function warmup (seconds: number): string {
   return seconds === 0 ? 'no warm-up' : `${seconds} s warm-up (longer, up to ${WARMUP_MAX_SECONDS} s, until ${WARMUP_MIN_REQUESTS.toLocaleString('en-US')} requests were answered)`
 }
 
+function heapSizing (memoryLimitMb: number | undefined): string[] {
+  if (memoryLimitMb === undefined) return []
+  return [`Every server process (onnx-serve and the ceilings) had its V8 heap sized as Node sizes it in a container with a ${memoryLimitMb} MiB memory limit ` +
+    `(\`${serverNodeArgs({ memoryLimitMb }).join(' ')}\`, --memory-limit): peak RSS as in such a pod, not as Node's default on this machine's memory allows.`, '']
+}
+
 export function markdownReport (results: BenchResults): string {
   const { settings, node, machine } = results
   const parts = [
@@ -150,7 +157,8 @@ export function markdownReport (results: BenchResults): string {
     `onnx-serve as shipped: a development-secret JWT bearer token on every request, rate limit on (RATE_LIMIT_MAX=${settings.rateLimitMax} per 60 s window per subject: ` +
       'more than any run here sends, so it never answers 429), request logs at ' +
       `${settings.logLevel} to ${settings.logDestination}, metrics and security headers on, INFERENCE_THREADS=${settings.inferenceThreads}, INFERENCE_PLACEMENT=${settings.placement}.`,
-    ''
+    '',
+    ...heapSizing(settings.memoryLimitMb)
   ]
   if (results.scenarios.length > 0) {
     parts.push(markdownTable(results.scenarios),

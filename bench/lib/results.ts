@@ -74,6 +74,8 @@ export interface BenchResults {
     rateLimitMax: number
     logLevel: string
     logDestination: string
+    /** --memory-limit: the servers' V8 heap sized for a container with this limit. */
+    memoryLimitMb?: number
   }
   scenarios: ScenarioResult[]
   logIssues: LogIssue[]

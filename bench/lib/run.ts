@@ -6,7 +6,7 @@
 
 import { join } from 'node:path'
 import { EnvSchema } from '../../lib/config/env'
-import type { BenchOptions } from './args'
+import { serverNodeArgs, type BenchOptions } from './args'
 import { MLP_SPECS, benchModel, modelFile, type ModelKey } from './models'
 import { runInProcess, runLoad, startServer, stopServer, type ServerProcess } from './processes'
 import { logIssues } from './server-log'
@@ -59,7 +59,7 @@ export async function startOnnxServe (ctx: BenchContext, model: ModelKey, name: 
   return await startServer({
     name,
     node: ctx.options.node,
-    nodeArgs,
+    nodeArgs: [...serverNodeArgs(ctx.options), ...nodeArgs],
     script: join(ctx.root, 'dist', 'server.js'),
     // A temporary folder: a .env in the project would otherwise be read.
     cwd: ctx.tmp,
@@ -80,6 +80,7 @@ async function startCeiling (ctx: BenchContext, target: 'echo' | 'naive', scenar
   return await startServer({
     name: model === undefined ? target : `${target}-${model}`,
     node: ctx.options.node,
+    nodeArgs: serverNodeArgs(ctx.options),
     // Compiled beside this file's folder (bench/dist/bench/), not into the production dist/.
     script: join(__dirname, '..', script),
     cwd: ctx.tmp,

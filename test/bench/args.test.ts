@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BenchArgsError, parseBenchArgs } from '../../bench/lib/args'
+import { BenchArgsError, parseBenchArgs, serverNodeArgs } from '../../bench/lib/args'
 import { MODELS } from '../../bench/lib/models'
 import { WARMUP_MAX_SECONDS, WARMUP_MIN_REQUESTS, moreWarmupSeconds } from '../../bench/lib/load'
 import { bodyPool, describeScenario, loadTarget, randomRows, requestBody, requestShape, scenarioPath, scenariosFor, targetName } from '../../bench/lib/scenarios'
@@ -17,6 +17,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
     inferenceThreads: 1,
     placement: 'auto',
     node: '/usr/bin/node',
+    memoryLimitMb: undefined,
     soakSeconds: 0,
     cache: false,
     profile: false,
@@ -30,7 +31,7 @@ t.test('defaults: every scenario, 10 s runs after a 2 s warm-up, one inference t
 
 t.test('every flag', async t => {
   const options = parseBenchArgs(['--seconds', '2', '--warmup', '0', '--scenarios', 'small,iris-v2,small', '--connections', '64,1', '--generators', 'wrk',
-    '--inference-threads', '2', '--node', '/tmp/node24/bin/node', '--soak', '20', '--profile', '--port', '4000', '--out', '/tmp/out',
+    '--inference-threads', '2', '--node', '/tmp/node24/bin/node', '--memory-limit', '2048', '--soak', '20', '--profile', '--port', '4000', '--out', '/tmp/out',
     '--label', 'after-fix.1', '--keep', '-h', '--repository', '/srv/models', '--model', 'mine'], defaults)
   t.strictSame(options, {
     seconds: 2,
@@ -42,6 +43,7 @@ t.test('every flag', async t => {
     inferenceThreads: 2,
     placement: 'auto',
     node: '/tmp/node24/bin/node',
+    memoryLimitMb: 2048,
     soakSeconds: 20,
     cache: false,
     profile: true,
@@ -63,6 +65,13 @@ t.test('--repository and --model: the user\'s model, measured in the own scenari
   t.strictSame(scenariosFor(['own'], [1, 10], ['autocannon', 'wrk']).map(scenario => scenario.id), ['own-c1', 'own-c10', 'own-c1-wrk', 'own-c10-wrk'], 'swept like the small model')
 })
 
+t.test('--memory-limit: every server\'s heap sized as Node sizes it under a container limit', async t => {
+  t.strictSame(serverNodeArgs(parseBenchArgs([], defaults)), [], 'Node\'s own sizing by default')
+  t.strictSame(serverNodeArgs(parseBenchArgs(['--memory-limit', '2048'], defaults)), ['--max-old-space-size=512'], 'a quarter, as Node gives the old space')
+  t.strictSame(serverNodeArgs({ memoryLimitMb: 1000 }), ['--max-old-space-size=250'])
+  t.strictSame(serverNodeArgs({ memoryLimitMb: 259 }), ['--max-old-space-size=64'], 'whole MiB')
+})
+
 t.test('--cache', async t => {
   t.equal(parseBenchArgs(['--cache'], defaults).cache, true)
 })
@@ -77,6 +86,8 @@ t.test('bad values are refused with the flag named', async t => {
     [['--inference-threads', '0'], /--inference-threads/],
     [['--scenarios', 'small,huge'], /unknown scenario "huge"; expected some of small, digits, large, iris, iris-predict, iris-v1, iris-v2/],
     [['--soak', '3'], /--soak must be at least 4 seconds/],
+    [['--memory-limit', '100'], /--memory-limit "100" is invalid; expected an integer from 256 to 1048576/],
+    [['--memory-limit', '2G'], /--memory-limit "2G" is invalid/],
     [['--generators', 'autocannon,ab'], /--generators: unknown load generator "ab"; expected some of autocannon, wrk, grpc/],
     [['--placement', 'gpu'], /--placement must be auto, inline or worker, not 'gpu'/],
     [['--soak', '10', '--cache'], /--soak and --cache are separate runs/],

@@ -145,6 +145,9 @@ t.test('markdownReport: settings, table, soak and notes', async t => {
   t.match(report, /## CPU profile of onnx-serve \(small-c10, measured window only\)\n\nProfiles in `bench\/profiles\/x`; .* 1500 req\/s/)
   t.match(report, /\*\*main thread: CPU\.1\.2\.3\.0\.001\.cpuprofile\*\*: 80 ms on CPU of 100 ms sampled\n\n.*\n.*\n\| auth \| 40\.0 \| 50\.0 \|/)
   t.match(report, /## Notes\n\n- /)
+  t.notMatch(report, /memory limit/, 'no heap sizing said when Node sized the heap itself')
+  const limited = markdownReport({ ...results, settings: { ...results.settings, memoryLimitMb: 2048 } })
+  t.match(limited, /Every server process \(onnx-serve and the ceilings\) had its V8 heap sized as Node sizes it in a container with a 2048 MiB memory limit \(`--max-old-space-size=512`, --memory-limit\)/)
 })
 
 t.test('markdownReport: the prediction cache\'s hit and miss paths', async t => {

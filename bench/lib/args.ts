@@ -172,8 +172,8 @@ export function parseBenchArgs (argv: string[], defaults: { node: string, outDir
  * heap from the memory it may use, a container's limit if it has one, else
  * the machine's: an old space of a quarter of it (at most 4 GiB). With a
  * large heap V8 lets the old space grow further past its live objects before
- * a full collection (measured under gRPC load: about 4x with this machine's
- * 4 GiB, 1.5x with 512 MiB), so the same server peaks higher on a large
+ * a full collection (measured under gRPC load: about 4x with the 4 GiB Node
+ * gave a 24 GiB machine, 1.5x with 512 MiB), so the same server peaks higher on a large
  * machine than in a pod. --max-old-space-size gives the pod's sizing (V8
  * derives the young generation from it too).
  */

@@ -9,6 +9,7 @@
 
 import { UnavailableError } from '../errors'
 import type { ModelRuntime, Placement } from '../runtime/model-runtime'
+import { TurnGroup } from '../runtime/turn-group'
 import { ModelLoader, type ModelLog, type ModelObserver } from './loader'
 import { ModelOperationQueue } from './operation-queue'
 import { ModelRegistry, baseOf, unavailableEntry, type ModelEntry } from './registry'
@@ -55,6 +56,7 @@ export class ModelManager {
   private readonly operations = new ModelOperationQueue()
   private readonly drainTimeoutMs: number
   private readonly releaseListeners: Array<(versions: ModelVersion[]) => void> = []
+  private readonly unbatchedRuns = new TurnGroup()
 
   constructor (private readonly runtime: ModelRuntime, private readonly options: ModelManagerOptions) {
     this.registry = new ModelRegistry(options.defaultModel)
@@ -188,15 +190,20 @@ export class ModelManager {
     this.checkServed(model)
     const { batcher } = model
     if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace, deadline))
-    // Unbatched: one request a run, counted here as the batcher counts its runs.
-    const started = performance.now()
-    const result = await holding(model, () => this.runtime.run(model.key, feeds, outputs, deadline))
+    // Unbatched: one request a run, counted here as the batcher counts its
+    // runs; the wait for the end of the turn (runtime/turn-group) is its queue.
+    const queued = performance.now()
+    let started = queued
+    const run = await holding(model, () => this.unbatchedRuns.run(() => {
+      started = performance.now()
+      return this.runtime.runTimed(model.key, feeds, outputs, deadline)
+    }))
     const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
-    const times = { inputMs: 0, inferMs: performance.now() - started, outputMs: 0 }
-    model.statistics.queued(0)
+    const times = { inputMs: 0, inferMs: run.ms, outputMs: 0 }
+    model.statistics.queued(started - queued)
     model.statistics.executed(rows, 1, times)
     this.options.spans?.executed([trace], rows, times)
-    return result
+    return run.outputs
   }
 
   /** Lets the loads and unloads in progress finish, then stops the runtime. */

@@ -9,6 +9,12 @@ export type Placement = 'inline' | 'worker'
 /** A configuration's placement: measured (auto), or forced. */
 export type PlacementMode = 'auto' | Placement
 
+/** A run's outputs, and how long it took in ms (see each runtime's runTimed). */
+export interface TimedRun {
+  outputs: TensorMap
+  ms: number
+}
+
 export interface ModelRuntime {
   /** A run not answered by then is answered 504 (INFERENCE_TIMEOUT_MS). */
   readonly timeoutMs: number
@@ -20,6 +26,8 @@ export interface ModelRuntime {
   unload: (key: string) => Promise<void>
   /** `deadline` (Date.now() time): a run still queued in a worker then is dropped unrun. */
   run: (key: string, feeds: TensorMap, fetches: string[], deadline?: number) => Promise<TensorMap>
+  /** run(), and how long the run took. */
+  runTimed: (key: string, feeds: TensorMap, fetches: string[], deadline?: number) => Promise<TimedRun>
   /** Runs once on every session of `key` (a warm-up); `feeds` makes each run its own tensors. */
   warm: (key: string, feeds: () => TensorMap, fetches: string[]) => Promise<void>
   /** Batches of `key` that can run at once. */

@@ -14,7 +14,7 @@ import { concat } from './dynamic-batcher'
 import { InferencePool, type InferencePoolOptions } from './inference-pool'
 import { InlineSessions } from './inline-sessions'
 import { graphNodeCount } from './onnx-graph-size'
-import type { ModelRuntime, Placement, PlacementMode } from './model-runtime'
+import type { ModelRuntime, Placement, PlacementMode, TimedRun } from './model-runtime'
 import { RunCost, inputElements } from './run-cost'
 import {
   CALIBRATION_ROWS, FAST_RUNS_TO_RETURN, ONE_REQUEST_FACTOR, PROBE_INTERVAL_MS, PROBES_TO_RETURN,
@@ -161,6 +161,11 @@ export class PlacedRuntime implements ModelRuntime {
   }
 
   async run (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TensorMap> {
+    return (await this.runTimed(key, feeds, fetches, deadline)).outputs
+  }
+
+  /** run(), and its time: on the main thread the run alone, in the workers from dispatch to answer (as the batcher counts a batch). */
+  async runTimed (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TimedRun> {
     const placed = this.get(key)
     const elements = inputElements(feeds)
     const predicted = placed.cost.predictMs(elements)
@@ -177,10 +182,11 @@ export class PlacedRuntime implements ModelRuntime {
     }
     if (!tooLong && this.probeDue(key, placed)) return this.probe(key, placed, feeds, fetches)
     await this.inWorkers(key, placed)
+    const sent = performance.now()
     const { outputs, ms } = await this.pool.runTimed(key, feeds, fetches, deadline)
     if (elements <= placed.workerPeak) this.observe(key, placed, ms, elements)
     else placed.workerPeak = elements
-    return outputs
+    return { outputs, ms: performance.now() - sent }
   }
 
   async unload (key: string): Promise<void> {
@@ -201,16 +207,17 @@ export class PlacedRuntime implements ModelRuntime {
     return placed
   }
 
-  private runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TensorMap {
+  private runInline (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TimedRun {
     const measured = placed.measureCpu
-    const { outputs, ms } = this.inline.run(key, feeds, fetches, measured)
+    const run = this.inline.run(key, feeds, fetches, measured)
+    const { ms } = run
     const suspect = ms >= this.options.inlineMaxMs / 2
     placed.measureCpu = suspect
-    if (suspect && !measured) return outputs
+    if (suspect && !measured) return run
     const elements = inputElements(feeds)
     if (elements <= placed.inlinePeak) this.observe(key, placed, ms, elements)
     else placed.inlinePeak = elements
-    return outputs
+    return run
   }
 
   /** Whether a version in the workers, allowed on the main thread and open there, should run this batch there as a probe. */
@@ -222,13 +229,14 @@ export class PlacedRuntime implements ModelRuntime {
     return true
   }
 
-  private probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TensorMap {
-    const { outputs, ms } = this.inline.run(key, feeds, fetches)
+  private probe (key: string, placed: Placed, feeds: TensorMap, fetches: string[]): TimedRun {
+    const run = this.inline.run(key, feeds, fetches)
+    const { ms } = run
     placed.fastProbes = ms < this.options.inlineMaxMs / 2 ? placed.fastProbes + 1 : 0
     if (placed.fastProbes >= PROBES_TO_RETURN && this.placed.get(key) === placed && placed.where === 'worker') {
       this.move(key, placed, 'inline', `${PROBES_TO_RETURN} runs on the main thread in a row took less than half of INLINE_RUN_MAX_US (${Math.round(this.options.inlineMaxMs * 1000)} µs), the last ${Math.round(ms * 1000)} µs`)
     }
-    return outputs
+    return run
   }
 
   /** A warm-up run on the main thread: its time, counted in the version's cost. */

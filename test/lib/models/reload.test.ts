@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
+import type { TimedRun } from '../../../lib/runtime/model-runtime'
 import { ModelManager, type ModelManagerOptions } from '../../../lib/models/manager'
 import type { TensorMap } from '../../../lib/tensors/tensor'
 import { fixtureRepository } from '../../helpers/build-app'
@@ -11,9 +12,9 @@ class GatedPool extends InferencePool {
   gate: Promise<void> = Promise.resolve()
   unloaded: string[] = []
 
-  override async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  override async runTimed (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TimedRun> {
     if (key === this.gated) await this.gate
-    return super.run(key, feeds, fetches)
+    return await super.runTimed(key, feeds, fetches, deadline)
   }
 
   override async unload (key: string): Promise<void> {

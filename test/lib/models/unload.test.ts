@@ -4,6 +4,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NotFoundError, UnavailableError } from '../../../lib/errors'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
+import type { TimedRun } from '../../../lib/runtime/model-runtime'
 import { ModelManager, type ModelEntry, type RepositoryIndexRow } from '../../../lib/models/manager'
 import type { TensorMap } from '../../../lib/tensors/tensor'
 import { fixtureRepository } from '../../helpers/build-app'
@@ -29,9 +30,9 @@ class GatedPool extends InferencePool {
     }
   }
 
-  override async run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+  override async runTimed (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TimedRun> {
     if (this.gated(key)) await this.gate
-    return super.run(key, feeds, fetches)
+    return await super.runTimed(key, feeds, fetches, deadline)
   }
 
   override async load (key: string, path: string): ReturnType<InferencePool['load']> {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { DynamicBatcher, type RunBatch } from '../../../lib/runtime/dynamic-batcher'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
+import type { TimedRun } from '../../../lib/runtime/model-runtime'
 import { ModelManager } from '../../../lib/models/manager'
 import type { TensorData, TensorMap } from '../../../lib/tensors/tensor'
 import { bundledRepository } from '../../helpers/build-app'
@@ -154,9 +155,9 @@ t.test('with a free worker a request goes at once; while busy, requests gather a
 t.test('iris, configured for dynamic batching, merges concurrent requests with the same answers', async t => {
   class CountingPool extends InferencePool {
     rowsPerRun: number[] = []
-    override run (key: string, feeds: TensorMap, fetches: string[]): Promise<TensorMap> {
+    override async runTimed (key: string, feeds: TensorMap, fetches: string[], deadline?: number): Promise<TimedRun> {
       this.rowsPerRun.push(Object.values(feeds)[0].dims[0])
-      return super.run(key, feeds, fetches)
+      return await super.runTimed(key, feeds, fetches, deadline)
     }
   }
   const pool = new CountingPool({ workers: 1, threadsPerSession: 1, maxPending: 64, timeoutMs: 10_000 })

@@ -6,12 +6,13 @@
 // their responses, which leave in one burst of writes. On loopback a client
 // asleep between responses is woken once for the burst instead of once a
 // response, and the runs follow each other with the runtime's memory still
-// in cache: an unbatched digits MLP at 10 connections took 72–75 µs of CPU
-// a request this way against 122–124 started one by one.
+// in cache: the bench's digits MLP without dynamic batching took 61–66 µs
+// of CPU a request at 10 connections this way, against 105–123 started one
+// by one.
 //
 // With one request a turn (one client, one at a time) there is nothing to
-// gather and the wait only delays the answer (+14 µs a request measured at
-// one connection), so the group starts runs at once until a turn starts
+// gather and the wait only delays the answer (14 µs more CPU a request,
+// and 7% fewer requests a second, at one connection), so the group starts runs at once until a turn starts
 // more than one, and goes back to starting at once after
 // SINGLE_TURNS_TO_START_AT_ONCE turns of one request in a row.
 

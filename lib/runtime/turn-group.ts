@@ -11,10 +11,10 @@
 // by one.
 //
 // With one request a turn (one client, one at a time) there is nothing to
-// gather and the wait only delays the answer (14 µs more CPU a request,
-// and 7% fewer requests a second, at one connection), so the group starts runs at once until a turn starts
-// more than one, and goes back to starting at once after
-// SINGLE_TURNS_TO_START_AT_ONCE turns of one request in a row.
+// gather and the wait only delays the answer (14 µs more CPU a request, and
+// 7% fewer requests a second, at one connection), so the group starts runs
+// at once until a turn starts more than one, and goes back to starting at
+// once after SINGLE_TURNS_TO_START_AT_ONCE turns of one request in a row.
 
 /** Turns of a single request in a row after which a gathering group starts runs at once again. */
 export const SINGLE_TURNS_TO_START_AT_ONCE = 8

@@ -8,6 +8,7 @@ import { explainLoadFailure } from '../../../lib/models/loader'
 import { ModelManager } from '../../../lib/models/manager'
 import { modelList, modelMetadata } from '../../../lib/protocols/rest/metadata'
 import { buildFixtureRepository } from '../../helpers/fixture-repository'
+import type { TensorMap } from '../../../lib/tensors/tensor'
 import {
   ElemType, ML_DOMAIN, DEFAULT_OPSET, type ElemTypeCode, attribute, encodeModel, floatInitializer, node, sequenceOfMapsOutput, tensorInput, tensorOutput
 } from '../../../scripts/onnx-graph'
@@ -443,4 +444,22 @@ t.test('a model being reloaded keeps serving its old sessions until the new ones
   t.same(during?.run, [0, 2, 0], 'a request checked against the old version runs on the old session')
   t.equal(entry.state, 'READY')
   t.same(reloading.registry.get('rl-relu').inputs, [{ name: 'x', type: 'float32', shape: [-1, 2] }], 'then the new version serves')
+})
+
+t.test('unbatched: the requests of one turn each run alone with their own answer; the wait for the end of the turn counts as their queue', async t => {
+  const model = manager.registry.get('sum')
+  t.equal(model.batcher, undefined, 'no dynamic batching')
+  const before = structuredClone(model.statistics.data)
+  const row = (n: number): TensorMap => ({ x: { type: 'float32', dims: [1, 3], data: Float32Array.of(n, n, n) } })
+  // The first turn's two requests make the turn group gather; the second turn's three are gathered.
+  for (const turn of [[1, 2], [3, 4, 5]]) {
+    const answers = await Promise.all(turn.map(async n => await manager.run(model, row(n))))
+    t.same(answers.map(outputs => Array.from(outputs.y.data as Float32Array)), turn.map(n => [3 * n]), `turn of ${turn.length}: each its own sum`)
+  }
+  const after = model.statistics.data
+  t.equal(after.executionCount - before.executionCount, 5, 'one run a request')
+  t.equal(after.inferenceCount - before.inferenceCount, 5, 'a row each')
+  t.equal(after.inference.queue.count - before.inference.queue.count, 5, 'each request counted its queue')
+  t.equal(after.inference.compute_infer.count - before.inference.compute_infer.count, 5, 'and its run')
+  t.ok(after.inference.compute_infer.ns > before.inference.compute_infer.ns, 'the runs took time')
 })

@@ -189,18 +189,22 @@ export class ModelManager {
   async run (model: ModelVersion, feeds: TensorMap, outputs = model.outputs.map(output => output.name), trace?: unknown, deadline?: number): Promise<TensorMap> {
     this.checkServed(model)
     const { batcher } = model
-    if (batcher !== undefined) return await holding(model, () => batcher.submit(feeds, outputs, trace, deadline))
-    // Unbatched: one request a run, counted here as the batcher counts its
-    // runs; the wait for the end of the turn (runtime/turn-group) is its queue.
+    if (batcher !== undefined && !batcher.alone) return await holding(model, () => batcher.submit(feeds, outputs, trace, deadline))
+    // Unbatched, or a batch of one that skips an idle batcher's queue
+    // (runtime/turn-group): one request a run, counted here as the batcher
+    // counts its runs; the wait for the end of the turn is its queue.
+    const turns = batcher?.turns ?? this.unbatchedRuns
     const queued = performance.now()
     let started = queued
-    const run = await holding(model, () => this.unbatchedRuns.run(() => {
+    const run = await holding(model, () => turns.run(() => {
       started = performance.now()
+      this.options.spans?.queued([trace], [started - queued])
       return this.runtime.runTimed(model.key, feeds, outputs, deadline)
     }))
     const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
     const times = { inputMs: 0, inferMs: run.ms, outputMs: 0 }
     model.statistics.queued(started - queued)
+    if (batcher !== undefined) this.options.observer?.batch(model, rows, [started - queued])
     model.statistics.executed(rows, 1, times)
     this.options.spans?.executed([trace], rows, times)
     return run.outputs

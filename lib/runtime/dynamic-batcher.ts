@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { DeadlineExceededError } from '../errors'
 import type { RunTimes } from '../stats/model-statistics'
 import { elementCount, type TensorArray, type TensorData, type TensorMap } from '../tensors/tensor'
+import { TurnGroup } from './turn-group'
 
 export interface DynamicBatcherOptions {
   /** Rows one merged run may hold. */
@@ -86,6 +87,12 @@ function batchKey (feeds: TensorMap, fetches: string[]): string {
 }
 
 export class DynamicBatcher {
+  /**
+   * Whether recent turns of the event loop held more than one request
+   * (runtime/turn-group): while they did not, a request has nobody to be
+   * merged with, and the caller runs it at once through this group.
+   */
+  readonly turns = new TurnGroup()
   private readonly queues = new Map<string, Queue>()
   private readonly preferred: number
   private running = 0
@@ -106,6 +113,7 @@ export class DynamicBatcher {
    * after it, the request is refused rather than run.
    */
   submit (feeds: TensorMap, fetches: string[], tag?: unknown, deadline?: number): Promise<TensorMap> {
+    this.turns.joined()
     const rows = Object.values(feeds)[0].dims[0]
     const key = batchKey(feeds, fetches)
     let queue = this.queues.get(key)
@@ -132,6 +140,11 @@ export class DynamicBatcher {
         : setImmediate(() => this.flush(key))
     }
     return result
+  }
+
+  /** Nothing queued or running, and recent turns held one request each: a request now is a batch of its own, best run at once through `turns`. */
+  get alone (): boolean {
+    return this.turns.atOnce && this.running === 0 && this.queues.size === 0
   }
 
   /** Rows waiting to be sent. */
@@ -166,6 +179,7 @@ export class DynamicBatcher {
       queue.rows = queue.items.reduce((sum, item) => sum + item.rows, 0)
     }
     if (queue.items.length === 0) return
+    this.turns.counted(queue.items.length)
     if (this.options.onBatch !== undefined) {
       this.options.onBatch(queue.rows, queue.items.map(item => now - item.queuedAt), queue.items.map(item => item.tag))
     }

@@ -1,7 +1,9 @@
 import t from 'tap'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { DynamicBatcher, type RunBatch } from '../../../lib/runtime/dynamic-batcher'
 import { InferencePool } from '../../../lib/runtime/inference-pool'
 import type { TimedRun } from '../../../lib/runtime/model-runtime'
+import { SINGLE_TURNS_TO_START_AT_ONCE } from '../../../lib/runtime/turn-group'
 import { ModelManager } from '../../../lib/models/manager'
 import type { TensorData, TensorMap } from '../../../lib/tensors/tensor'
 import { bundledRepository } from '../../helpers/build-app'
@@ -181,4 +183,38 @@ t.test('iris, configured for dynamic batching, merges concurrent requests with t
     const theirs = Array.from(alone[i].probabilities.data as Float32Array)
     t.ok(mine.every((p, j) => Math.abs(p - theirs[j]) < 1e-6), `flower ${i}: same probabilities`)
   })
+})
+
+t.test('a batched model: one request a turn skips the idle batcher as a batch of one, counted as one; requests that arrive together are merged again', async t => {
+  const pool = new InferencePool({ workers: 1, threadsPerSession: 1, maxPending: 64, timeoutMs: 10_000 })
+  const batchSizes: number[] = []
+  const manager = new ModelManager(pool, { repository: bundledRepository, observer: { batch: (_model, rows) => batchSizes.push(rows) } })
+  t.teardown(() => manager.close())
+  await manager.loadAll()
+  const iris = manager.registry.get('iris')
+  const batcher = iris.batcher
+  if (batcher === undefined) throw new Error('models/iris/config.json asks for dynamic batching')
+  const feed = (petal: number): TensorMap => ({ features: { type: 'float32', dims: [1, 4], data: Float32Array.of(5, 3, petal, 0.2) } })
+  const before = structuredClone(iris.statistics.data)
+
+  t.equal(batcher.alone, true, 'a new batcher: nothing gathered yet')
+  await manager.run(iris, feed(1.4))
+  await nextTurn()
+  t.equal(batcher.alone, true, 'after a turn of one request')
+  // A turn of two: the batcher gathers from the next turn on.
+  await Promise.all([manager.run(iris, feed(1.5)), manager.run(iris, feed(1.6))])
+  await nextTurn()
+  t.equal(batcher.alone, false, 'after a turn of two requests')
+  await Promise.all([1, 2, 3, 4, 5].map(async petal => await manager.run(iris, feed(petal))))
+  t.same(batchSizes, [1, 1, 1, 5], 'three batches of one at once, then the five of one turn merged')
+  const after = iris.statistics.data
+  t.equal(after.executionCount - before.executionCount, 4, 'four runs')
+  t.equal(after.inferenceCount - before.inferenceCount, 8, 'eight rows')
+  t.equal(after.inference.queue.count - before.inference.queue.count, 8, 'each request counted its queue')
+
+  for (let turn = 0; turn < SINGLE_TURNS_TO_START_AT_ONCE; turn++) {
+    await manager.run(iris, feed(1.4))
+    await nextTurn()
+  }
+  t.equal(batcher.alone, true, `${SINGLE_TURNS_TO_START_AT_ONCE} batches of one in a row: at once again`)
 })

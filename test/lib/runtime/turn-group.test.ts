@@ -85,3 +85,29 @@ t.test('a turn of two among single ones keeps the group gathering', async t => {
   }
   t.equal(group.gathers, true, 'the streak of single turns started again after the pair')
 })
+
+t.test('while starting at once, only the first run of a turn does: the turn\'s others wait for its end', async t => {
+  const group = new TurnGroup()
+  const { started, run } = recorder()
+  const first = group.run(run('first'))
+  const second = group.run(run('second'))
+  t.same(started, ['first'], 'the second waits')
+  await nextTurn()
+  t.same(started, ['first', 'second'], 'and starts at the end of the turn')
+  t.same(await Promise.all([first, second]), ['answer first', 'answer second'])
+  t.equal(group.gathers, true, 'a turn of two: gathering from now on')
+})
+
+t.test('a request a batcher queued after a run started at once counts in the turn; alone, it does not', async t => {
+  const group = new TurnGroup()
+  const { run } = recorder()
+  group.joined()
+  await nextTurn()
+  t.equal(group.gathers, false, 'no run started at once in that turn: nothing to count')
+  await group.run(run('at once'))
+  t.equal(group.atOnce, false, 'a run started at once: the next of the turn would not')
+  group.joined()
+  await nextTurn()
+  t.equal(group.gathers, true, 'one at once and one in the batcher: a turn of two')
+  t.equal(group.atOnce, false)
+})

@@ -202,9 +202,10 @@ export class ModelManager {
       return this.runtime.runTimed(model.key, feeds, outputs, deadline)
     }))
     const rows = hasBatchDimension(model) ? Object.values(feeds)[0].dims[0] : 1
+    const waitMs = started - queued
     const times = { inputMs: 0, inferMs: run.ms, outputMs: 0 }
-    model.statistics.queued(started - queued)
-    if (batcher !== undefined) this.options.observer?.batch(model, rows, [started - queued])
+    model.statistics.queued(waitMs)
+    if (batcher !== undefined) this.options.observer?.batch(model, rows, [waitMs])
     model.statistics.executed(rows, 1, times)
     this.options.spans?.executed([trace], rows, times)
     return run.outputs
